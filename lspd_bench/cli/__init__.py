@@ -1,0 +1,44 @@
+"""The ``lspd-bench`` command group. Each command parses options and calls one library function."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+import click
+
+from lspd_bench import __version__
+from lspd_bench.errors import InputError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lspd-bench")
+def main() -> None:
+    """Benchmark and ablate lightweight pose-distillation networks (LSPD)."""
+
+
+@contextlib.contextmanager
+def input_errors():
+    """Turn the library's ``InputError`` into one clear line and exit code 2."""
+    try:
+        yield
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def echo_json(data) -> None:
+    """Machine-readable output: one JSON document on stdout."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def stderr_console():
+    """A rich console on stderr, so that ``--json`` output on stdout stays clean."""
+    from rich.console import Console
+
+    return Console(stderr=True, file=sys.stderr)
+
+
+# Command modules register themselves on `main` when imported (one line each, in flow order).
+from lspd_bench.cli import models as _models  # noqa: E402,F401
+from lspd_bench.cli import profile as _profile  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Datasets: the synthetic pose benchmark, MPII and COCO loaders, augmentation and targets."""
