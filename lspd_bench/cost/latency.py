@@ -1,0 +1,156 @@
+"""Model latency and throughput, measured the way PROTOCOLS.md §4 asks.
+
+Eval mode and ``torch.inference_mode``; a fixed, recorded thread count; warm-up, then timed iterations
+one call at a time (at least ``iters`` calls and at least ``min_time_s`` seconds); median, p90, min and
+IQR in ms. Pre-processing and decoding are not part of the figure. On CUDA each call is bracketed by
+``torch.cuda.synchronize`` and cuDNN autotuning is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lspd_bench.errors import InputError
+
+RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Per-call wall time of a model at one batch size (ms), with the conditions it was measured under."""
+
+    median_ms: float
+    p90_ms: float
+    min_ms: float
+    iqr_ms: float
+    mean_ms: float
+    iters: int
+    warmup: int
+    batch: int
+    threads: int
+    runtime: str
+    device: str
+    dtype: str
+    memory_format: str
+
+    @property
+    def throughput(self) -> float:
+        """Images per second at this batch size, from the median call time."""
+        return self.batch * 1000.0 / self.median_ms
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "throughput_img_s": self.throughput}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """Run the block with ``torch.set_num_threads(threads)``; restore the previous count afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _onnxruntime_callable(model: nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:
+    """Export ``model`` to ONNX in memory and return a call that runs ``x`` through ONNX Runtime."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:  # the optional extra is missing
+        raise RuntimeError("runtime onnxruntime needs the extra: pip install 'lspd-bench[onnx]'") from exc
+    buf = io.BytesIO()
+    # The TorchScript exporter needs no onnxscript; its deprecation warning is not the user's concern.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, dynamo=False, input_names=["image"], opset_version=17)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    feed = {"image": x.cpu().numpy()}
+    return lambda: session.run(None, feed)
+
+
+def prepare(model: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> tuple[Callable[[], object], str]:
+    """A zero-argument call that runs one forward pass in ``runtime``, and the memory format used."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+    model.eval()
+    if runtime == "onnxruntime":
+        return _onnxruntime_callable(model, x, threads), "contiguous"
+    memory_format = "contiguous"
+    if runtime == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        memory_format = "channels_last"
+    if runtime == "compile":
+        model = torch.compile(model)
+
+    def call():
+        with torch.inference_mode():
+            return model(x)
+
+    return call, memory_format
+
+
+def time_calls(call: Callable[[], object], warmup: int, iters: int, min_time_s: float, cuda: bool) -> np.ndarray:
+    """Per-call wall times in ms: ``warmup`` untimed calls, then ≥ ``iters`` calls lasting ≥ ``min_time_s``."""
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for _ in range(warmup):
+        call()
+    sync()
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < iters or time.perf_counter() - started < min_time_s:
+        t0 = time.perf_counter()
+        call()
+        sync()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return np.asarray(times)
+
+
+def measure_latency(
+    model: nn.Module,
+    input_hw: tuple[int, int],
+    *,
+    batch: int = 1,
+    threads: int = 1,
+    runtime: str = "eager",
+    device: str = "cpu",
+    warmup: int = 10,
+    iters: int = 50,
+    min_time_s: float = 1.0,
+    seed: int = 0,
+) -> LatencyResult:
+    """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (PROTOCOLS.md §4).
+
+    ``threads`` is applied with ``torch.set_num_threads`` (and as ONNX Runtime's intra-op threads) for the
+    measurement only. ``model`` is put in eval mode; for ``channels_last`` it is converted in place.
+    """
+    if warmup < 10 or iters < 50:
+        raise InputError(f"the protocol asks for ≥10 warm-up and ≥50 timed iterations, got {warmup}, {iters}")
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 3, *input_hw, generator=gen).to(device)
+    model = model.to(device)
+    with torch_threads(threads):
+        call, memory_format = prepare(model, x, runtime, threads)
+        times = time_calls(call, warmup, iters, min_time_s, cuda)
+    q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
+    return LatencyResult(
+        median_ms=float(q50), p90_ms=float(q90), min_ms=float(times.min()), iqr_ms=float(q75 - q25),
+        mean_ms=float(times.mean()), iters=len(times), warmup=warmup, batch=batch, threads=threads,
+        runtime=runtime, device=device, dtype=str(x.dtype).replace("torch.", ""), memory_format=memory_format,
+    )  # fmt: skip
