@@ -1,0 +1,86 @@
+"""Cost-profiler benchmarks (issue: foundation). Run on an idle machine: `nox -s benchmarks`.
+
+1. Latency agrees with torch.utils.benchmark.Timer's median (same model, same threads) within 5%.
+2. Five repeated `lspd-bench profile` runs at 1 thread: medians within 5% of each other.
+3. Parameters and both MAC counts for every registered model: under 20 s in all.
+
+Prints one JSON document and writes it to benchmarks/results/cost.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import torch.utils.benchmark as tb
+
+from lspd_bench.cost import count_macs, count_params, measure_latency
+from lspd_bench.env import environment
+from lspd_bench.fileio import write_json
+from lspd_bench.models import build, list_models
+
+MODELS = [("lspd-s", (256, 256)), ("litehrnet-18", (256, 192)), ("simplebaseline-mbv2", (256, 192))]
+
+
+def timer_agreement(threads: int = 1) -> list[dict]:
+    rows = []
+    for name, hw in MODELS:
+        model = build(name).eval().deploy()
+        ours = measure_latency(model, hw, threads=threads, min_time_s=3.0)
+        x = torch.randn(1, 3, *hw)
+        timer = tb.Timer(
+            stmt="with torch.inference_mode():\n    model(x)",
+            globals={"model": model, "x": x, "torch": torch},
+            num_threads=threads,
+        )
+        theirs = timer.blocked_autorange(min_run_time=3.0).median * 1000.0
+        rows.append({"model": name, "input": list(hw), "threads": threads, "ours_median_ms": ours.median_ms,
+                     "timer_median_ms": theirs, "ratio": ours.median_ms / theirs,
+                     "within_5pct": abs(ours.median_ms / theirs - 1) <= 0.05})  # fmt: skip
+    return rows
+
+
+def repeated_profiles(n: int = 5, model: str = "lspd-s") -> dict:
+    medians = []
+    for _ in range(n):
+        out = subprocess.run(
+            [sys.executable, "-m", "lspd_bench", "profile", model, "--threads", "1", "--batch", "1", "--json"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        medians.append(json.loads(out.stdout)["latency"][0]["median_ms"])
+    spread = max(medians) / min(medians) - 1
+    return {"model": model, "threads": 1, "medians_ms": medians, "max_over_min_minus_1": spread,
+            "within_5pct": spread <= 0.05}  # fmt: skip
+
+
+def zoo_counting_time() -> dict:
+    per_model = {}
+    started = time.perf_counter()
+    for entry in list_models():
+        t0 = time.perf_counter()
+        model = entry.factory()
+        count_params(model)
+        count_macs(model.deploy(), entry.default_input)
+        per_model[entry.name] = time.perf_counter() - t0
+    total = time.perf_counter() - started
+    return {"models": len(per_model), "total_s": total, "per_model_s": per_model, "under_20s": total < 20.0,
+            "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+
+def main() -> None:
+    result = {
+        "timer_agreement": timer_agreement(),
+        "repeated_profiles": repeated_profiles(),
+        "zoo_counting": zoo_counting_time(),
+        "environment": environment(),
+    }
+    write_json(os.path.join(os.path.dirname(__file__), "results", "cost.json"), result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

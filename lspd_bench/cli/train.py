@@ -1,0 +1,109 @@
+"""``lspd-bench train``: one run from a config (preset ← YAML ← key=value), with progress and metrics."""
+
+from __future__ import annotations
+
+import click
+
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+
+
+class TrainDisplay:
+    """Rich progress bars fed by the training loop's events (epoch, loss, images/s, ETA)."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        )  # fmt: skip
+        self.epochs = None
+        self.steps = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "teacher_start":
+            self.console.print(f"training the teacher {event['model']} once ({event['epochs']} epochs) into {event['dir']}")
+        elif kind == "epoch_start":
+            if self.epochs is None or self.bar.tasks[self.epochs].total != event["epochs"]:
+                self.epochs = self.bar.add_task("epochs", total=event["epochs"], info="")
+                self.steps = self.bar.add_task("steps", total=event["steps"], info="")
+            self.bar.update(self.epochs, completed=event["epoch"])
+            self.bar.reset(self.steps, total=event["steps"], info="")
+        elif kind == "step":
+            self.bar.update(self.steps, completed=event["step"],
+                            info=f"loss {event['loss']:.5f}  {event['images_per_s']:.0f} img/s")  # fmt: skip
+        elif kind == "epoch_end":
+            self.bar.update(self.epochs, completed=event["epoch"] + 1)
+            vals = "  ".join(f"{k} {v:.2f}" for k, v in event.items() if k.startswith("val_"))
+            self.console.print(f"epoch {event['epoch'] + 1}/{event['epochs']}: loss {event['loss']:.5f}  {vals}")
+        elif kind == "evaluate":
+            self.console.print(f"evaluating the final model (flip test {'on' if event['flip_test'] else 'off'})")
+
+
+@main.command("train")
+@click.argument("args", nargs=-1)
+@click.option("--preset", help="ci, quick or paper (lspd_bench/presets/NAME.yaml).")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/train/<config hash>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of the table.")
+def train_command(args, preset, out, resume, as_json) -> None:
+    """Train one model: [CONFIG.yaml] [key=value ...], e.g. `train --preset quick stages=3 distill=teacher`."""
+    from lspd_bench.config import load_config, parse_overrides
+    from lspd_bench.data.build import build_data
+    from lspd_bench.evaluation.run import train_and_evaluate
+    from lspd_bench.train.build import identity, run_id
+    from lspd_bench.train.loop import RunFailed
+
+    files = [a for a in args if "=" not in a]
+    if len(files) > 1:
+        raise click.UsageError(f"one CONFIG.yaml at most, got {', '.join(files)}")
+    console = stderr_console()
+    with input_errors():
+        cfg = load_config(preset, files[0] if files else None, parse_overrides(a for a in args if "=" in a))
+        with console.status("preparing the data (generated once, then cached) …"):
+            bundle = build_data(cfg)
+        if out is None:
+            out = f"runs/train/{run_id(identity(cfg, bundle.num_joints, bundle.fingerprint))}"
+        try:
+            with TrainDisplay(console) as display:
+                metrics = train_and_evaluate(cfg, out, resume=resume, progress=display, bundle=bundle)
+        except RunFailed as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(metrics)
+    else:
+        print_metrics(metrics, out)
+
+
+def print_metrics(metrics: dict, out: str) -> None:
+    """The per-stage table and the conventions behind it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    stages = metrics["stages"]
+    cols = [k for k in stages[0] if k != "stage"]
+    table = Table(title=f"{metrics['headline_name']} per stage on the validation split "
+                        f"(flip test {'on' if metrics['flip_test'] else 'off'})")  # fmt: skip
+    table.add_column("stage")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for s in stages:
+        mark = " (deploy)" if s["stage"] == metrics["deploy_stage"] else ""
+        table.add_row(f"{s['stage']}{mark}", *("-" if s[c] is None else f"{s[c]:.2f}" for c in cols))
+    console = Console()
+    console.print(table)
+    t = metrics["train"]
+    console.print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
+                  f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
+                  f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip
+    for line in metrics["conventions"]:
+        console.print(f"[dim]convention: {line}[/]")

@@ -1,0 +1,61 @@
+"""``lspd-bench zoo``: parameters and GMACs of every registered model side by side."""
+
+from __future__ import annotations
+
+import click
+
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+
+
+@main.command("zoo")
+@click.option("--latency", is_flag=True, help="Also time each model (1 thread, batch 1; slow for the teacher).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the full profiles to this JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full profiles as JSON.")
+def zoo_command(latency: bool, out: str | None, as_json: bool) -> None:
+    """Profile every registered model at its customary input size (deploy models, batch 1)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from lspd_bench.cost import profile_model
+    from lspd_bench.fileio import write_json
+    from lspd_bench.models import list_models
+
+    entries = list_models()
+    results = []
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with input_errors(), Progress(*columns, console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("profiling the zoo", total=len(entries))
+        for entry in entries:
+            bar.update(task, description=f"profiling {entry.name}")
+            results.append(profile_model(entry.name, threads=[1], batch=1, latency=latency))
+            bar.advance(task)
+    if out:
+        write_json(out, results)
+    if as_json:
+        echo_json(results)
+        return
+    print_zoo(results)
+
+
+def print_zoo(results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Model zoo: deploy models, batch 1, eval mode (GMACs = 10^9 multiply-accumulates)")
+    for col in ("model", "input", "params full (M)", "params deploy (M)", "fvcore", "conv+linear",
+                "ptflops pytorch", "ptflops aten"):  # fmt: skip
+        table.add_column(col, justify="right" if col not in ("model", "input") else "left")
+    if any("latency" in r for r in results):
+        table.add_column("median ms (1 thr)", justify="right")
+    for r in results:
+        gmacs = [f"{m['gmacs']:.3f}" if m["macs"] is not None else f"failed: {m['error']}" for m in r["macs"]]
+        row = [r["model"], "x".join(map(str, r["input"])), f"{r['params']['full'] / 1e6:.3f}",
+               f"{r['params']['deploy'] / 1e6:.3f}", *gmacs]  # fmt: skip
+        if "latency" in r:
+            row.append(f"{r['latency'][0]['median_ms']:.2f}")
+        table.add_row(*row)
+    console = Console()
+    console.print(table)
+    libs = results[0]["environment"]["libraries"] if results else {}
+    console.print(f"[dim]counters: fvcore {libs.get('fvcore')}, ptflops {libs.get('ptflops')} (backends named); "
+                  "what each skipped: lspd-bench profile MODEL[/]")  # fmt: skip

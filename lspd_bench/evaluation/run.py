@@ -1,0 +1,213 @@
+"""A whole run: data → (teacher) → training with per-epoch validation → final evaluation → metrics.json.
+
+Training (``lspd_bench.train``) knows nothing of metrics; this module hands it a validation callback
+and scores the final model exactly per protocol (PCKh for MPII-style data, COCO AP for COCO).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lspd_bench.config import RunConfig, cache_root, canonical_json
+from lspd_bench.data.build import DataBundle, build_data, file_lock
+from lspd_bench.env import environment
+from lspd_bench.errors import InputError
+from lspd_bench.evaluation.coco_ap import coco_keypoint_ap, coco_results, write_results
+from lspd_bench.evaluation.io import load_mpii_ground_truth
+from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
+from lspd_bench.evaluation.predict import Predictions, predict
+from lspd_bench.fileio import atomic_path, write_json, write_text
+from lspd_bench.train.build import build_student, build_teacher, identity, run_id, teacher_config, teacher_knobs
+from lspd_bench.train.checkpoint import load_checkpoint
+from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
+from lspd_bench.train.loop import LAST, fit, resolve_device
+from lspd_bench.train.losses import LOSS_DESCRIPTIONS
+
+Progress = Callable[[dict], None]
+METRICS = "metrics.json"
+PREDICTIONS_MPII = "predictions_val.json"
+PREDICTIONS_COCO = "results_val_keypoints.json"
+
+
+def headline_name(metric: str) -> str:
+    return "PCKh@0.5 Mean" if metric == "pckh" else "AP"
+
+
+def score(preds: Predictions, bundle: DataBundle, deploy_stage: int) -> dict[str, Any]:
+    """Per-stage scores of ``preds`` and the headline figure (the deploy stage's)."""
+    stages = []
+    if bundle.metric == "pckh":
+        gt = load_mpii_ground_truth(bundle.val_gt_mat)
+        if len(gt.joints) != len(preds.coords[0]):
+            raise InputError(f"{bundle.val_gt_mat} has {len(gt.joints)} people, the validation split {len(preds.coords[0])}")
+        head_size = head_size_from_boxes(gt.headboxes)
+        results = [pckh(c, gt.joints, gt.visible, head_size) for c in preds.coords]
+        for k, r in enumerate(results):
+            stages.append({"stage": k + 1, **{name: _num(v) for name, v in r.table.items()}})
+        conventions = list(results[0].conventions)
+        head = results[deploy_stage - 1].table["Mean"]
+        extra = {"per_person": results}
+    else:
+        stats = []
+        for k in range(preds.stages):
+            kpts = np.concatenate([preds.coords[k], preds.maxvals[k][..., None]], axis=-1)
+            recs = bundle.val.records
+            res = coco_results([r.image_id for r in recs], kpts, np.array([r.score for r in recs]),
+                               np.array([float(np.prod(r.scale)) * 200.0**2 for r in recs]))  # fmt: skip
+            s = coco_keypoint_ap(bundle.val_coco_gt, res, boxes=bundle.val_boxes)
+            stats.append((s, res))
+            stages.append({"stage": k + 1, **{key: _num(s[key]) for key in
+                                               ("AP", "AP50", "AP75", "AP(M)", "AP(L)", "AR")}})  # fmt: skip
+        conventions = list(stats[0][0]["conventions"])
+        head = stats[deploy_stage - 1][0]["AP"]
+        extra = {"results": [r for _, r in stats]}
+    return {"metric": bundle.metric, "headline": _num(head), "stages": stages, "conventions": conventions,
+            "flip_test": preds.flip_test, "decoding": preds.decoding, **extra}  # fmt: skip
+
+
+def _num(v) -> float | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+def evaluate_model(model: nn.Module, bundle: DataBundle, *, deploy_stage: int, flip_test: bool,
+                   device: torch.device, batch_size: int = 64) -> dict[str, Any]:  # fmt: skip
+    """Predict the validation split with every stage and score it (see :func:`score`)."""
+    preds = predict(model, bundle.val, flip_pairs=bundle.flip_pairs, flip_test=flip_test, batch_size=batch_size,
+                    device=device)  # fmt: skip
+    return {**score(preds, bundle, deploy_stage), "predictions": preds}
+
+
+def _validator(bundle: DataBundle, deploy_stage: int, device: torch.device, batch_size: int):
+    """Per-epoch validation: every stage, no flip test (cheap); the deploy stage picks the best epoch."""
+
+    def validate(model: nn.Module, _epoch: int) -> dict:
+        out = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=False, device=device,
+                             batch_size=batch_size)  # fmt: skip
+        key = "Mean" if bundle.metric == "pckh" else "AP"
+        figures = {f"val_stage{s['stage']}": s[key] for s in out["stages"]}
+        return {"headline": out["headline"], **figures}
+
+    return validate
+
+
+def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None):
+    """The soft-target source of ``cfg``'s teacher, and the teacher's record; trained once and cached.
+
+    The cache key is the teacher run's identity (teacher model and knobs, data fingerprint, schedule),
+    so every distilled run that names the same teacher reuses it, and with ``teacher_targets=precomputed``
+    also its heatmaps of the training crops. A lock keeps two processes from doing either twice; an
+    interrupted teacher training resumes.
+    """
+    tcfg = teacher_config(cfg)
+    knobs = teacher_knobs(cfg, bundle.num_joints)
+    ident = identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=knobs)
+    folder = cache_root(cfg) / "teachers" / run_id(ident)
+    done = folder / "teacher.json"
+    heatmaps_file = folder / "train_heatmaps.npy"
+    model = build_teacher(cfg, bundle.num_joints).to(device)
+    with file_lock(folder.parent / f".{folder.name}.lock"):
+        if not done.is_file():
+            write_text(folder / "identity.json", canonical_json(ident))
+            if progress:
+                progress({"event": "teacher_start", "epochs": tcfg.epochs, "model": tcfg.model, "dir": str(folder)})
+            result = fit(tcfg, model, bundle.train, folder, identity=ident, resume=True,
+                         validate=_validator(bundle, 1, device, tcfg.batch_size), progress=progress)  # fmt: skip
+            write_json(done, {"model": tcfg.model, "knobs": knobs, "identity_hash": run_id(ident), "dir": str(folder),
+                              "history": result.history, "train_seconds": result.train_seconds})  # fmt: skip
+        model.load_state_dict(load_checkpoint(folder / LAST)["model"])
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if cfg.teacher_targets == "precomputed" and not heatmaps_file.is_file():
+            if progress:
+                progress({"event": "teacher_heatmaps", "people": len(bundle.train)})
+            heatmaps = teacher_heatmaps(model, bundle.train_unaugmented(), bundle.train.flip_perm, device)
+            with atomic_path(heatmaps_file) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, heatmaps)
+    record = load_json(done)
+    if cfg.teacher_targets == "online":
+        return OnlineTeacher(model), record
+    heatmaps = np.load(heatmaps_file, mmap_mode="r")
+    source = PrecomputedTeacher(heatmaps, bundle.train.flip_perm, bundle.train.input_size, bundle.train.heatmap_size)
+    return source, {**record, "targets": "precomputed: flip-averaged heatmaps of the training crops, warped per sample"}
+
+
+def load_json(path: Path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def train_and_evaluate(
+    cfg: RunConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: Progress | None = None,
+    bundle: DataBundle | None = None,
+) -> dict[str, Any]:
+    """Train ``cfg`` into ``out_dir``, evaluate the final model on the validation split, write
+    ``metrics.json`` and the predictions file next to the checkpoints, and return the metrics."""
+    out = Path(out_dir)
+    device = resolve_device(cfg.device)
+    bundle = bundle or build_data(cfg)
+    model = build_student(cfg, bundle.num_joints).to(device)
+    if device.type == "cuda" and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ident = identity(cfg, bundle.num_joints, bundle.fingerprint)
+    deploy_stage = getattr(model, "deploy_stage", 1)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.json", canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
+    teacher, teacher_record = None, None
+    if cfg.distill in ("teacher", "teacher+sequence"):
+        teacher, teacher_record = ensure_teacher(cfg, bundle, device, progress)
+    started = time.perf_counter()
+    result = fit(cfg, model, bundle.train, out, identity=ident, resume=resume, teacher=teacher,
+                 validate=_validator(bundle, deploy_stage, device, cfg.batch_size), progress=progress)  # fmt: skip
+    wall = time.perf_counter() - started
+    if progress:
+        progress({"event": "evaluate", "flip_test": cfg.flip_test})
+    final = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=cfg.flip_test, device=device)
+    preds: Predictions = final.pop("predictions")
+    if bundle.metric == "pckh":
+        final.pop("per_person")
+        write_json(out / PREDICTIONS_MPII, preds.coords[deploy_stage - 1].tolist(), indent=None)
+        predictions_file = PREDICTIONS_MPII
+    else:
+        write_results(final.pop("results")[deploy_stage - 1], out / PREDICTIONS_COCO)
+        predictions_file = PREDICTIONS_COCO
+    history = result.history
+    metrics = {
+        "run": run_id(ident),
+        **final,
+        "headline_name": headline_name(bundle.metric),
+        "deploy_stage": deploy_stage,
+        "predictions_file": predictions_file,
+        "loss": {"name": cfg.loss, "description": LOSS_DESCRIPTIONS[cfg.loss],
+                 **({"fg_weight": cfg.fg_weight} if cfg.loss == "fg_mse" else {})},  # fmt: skip
+        "distill": {"mode": cfg.distill, **({"alpha": cfg.alpha} if cfg.distill != "none" else {}),
+                    **({"teacher": teacher_record} if teacher_record else {})},  # fmt: skip
+        "schedule": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "schedule": cfg.schedule},
+        "train": {
+            "epochs_run": len(history) - (result.resumed_from if result.resumed_from else 0),
+            "resumed_from_epoch": result.resumed_from,
+            "seconds_this_call": wall,
+            "seconds_total": float(sum(r["train_seconds"] for r in history)),
+            "images_per_s": float(np.mean([r["images_per_s"] for r in history])) if history else None,
+            "history": history,
+        },
+        "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint,
+                    "val_people": len(bundle.val), "train_people": len(bundle.train)},  # fmt: skip
+        "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()},
+        "identity": ident,
+    }
+    write_json(out / METRICS, metrics)
+    return metrics
+
+

@@ -1,0 +1,1 @@
+"""Training: heatmap losses with intermediate supervision, pose distillation, resumable runs."""

@@ -1,0 +1,82 @@
+"""Building the student and teacher models of a run, and the identity a run is known by."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch.nn as nn
+
+from lspd_bench import __version__
+from lspd_bench.config import MODEL_KNOBS, NON_IDENTITY_KEYS, RunConfig, config_hash, replace
+from lspd_bench.errors import InputError
+from lspd_bench.models import build, get_entry
+from lspd_bench.train.loop import seeded
+
+
+def _build(name: str, knobs: dict[str, Any], seed: int) -> nn.Module:
+    try:
+        get_entry(name)
+    except KeyError as exc:
+        raise InputError(exc.args[0]) from None
+    try:
+        with seeded(seed):
+            return build(name, **knobs)
+    except TypeError as exc:  # a knob the model does not have
+        raise InputError(str(exc)) from None
+
+
+def student_knobs(cfg: RunConfig, num_joints: int) -> dict[str, Any]:
+    """The student's constructor keywords: the config's model knobs plus the joint count."""
+    return {**cfg.model_knobs(), "num_joints": num_joints}
+
+
+def build_student(cfg: RunConfig, num_joints: int) -> nn.Module:
+    """The model being trained, initialised from ``cfg.seed``."""
+    return _build(cfg.model, student_knobs(cfg, num_joints), cfg.seed)
+
+
+def teacher_knobs(cfg: RunConfig, num_joints: int) -> dict[str, Any]:
+    """The teacher's constructor keywords (``teacher_stacks``/``teacher_features`` size the hourglass)."""
+    knobs: dict[str, Any] = {"num_joints": num_joints}
+    if cfg.teacher == "hourglass":
+        knobs.update(stacks=cfg.teacher_stacks, features=cfg.teacher_features)
+    return knobs
+
+
+def teacher_config(cfg: RunConfig) -> RunConfig:
+    """The teacher's own run: same data and schedule, its own model, no distillation, seed 0.
+
+    The seed is fixed so that every cell of a matrix, whatever its seed, learns from the same teacher.
+    """
+    cleared = {k: None for k in ("stages", "block", "width", "depth", "width_growth", "blocks_per_level",
+                                 "deploy_stage", "stage_weights")}  # fmt: skip
+    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=cfg.teacher_epochs or cfg.epochs, **cleared)
+
+
+def build_teacher(cfg: RunConfig, num_joints: int) -> nn.Module:
+    return _build(cfg.teacher, teacher_knobs(cfg, num_joints), 0)
+
+
+def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str, Any] | None = None) -> dict:
+    """What a run is known by: the resolved config (model knobs filled in from the registry), the
+    dataset's fingerprint and the suite's version. Location and speed settings are left out."""
+    entry = get_entry(cfg.model)
+    resolved_knobs = {**entry.knobs, **(knobs if knobs is not None else student_knobs(cfg, num_joints))}
+    # Model knobs enter resolved (a default set explicitly is the same run as the default left implicit).
+    out = {k: v for k, v in cfg.to_dict().items() if k not in NON_IDENTITY_KEYS and k not in MODEL_KNOBS}
+    out.update(model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
+               dataset_fingerprint=fingerprint, suite_version=__version__)  # fmt: skip
+    if cfg.distill in ("teacher", "teacher+sequence"):
+        out["teacher_knobs"] = teacher_knobs(cfg, num_joints)
+    else:  # teacher settings do not change a run that has no teacher
+        for key in [f.name for f in dataclasses.fields(cfg) if f.name.startswith("teacher")]:
+            out.pop(key, None)
+    if cfg.distill == "none":
+        out.pop("alpha")
+    return out
+
+
+def run_id(ident: dict) -> str:
+    """The short hash a run's identity is filed under."""
+    return config_hash(ident)

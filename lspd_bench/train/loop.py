@@ -1,0 +1,273 @@
+"""The training loop: fixed epochs, intermediate supervision, distillation, atomic checkpoints, exact resume.
+
+All randomness is derived from (seed, epoch, index): the sample order of an epoch from (seed, epoch),
+each sample's augmentation from (seed, epoch, index). A run resumed from its last checkpoint therefore
+replays exactly what an uninterrupted run would have done, whatever the number of data workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lspd_bench.config import RunConfig
+from lspd_bench.errors import InputError
+from lspd_bench.fileio import write_text
+from lspd_bench.train.checkpoint import load_checkpoint, save_checkpoint
+from lspd_bench.train.losses import as_stage_list, make_loss, stage_losses
+
+Progress = Callable[[dict], None]
+Validate = Callable[[nn.Module, int], dict]
+Teacher = Callable[[torch.Tensor, dict], torch.Tensor]
+
+LOG_NAME = "log.csv"
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class RunFailed(RuntimeError):
+    """A run stopped for a reason the user must see (non-finite loss); the last good checkpoint stays."""
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did: epochs run in this call, the history of every epoch, and the checkpoints."""
+
+    run_dir: Path
+    epochs: int
+    resumed_from: int  # epochs already done when this call started
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0  # wall time of this call's epochs (training + validation)
+    images_per_second: float = 0.0  # training images per second of this call
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; asking for CUDA without one is an ``InputError``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device={device!r}: no CUDA GPU is visible to torch {torch.__version__}")
+    return torch.device(device)
+
+
+def lr_lambda(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Learning-rate factor per optimiser step: linear warm-up, then multistep or cosine decay."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    milestones = [int(round(m * cfg.epochs)) * steps_per_epoch for m in cfg.milestones]
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+        if cfg.schedule == "cosine":
+            progress = min(1.0, step / max(1, total))
+            return warm * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return warm * cfg.lr_factor ** sum(step >= m for m in milestones)
+
+    return factor
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The sample order of ``epoch``: a permutation that depends on (seed, epoch) only."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=gen).tolist()
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of an initialised process group, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _tensorboard(run_dir: Path):
+    """A TensorBoard writer when the package is installed, else None (the CSV log is always written)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    """Rewrite the CSV log with one more row, atomically (a killed run never leaves a torn line)."""
+    rows: list[dict] = []
+    if path.exists():
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    rows = [r for r in rows if int(r["epoch"]) < row["epoch"]] + [row]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def fit(
+    cfg: RunConfig,
+    model: nn.Module,
+    train_set: torch.utils.data.Dataset,
+    run_dir: str | os.PathLike,
+    *,
+    identity: dict[str, Any],
+    resume: bool = False,
+    teacher: Teacher | None = None,
+    validate: Validate | None = None,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train_set`` for ``cfg.epochs`` epochs, writing checkpoints into ``run_dir``.
+
+    ``identity`` is the resolved configuration the run is known by (stored in every checkpoint; a resume
+    with a different one is refused). ``validate(model, epoch)`` returns a dict with a ``headline``
+    figure (higher is better) that picks ``best.pt``; ``progress(event)`` receives ``epoch_start``,
+    ``step`` and ``epoch_end`` events for a live display. ``teacher(images, batch)`` supplies the soft
+    targets of the ``teacher`` distillation modes (see ``lspd_bench.train.distill``).
+    """
+    run_dir = Path(run_dir)
+    rank, world = _distributed()
+    device = next(model.parameters()).device
+    last_path, best_path = run_dir / LAST, run_dir / BEST
+    if last_path.exists() and not resume:
+        raise InputError(f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out")
+    if cfg.distill in ("teacher", "teacher+sequence") and teacher is None:
+        raise InputError(f"distill={cfg.distill} needs a trained teacher")
+
+    per_rank_batch = max(1, cfg.batch_size // world)
+    steps_per_epoch = len(train_set) // (per_rank_batch * world)
+    if steps_per_epoch == 0:
+        raise InputError(f"the training split has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, steps_per_epoch))
+    cuda = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)
+    loss_fn = make_loss(cfg.loss, cfg.fg_weight)
+
+    start_epoch, best, history = 0, -math.inf, []
+    if resume and last_path.exists():
+        state = load_checkpoint(last_path)
+        if state["identity"] != identity:
+            changed = sorted(k for k in set(identity) | set(state["identity"])
+                             if identity.get(k) != state["identity"].get(k))  # fmt: skip
+            raise InputError(f"{last_path} belongs to a different configuration (differs in: {', '.join(changed)})")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch, best, history = state["epoch"] + 1, state["best"], state["history"]
+
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    writer = _tensorboard(run_dir) if rank == 0 else None
+    stage_weights = cfg.stage_weights
+    images_done, started = 0, time.perf_counter()
+
+    for epoch in range(start_epoch, cfg.epochs):
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        order = epoch_order(len(train_set), cfg.seed, epoch)[: steps_per_epoch * per_rank_batch * world]
+        loader = torch.utils.data.DataLoader(
+            train_set, batch_size=per_rank_batch, sampler=order[rank::world], num_workers=cfg.workers,
+            drop_last=True, pin_memory=cuda,
+        )  # fmt: skip
+        if progress:
+            progress({"event": "epoch_start", "epoch": epoch, "epochs": cfg.epochs, "steps": steps_per_epoch})
+        model.train()
+        sums: np.ndarray | None = None
+        epoch_started = time.perf_counter()
+        for step, batch in enumerate(loader):
+            images = batch["image"].to(device, non_blocking=True)
+            target = batch["target"].to(device, non_blocking=True)
+            target_weight = batch["target_weight"].to(device, non_blocking=True)
+            if cuda and cfg.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=cuda and cfg.amp):
+                soft = None
+                if teacher is not None and cfg.distill in ("teacher", "teacher+sequence"):
+                    soft = teacher(images, batch)
+                heatmaps = [h.float() for h in as_stage_list(net(images))]
+                losses = stage_losses(heatmaps, target, target_weight, loss_fn, cfg.distill, cfg.alpha, soft)
+                weights = stage_weights or (1.0,) * len(losses)
+                if len(weights) != len(losses):
+                    raise InputError(f"stage_weights has {len(weights)} entries for a model with {len(losses)} stages")
+                total = sum(w * l for w, l in zip(weights, losses))
+            if not torch.isfinite(total):
+                raise RunFailed(
+                    f"loss became {total.item()} at epoch {epoch + 1} step {step + 1}; stopped. "
+                    + (f"The last good checkpoint is {last_path}." if last_path.exists() else "No epoch had finished.")
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            values = np.array([total.item(), *(l.item() for l in losses)])
+            sums = values if sums is None else sums + values
+            images_done += images.shape[0]
+            if progress:
+                elapsed = time.perf_counter() - epoch_started
+                progress({"event": "step", "epoch": epoch, "step": step + 1, "steps": steps_per_epoch,
+                          "loss": float(values[0]), "images_per_s": (step + 1) * images.shape[0] / elapsed})  # fmt: skip
+        assert sums is not None
+        train_time = time.perf_counter() - epoch_started
+        mean = sums / steps_per_epoch
+        row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "loss": float(mean[0])}
+        row.update({f"loss_stage{k + 1}": float(v) for k, v in enumerate(mean[1:])})
+        row["train_seconds"] = train_time
+        row["images_per_s"] = steps_per_epoch * per_rank_batch * world / train_time
+        if rank == 0:
+            metrics = validate(model, epoch) if validate else {}
+            row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+            headline = metrics.get("headline", -float(mean[0]))
+            is_best = headline > best
+            best = max(best, headline)
+            history.append(row)
+            state = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
+                "best": best, "history": history, "identity": identity, "config": cfg.to_dict(),
+            }  # fmt: skip
+            save_checkpoint(last_path, state)
+            if is_best:
+                save_checkpoint(best_path, state)
+            _append_csv(run_dir / LOG_NAME, row)
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, epoch)
+                writer.flush()
+        if world > 1:
+            torch.distributed.barrier()
+        if progress:
+            progress({"event": "epoch_end", "epoch": epoch, "epochs": cfg.epochs, **row})
+    if writer is not None:
+        writer.close()
+    seconds = time.perf_counter() - started
+    return FitResult(run_dir, cfg.epochs, start_epoch, history, seconds, images_done * world / max(seconds, 1e-9))
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Seed torch and NumPy's global generators for model construction (restored afterwards)."""
+    torch_state = torch.random.get_rng_state()
+    np_state = np.random.get_state()
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(torch_state)
+        np.random.set_state(np_state)

@@ -1,0 +1,76 @@
+"""`lspd-bench profile` and `lspd-bench models` as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from lspd_bench.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "250"})
+
+
+def test_profile_json_has_every_figure_with_its_convention():
+    r = run("profile", "lspd-xs", "--input", "64x64", "--threads", "1", "--batch", "2", "--min-time", "0", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["measured"] == "deploy" and out["input"] == [64, 64]
+    assert out["params"]["deploy"] < out["params"]["full"]
+    counters = [m["counter"] for m in out["macs"]]
+    assert counters == ["fvcore", "conv+linear", "ptflops-pytorch", "ptflops-aten"]
+    assert all(m["macs"] > 0 for m in out["macs"])
+    assert [(x["threads"], x["batch"]) for x in out["latency"]] == [(1, 1), (1, 2)]
+    assert out["memory"]["peak_activation_bytes"] > 0
+    assert out["environment"]["libraries"]["torch"].startswith("2.")
+    assert any("GMACs" in c for c in out["conventions"])
+
+
+def test_profile_table_names_the_counters_and_units():
+    r = run("profile", "lspd-xs", "--input", "64x64", "--threads", "1", "--batch", "1", "--min-time", "0",
+            "--full", "-k", "stages=3")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    for text in ("fvcore 0.1.5", "backend=pytorch", "backend=aten", "GMACs", "median ms", "measuring the full"):
+        assert text in r.stdout, text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["profile", "no-such-net"], "unknown model 'no-such-net'; choose from:"),
+        (["profile", "lspd-xs", "--input", "250x250"], "input 250x250 does not fit model 'lspd-xs'"),
+        (["profile", "lspd-xs", "--input", "big"], "'big' is not of the form HxW"),
+        (["profile", "lspd-xs", "--threads", "0"], "thread count 0 is outside 1.."),
+        (["profile", "lspd-xs", "--threads", "many"], "'many' is not a thread count"),
+        (["profile", "lspd-xs", "-k", "colour=red"], "no knob 'colour'"),
+        (["profile", "lspd-xs", "-k", "stages=9"], "stages must be in 1..8"),
+        (["profile", "lspd-xs", "-k", "stages"], "not of the form key=value"),
+        (["profile", "lspd-xs", "--joints", "0"], "joints must be a positive integer"),
+        (["profile", "lspd-xs", "--batch", "0"], "batch must be a positive integer"),
+        (["profile", "lspd-xs", "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_code_2(args, message):
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_models_lists_every_family_with_knobs():
+    r = run("models", "--json")
+    assert r.exit_code == 0
+    entries = {e["name"]: e for e in json.loads(r.stdout)}
+    assert {e["family"] for e in entries.values()} == {"lspd", "hourglass", "simplebaseline", "litehrnet"}
+    assert entries["lspd-s"]["knobs"]["block"] == "lmrb"
+    assert entries["hourglass"]["knobs"] == {"stacks": 8, "features": 256, "num_joints": 16}
+
+
+def test_python_dash_m_runs_the_cli():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-m", "lspd_bench", "--version"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "lspd-bench" in r.stdout

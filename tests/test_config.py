@@ -1,0 +1,79 @@
+"""Configuration as data: presets, YAML, key=value overrides, validation and the canonical hash."""
+
+import pytest
+
+from lspd_bench.config import RunConfig, config_hash, load_config, parse_overrides, preset_names
+from lspd_bench.errors import InputError
+from lspd_bench.train.build import identity, run_id
+
+
+def test_overrides_are_typed_like_yaml():
+    assert parse_overrides(["stages=3", "alpha=0.5", "block=lmrb", "input_size=[256,192]", "flip_test=false"]) == {
+        "stages": 3, "alpha": 0.5, "block": "lmrb", "input_size": (256, 192), "flip_test": False,
+    }  # fmt: skip
+
+
+def test_layers_apply_in_order_preset_file_overrides(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("epochs: 7\nlr: 0.01\n")
+    cfg = load_config("ci", f, {"lr": 0.5})
+    assert (cfg.model, cfg.epochs, cfg.lr) == ("lspd-xs", 7, 0.5)  # preset, file, override
+
+
+def test_ints_are_accepted_where_floats_are_expected():
+    cfg = load_config(None, None, {"lr": 1, "milestones": (1, 2)})
+    assert isinstance(cfg.lr, float) and cfg.milestones == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"stagez": 3}, "unknown key 'stagez'; valid keys: dataset"),
+        ({"epochs": "ten"}, "epochs='ten' is not a valid int"),
+        ({"distill": "teachers"}, "distill='teachers' is not one of: none, teacher, sequence, teacher+sequence"),
+        ({"alpha": 1.5}, "alpha=1.5 must be in [0, 1]"),
+        ({"epochs": 0}, "epochs=0 must be a positive integer"),
+        ({"flip_test": "yes please"}, "flip_test='yes please' is not a valid bool"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, message):
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("+", r"\+")):
+        load_config(None, None, overrides)
+
+
+def test_bad_files_are_named(tmp_path):
+    with pytest.raises(InputError, match="unknown preset 'fast'; choose from: ci, paper, quick"):
+        load_config("fast")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1,\n")
+    with pytest.raises(InputError, match=f"{bad} is not valid YAML"):
+        load_config(None, bad)
+    with pytest.raises(InputError, match="does not exist"):
+        load_config(None, tmp_path / "missing.yaml")
+    with pytest.raises(InputError, match="not of the form key=value"):
+        parse_overrides(["stages"])
+
+
+def test_presets_ship_and_load():
+    assert preset_names() == ["ci", "paper", "quick"]
+    for name in preset_names():
+        assert isinstance(load_config(name), RunConfig)
+    assert load_config("paper").loss == "mse"  # the standard loss for the paper preset
+    assert load_config("quick").loss == "fg_mse"
+
+
+def test_hash_is_canonical_and_sensitive():
+    a = config_hash({"b": 1, "a": [1, 2]})
+    assert a == config_hash({"a": [1, 2], "b": 1})  # key order does not matter
+    assert a != config_hash({"a": [1, 2], "b": 2})
+
+
+def test_identity_fills_model_defaults_and_ignores_location():
+    base = load_config("ci")
+    same = load_config("ci", None, {"width": 32, "workers": 3, "data_dir": "/elsewhere"})  # 32 is lspd-xs's default
+    assert run_id(identity(base, 16, "f")) == run_id(identity(same, 16, "f"))
+    assert identity(base, 16, "f")["model_knobs"]["block"] == "lmrb"
+    assert run_id(identity(base, 16, "f")) != run_id(identity(base, 16, "g"))  # another dataset
+    assert run_id(identity(base, 16, "f")) != run_id(identity(load_config("ci", None, {"stages": 3}), 16, "f"))
+    # alpha and teacher settings do not matter without distillation
+    assert run_id(identity(base, 16, "f")) == run_id(identity(load_config("ci", None, {"alpha": 0.3}), 16, "f"))
