@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from lspd_bench.cli import echo_json, input_errors, main, stderr_console
@@ -74,6 +76,9 @@ def train_command(args, preset, out, resume, as_json) -> None:
         if out is None:
             out = f"runs/train/{run_id(identity(cfg, bundle.num_joints, bundle.fingerprint))}"
         try:
+            if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+                train_and_evaluate(cfg, out, resume=resume, bundle=bundle)
+                return
             with TrainDisplay(console) as display:
                 metrics = train_and_evaluate(cfg, out, resume=resume, progress=display, bundle=bundle)
         except RunFailed as exc:

@@ -27,13 +27,14 @@ from lspd_bench.fileio import atomic_path, write_json, write_text
 from lspd_bench.train.build import build_student, build_teacher, identity, run_id, teacher_config, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
-from lspd_bench.train.loop import LAST, fit, resolve_device
+from lspd_bench.train.loop import LAST, fit, rank_and_world, resolve_device, setup_distributed
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
 
 Progress = Callable[[dict], None]
 METRICS = "metrics.json"
 PREDICTIONS_MPII = "predictions_val.json"
 PREDICTIONS_COCO = "results_val_keypoints.json"
+PER_PERSON = "per_person.npz"
 
 
 def headline_name(metric: str) -> str:
@@ -112,12 +113,15 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
     done = folder / "teacher.json"
     heatmaps_file = folder / "train_heatmaps.npy"
     model = build_teacher(cfg, bundle.num_joints).to(device)
+    rank, world = rank_and_world()
+    if rank != 0:  # rank 0 prepares the teacher alone; the others wait, then read what it wrote
+        torch.distributed.barrier()
     with file_lock(folder.parent / f".{folder.name}.lock"):
         if not done.is_file():
             write_text(folder / "identity.json", canonical_json(ident))
             if progress:
                 progress({"event": "teacher_start", "epochs": tcfg.epochs, "model": tcfg.model, "dir": str(folder)})
-            result = fit(tcfg, model, bundle.train, folder, identity=ident, resume=True,
+            result = fit(tcfg, model, bundle.train, folder, identity=ident, resume=True, distributed=False,
                          validate=_validator(bundle, 1, device, tcfg.batch_size), progress=progress)  # fmt: skip
             write_json(done, {"model": tcfg.model, "knobs": knobs, "identity_hash": run_id(ident), "dir": str(folder),
                               "history": result.history, "train_seconds": result.train_seconds})  # fmt: skip
@@ -132,6 +136,8 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
             with atomic_path(heatmaps_file) as tmp:
                 with open(tmp, "wb") as f:
                     np.save(f, heatmaps)
+    if rank == 0 and world > 1:
+        torch.distributed.barrier()
     record = load_json(done)
     if cfg.teacher_targets == "online":
         return OnlineTeacher(model), record
@@ -151,11 +157,14 @@ def train_and_evaluate(
     resume: bool = False,
     progress: Progress | None = None,
     bundle: DataBundle | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Train ``cfg`` into ``out_dir``, evaluate the final model on the validation split, write
-    ``metrics.json`` and the predictions file next to the checkpoints, and return the metrics."""
+    ``metrics.json`` and the predictions file next to the checkpoints, and return the metrics.
+
+    Under ``torchrun`` every rank trains its share; rank 0 evaluates and writes, the others return None.
+    """
     out = Path(out_dir)
-    device = resolve_device(cfg.device)
+    rank, world, device = setup_distributed(resolve_device(cfg.device))
     bundle = bundle or build_data(cfg)
     model = build_student(cfg, bundle.num_joints).to(device)
     if device.type == "cuda" and cfg.channels_last:
@@ -163,7 +172,8 @@ def train_and_evaluate(
     ident = identity(cfg, bundle.num_joints, bundle.fingerprint)
     deploy_stage = getattr(model, "deploy_stage", 1)
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.json", canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
+    if rank == 0:
+        write_text(out / "config.json", canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
     teacher, teacher_record = None, None
     if cfg.distill in ("teacher", "teacher+sequence"):
         teacher, teacher_record = ensure_teacher(cfg, bundle, device, progress)
@@ -171,12 +181,17 @@ def train_and_evaluate(
     result = fit(cfg, model, bundle.train, out, identity=ident, resume=resume, teacher=teacher,
                  validate=_validator(bundle, deploy_stage, device, cfg.batch_size), progress=progress)  # fmt: skip
     wall = time.perf_counter() - started
+    if rank != 0:  # rank 0 evaluates and writes; the others are done
+        return None
     if progress:
         progress({"event": "evaluate", "flip_test": cfg.flip_test})
     final = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=cfg.flip_test, device=device)
     preds: Predictions = final.pop("predictions")
     if bundle.metric == "pckh":
-        final.pop("per_person")
+        deployed = final.pop("per_person")[deploy_stage - 1]
+        with atomic_path(out / PER_PERSON) as tmp:
+            with open(tmp, "wb") as f:  # per-person correctness: the paired bootstrap of ablation deltas
+                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible)
         write_json(out / PREDICTIONS_MPII, preds.coords[deploy_stage - 1].tolist(), indent=None)
         predictions_file = PREDICTIONS_MPII
     else:
@@ -200,6 +215,7 @@ def train_and_evaluate(
             "seconds_this_call": wall,
             "seconds_total": float(sum(r["train_seconds"] for r in history)),
             "images_per_s": float(np.mean([r["images_per_s"] for r in history])) if history else None,
+            "processes": world,
             "history": history,
         },
         "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint,

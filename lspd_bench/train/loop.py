@@ -83,11 +83,27 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=gen).tolist()
 
 
-def _distributed() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     """(rank, world size) of an initialised process group, else (0, 1)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
+
+
+def setup_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """Join the process group that ``torchrun`` describes (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU.
+
+    Returns (rank, world size, this process's device: ``cuda:LOCAL_RANK`` on CUDA).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return torch.distributed.get_rank(), torch.distributed.get_world_size(), device
 
 
 def _tensorboard(run_dir: Path):
@@ -125,6 +141,7 @@ def fit(
     teacher: Teacher | None = None,
     validate: Validate | None = None,
     progress: Progress | None = None,
+    distributed: bool = True,
 ) -> FitResult:
     """Train ``model`` on ``train_set`` for ``cfg.epochs`` epochs, writing checkpoints into ``run_dir``.
 
@@ -135,7 +152,7 @@ def fit(
     targets of the ``teacher`` distillation modes (see ``lspd_bench.train.distill``).
     """
     run_dir = Path(run_dir)
-    rank, world = _distributed()
+    rank, world = rank_and_world() if distributed else (0, 1)
     device = next(model.parameters()).device
     last_path, best_path = run_dir / LAST, run_dir / BEST
     if last_path.exists() and not resume:

@@ -1,0 +1,1 @@
+"""Ablation matrices: spec parsing, content-addressed cells, the results store, executors."""
