@@ -89,7 +89,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # mixed precision, CUDA only
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # NHWC memory format for the model and its inputs
     compile: bool = False
     workers: int = 0
     cache_dir: str | None = None  # datasets and teachers; None = $LSPD_BENCH_CACHE or ~/.cache/lspd-bench

@@ -132,7 +132,7 @@ def test_mpii_bad_predictions_exit_2_with_one_clear_line(mpii, write, message):
 def test_mpii_bad_ground_truth_mat_exits_2(mpii):
     d = mpii["dir"]
     scipy.io.savemat(d / "partial.mat", {"pos_gt_src": mpii["gt"].transpose(1, 2, 0)})
-    assert "has no 'jnt_missing'" in _error_line(_run("mpii", "--pred", d / "pred.json", "--gt", d / "partial.mat"))
+    assert "partial.mat: missing variable 'jnt_missing'" in _error_line(_run("mpii", "--pred", d / "pred.json", "--gt", d / "partial.mat"))
 
 
 def _coco_results(tmp_path: Path, edit=None) -> Path:

@@ -171,3 +171,28 @@ def test_two_process_data_parallel_training_with_gloo(tiny_overrides, tmp_path):
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["train"]["processes"] == 2
     assert len((tmp_path / "ddp" / "log.csv").read_text().strip().splitlines()) == 3
+
+
+def test_eval_command_rescores_a_run_without_touching_it(tiny_overrides, tmp_path):
+    metrics = train_and_evaluate(load_config("ci", None, tiny_overrides), tmp_path / "run")
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    r = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), "--no-flip", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["headline"] == pytest.approx(metrics["headline"])  # the run was also scored without flip
+    assert out["flip_test"] is False and out["epoch"] == 2
+    assert (tmp_path / "run" / "eval-val-noflip-gt" / "metrics.json").is_file()
+    assert (tmp_path / "run" / "eval-val-noflip-gt" / "predictions_val.json").is_file()
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+    flip = CliRunner().invoke(main, ["eval", str(tmp_path / "run" / "last.pt"), "--json"])
+    assert flip.exit_code == 0 and json.loads(flip.stdout)["flip_test"] is True
+
+
+def test_eval_command_bad_input(tiny_overrides, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    r = CliRunner().invoke(main, ["eval", str(junk)])
+    assert r.exit_code == 2 and "cannot be read" in r.output and "Traceback" not in r.output
+    train_and_evaluate(load_config("ci", None, tiny_overrides), tmp_path / "run")
+    r = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), "--boxes", str(junk)])
+    assert r.exit_code == 2 and "detection boxes apply to COCO runs" in r.output

@@ -89,8 +89,8 @@ def train_command(args, preset, out, resume, as_json) -> None:
         print_metrics(metrics, out)
 
 
-def print_metrics(metrics: dict, out: str) -> None:
-    """The per-stage table and the conventions behind it."""
+def print_stage_table(metrics: dict) -> None:
+    """The per-stage accuracy table of a metrics dict, the deploy stage marked, conventions below it."""
     from rich.console import Console
     from rich.table import Table
 
@@ -106,9 +106,16 @@ def print_metrics(metrics: dict, out: str) -> None:
         table.add_row(f"{s['stage']}{mark}", *("-" if s[c] is None else f"{s[c]:.2f}" for c in cols))
     console = Console()
     console.print(table)
-    t = metrics["train"]
-    console.print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
-                  f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
-                  f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip
     for line in metrics["conventions"]:
         console.print(f"[dim]convention: {line}[/]")
+
+
+def print_metrics(metrics: dict, out: str) -> None:
+    """A training run's table, and how it was trained."""
+    from rich.console import Console
+
+    print_stage_table(metrics)
+    t = metrics["train"]
+    Console().print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
+                    f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
+                    f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip

@@ -74,6 +74,8 @@ def read_gt_mat(path: str | os.PathLike) -> dict[str, np.ndarray]:
     n = out["jnt_missing"].shape[-1] if out["jnt_missing"].ndim == 2 else -1
     expected = {"jnt_missing": (MPII_NUM_JOINTS, n), "pos_gt_src": (MPII_NUM_JOINTS, 2, n), "headboxes_src": (2, 2, n)}
     for key, shape in expected.items():
+        if n == 1 and out[key].shape == shape[:-1]:  # MATLAB drops a trailing singleton: one person
+            out[key] = out[key][..., None]
         if out[key].shape != shape:
             raise InputError(f"{path}: '{key}' must have shape {shape}, got {out[key].shape}")
     return out

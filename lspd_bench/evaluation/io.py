@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lspd_bench.data.keypoints import MPII_JOINTS
+from lspd_bench.data.mpii import read_gt_mat
 from lspd_bench.errors import InputError
 
 _J = len(MPII_JOINTS)
@@ -125,22 +126,17 @@ def load_mpii_predictions(path) -> np.ndarray:
 
 def load_headboxes(path) -> np.ndarray:
     """Read ``headboxes_src`` (``2×2×N``) from a ``gt_valid.mat`` as ``N×2×2`` corners in px."""
-    path = Path(path)
-    mat = _loadmat(path)
-    return _people_last(_mat_key(mat, "headboxes_src", path), (2, 2), "headboxes_src", path)
+    return read_gt_mat(path)["headboxes_src"].transpose(2, 0, 1)
 
 
 def _ground_truth_from_mat(path: Path) -> MPIIGroundTruth:
-    mat = _loadmat(path)
-    missing = _people_last(_mat_key(mat, "jnt_missing", path), (_J,), "jnt_missing", path)
-    joints = _people_last(_mat_key(mat, "pos_gt_src", path), (_J, 2), "pos_gt_src", path)
-    boxes = _people_last(_mat_key(mat, "headboxes_src", path), (2, 2), "headboxes_src", path)
-    if not len(missing) == len(joints) == len(boxes):
-        raise InputError(
-            f"{path}: people counts differ: jnt_missing {len(missing)}, pos_gt_src {len(joints)}, "
-            f"headboxes_src {len(boxes)}"
-        )
-    return MPIIGroundTruth(joints=joints, visible=missing == 0, headboxes=boxes, source=str(path))
+    gt = read_gt_mat(path)  # the one gt_valid.mat reader, shared with the MPII loader
+    return MPIIGroundTruth(
+        joints=gt["pos_gt_src"].transpose(2, 0, 1),
+        visible=gt["jnt_missing"].T == 0,
+        headboxes=gt["headboxes_src"].transpose(2, 0, 1),
+        source=str(path),
+    )
 
 
 def _ground_truth_from_json(path: Path) -> MPIIGroundTruth:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import RunConfig, cache_root, canonical_json
+from lspd_bench.config import RunConfig, cache_root, canonical_json, load_config, replace
 from lspd_bench.data.build import DataBundle, build_data, file_lock
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
@@ -150,6 +150,20 @@ def load_json(path: Path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _write_predictions(out: Path, final: dict, preds: Predictions, bundle: DataBundle, deploy_stage: int) -> str:
+    """Write the deploy stage's predictions (and, for PCKh, per-person correctness); pop the bulky parts
+    of ``final``. Returns the predictions file's name."""
+    if bundle.metric == "pckh":
+        deployed = final.pop("per_person")[deploy_stage - 1]
+        with atomic_path(out / PER_PERSON) as tmp:
+            with open(tmp, "wb") as f:  # per-person correctness: the paired bootstrap of ablation deltas
+                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible)
+        write_json(out / PREDICTIONS_MPII, preds.coords[deploy_stage - 1].tolist(), indent=None)
+        return PREDICTIONS_MPII
+    write_results(final.pop("results")[deploy_stage - 1], out / PREDICTIONS_COCO)
+    return PREDICTIONS_COCO
+
+
 def train_and_evaluate(
     cfg: RunConfig,
     out_dir: str | Path,
@@ -167,7 +181,7 @@ def train_and_evaluate(
     rank, world, device = setup_distributed(resolve_device(cfg.device))
     bundle = bundle or build_data(cfg)
     model = build_student(cfg, bundle.num_joints).to(device)
-    if device.type == "cuda" and cfg.channels_last:
+    if cfg.channels_last:  # NHWC: faster for these convolutions on CUDA and on oneDNN CPUs
         model = model.to(memory_format=torch.channels_last)
     ident = identity(cfg, bundle.num_joints, bundle.fingerprint)
     deploy_stage = getattr(model, "deploy_stage", 1)
@@ -187,16 +201,7 @@ def train_and_evaluate(
         progress({"event": "evaluate", "flip_test": cfg.flip_test})
     final = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=cfg.flip_test, device=device)
     preds: Predictions = final.pop("predictions")
-    if bundle.metric == "pckh":
-        deployed = final.pop("per_person")[deploy_stage - 1]
-        with atomic_path(out / PER_PERSON) as tmp:
-            with open(tmp, "wb") as f:  # per-person correctness: the paired bootstrap of ablation deltas
-                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible)
-        write_json(out / PREDICTIONS_MPII, preds.coords[deploy_stage - 1].tolist(), indent=None)
-        predictions_file = PREDICTIONS_MPII
-    else:
-        write_results(final.pop("results")[deploy_stage - 1], out / PREDICTIONS_COCO)
-        predictions_file = PREDICTIONS_COCO
+    predictions_file = _write_predictions(out, final, preds, bundle, deploy_stage)
     history = result.history
     metrics = {
         "run": run_id(ident),
@@ -227,3 +232,42 @@ def train_and_evaluate(
     return metrics
 
 
+
+
+def evaluate_checkpoint(
+    path: str | Path, *, flip_test: bool = True, detections: str | None = None, out_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Evaluate a run folder (its ``last.pt``) or a checkpoint file on its validation split.
+
+    ``detections`` (COCO) replaces the ground-truth person boxes by a detection-results file. Writes
+    ``metrics.json`` and the predictions file into ``out_dir`` (default: ``<run>/eval-val-<flip>-<boxes>/``,
+    so the training run's own files are never overwritten) and returns the metrics.
+    """
+    path = Path(path)
+    ckpt_path = path / LAST if path.is_dir() else path
+    state = load_checkpoint(ckpt_path)
+    cfg = load_config(None, None, {k: v for k, v in state["config"].items()})
+    if detections is not None:
+        if cfg.dataset != "coco":
+            raise InputError(f"--boxes {detections}: detection boxes apply to COCO runs, this one is {cfg.dataset}")
+        cfg = replace(cfg, coco_detections=str(detections))
+    device = resolve_device(cfg.device)
+    bundle = build_data(cfg)
+    model = build_student(cfg, bundle.num_joints)
+    model.load_state_dict(state["model"])
+    model.to(device)
+    deploy_stage = getattr(model, "deploy_stage", 1)
+    started = time.perf_counter()
+    final = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=flip_test, device=device)
+    seconds = time.perf_counter() - started
+    boxes = "detections" if detections else "gt"
+    out = Path(out_dir) if out_dir else ckpt_path.parent / f"eval-val-{'flip' if flip_test else 'noflip'}-{boxes}"
+    preds: Predictions = final.pop("predictions")
+    predictions_file = _write_predictions(out, final, preds, bundle, deploy_stage)
+    metrics = {**final, "headline_name": headline_name(bundle.metric), "deploy_stage": deploy_stage,
+               "checkpoint": str(ckpt_path), "epoch": state["epoch"] + 1, "predictions_file": predictions_file,
+               "boxes": bundle.val_boxes if bundle.metric == "ap" else None, "seconds": seconds,
+               "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint},
+               "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()}}  # fmt: skip
+    write_json(out / METRICS, metrics)
+    return {**metrics, "out_dir": str(out)}

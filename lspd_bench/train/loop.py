@@ -209,7 +209,7 @@ def fit(
             images = batch["image"].to(device, non_blocking=True)
             target = batch["target"].to(device, non_blocking=True)
             target_weight = batch["target_weight"].to(device, non_blocking=True)
-            if cuda and cfg.channels_last:
+            if cfg.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=cuda and cfg.amp):
                 soft = None
