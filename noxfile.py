@@ -1,4 +1,4 @@
-"""Sessions: `nox -s demo` (set up and run the main job), `nox -s tests`, `nox -s benchmarks`.
+"""Sessions: `nox -s demo` (the main job), `nox -s tests`, `nox -s regress` (the CI gate), `nox -s benchmarks`.
 
 Every session installs torch first, pinned through constraints.txt: an unpinned torch (or a package
 that depends on it, like ptflops, installed first) would pull a multi-GB CUDA build on a CPU machine.
@@ -7,6 +7,7 @@ that depends on it, like ptflops, installed first) would pull a multi-GB CUDA bu
 from __future__ import annotations
 
 import os
+import shutil
 
 import nox
 
@@ -16,16 +17,39 @@ nox.options.sessions = ["tests"]
 CONSTRAINTS = ("-c", "constraints.txt")
 
 
-def install(session: nox.Session, extras: str = "dev,onnx") -> None:
+def install(session: nox.Session, extras: str = "dev,onnx,ray,submitit") -> None:
     session.install(*CONSTRAINTS, "torch")  # first, alone, pinned: never a CUDA wheel by accident
     session.install(*CONSTRAINTS, "-e", f".[{extras}]")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Every test, slow ones included (pass `-- -m "not slow"` for the quick subset)."""
+    """Every test, slow ones included (pass `-- -m "not slow"` for the quick subset).
+
+    The HTML report test renders in headless Chromium when it is installed (Debian: `apt-get install
+    chromium`; `.ci/run` installs it) and is skipped, saying so, when it is not.
+    """
     install(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def regress(session: nox.Session) -> None:
+    """The regression gate: the ci matrix from scratch, then `lspd-bench check` against reports/baseline/ci.json.
+
+    `nox -s regress -- --update-baseline` accepts the results as the new baseline instead.
+    """
+    install(session)
+    out, cache = os.path.join("runs", "ci"), os.path.join("runs", "ci-cache")
+    for folder in (out, cache):  # fresh: a resumed matrix or a cached teacher would hide a code change
+        shutil.rmtree(folder, ignore_errors=True)
+    # The same CPU kernels on every x86-64 machine with AVX2: thread count and ISA change the last digits.
+    env = {"LSPD_BENCH_CACHE": os.path.abspath(cache), "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+           "MKL_CBWR": "AVX2"}  # fmt: skip
+    session.run("lspd-bench", "ablate", "ablations/ci.yaml", "--out", out, "--jobs", "2", "--threads", "1",
+                env=env, success_codes=[0, 1])  # a failed cell is reported by check (exit 1)
+    session.run("lspd-bench", "check", out, "--baseline", os.path.join("reports", "baseline", "ci.json"),
+                "--markdown", os.path.join("reports", "check", "ci.md"), *session.posargs, env=env)  # fmt: skip
 
 
 @nox.session

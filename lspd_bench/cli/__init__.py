@@ -47,3 +47,6 @@ from lspd_bench.cli import train as _train  # noqa: E402,F401
 from lspd_bench.cli import eval as _eval  # noqa: E402,F401
 from lspd_bench.cli import score as _score  # noqa: E402,F401
 from lspd_bench.cli import data as _data  # noqa: E402,F401
+from lspd_bench.cli import check as _check  # noqa: E402,F401
+from lspd_bench.cli import report as _report  # noqa: E402,F401
+from lspd_bench.cli import ablate as _ablate  # noqa: E402,F401

@@ -6,6 +6,7 @@ and scores the final model exactly per protocol (PCKh for MPII-style data, COCO 
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -121,7 +122,10 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
             write_text(folder / "identity.json", canonical_json(ident))
             if progress:
                 progress({"event": "teacher_start", "epochs": tcfg.epochs, "model": tcfg.model, "dir": str(folder)})
-            result = fit(tcfg, model, bundle.train, folder, identity=ident, resume=True, distributed=False,
+            # The teacher's identity says seed 0: its augmentation stream must be seed 0's too.
+            train_set = copy.copy(bundle.train)
+            train_set.seed = tcfg.seed
+            result = fit(tcfg, model, train_set, folder, identity=ident, resume=True, distributed=False,
                          validate=_validator(bundle, 1, device, tcfg.batch_size), progress=progress)  # fmt: skip
             write_json(done, {"model": tcfg.model, "knobs": knobs, "identity_hash": run_id(ident), "dir": str(folder),
                               "history": result.history, "train_seconds": result.train_seconds})  # fmt: skip

@@ -1,0 +1,76 @@
+"""Measure a matrix's wall time against its work: is the orchestration overhead within 10 %?
+
+    python benchmarks/bench_ablate.py [--preset quick] [--jobs N] [--cache DIR] [spec ...]
+
+Runs ``lspd-bench ablate stages=1..4 distill=none,teacher --preset quick --json`` (or the given specs
+and preset) as a user would, into a temporary folder, with a fresh cache unless ``--cache`` names one
+(so the shared work includes synthesising the dataset and training the teacher). Prints one JSON
+document: the command's wall time, and the bound it should stay under,
+
+    bound = shared work (dataset + teachers) + Σ cells' own work / parallelism + latency phase,
+
+where a cell's own work is its worker's time in train → evaluate (``status.json`` ``seconds``) and the
+latency phase is serial by design (nothing else may run while latency is measured). The target is
+wall ≤ 1.10 × bound. The quick preset takes hours on 2 busy CPU cores; ``--preset ci`` is the short check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_SPECS = ("stages=1..4", "distill=none,teacher")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("specs", nargs="*", default=list(DEFAULT_SPECS), help="key=spec items of the matrix")
+    parser.add_argument("--preset", default="quick", help="ci, quick or paper (default: quick)")
+    parser.add_argument("--jobs", type=int, help="cells at once (default: the command's: one per core)")
+    parser.add_argument("--cache", help="reuse this cache folder (default: a fresh one, so shared work is measured)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="lspd-bench-ablate-") as tmp:
+        out = Path(tmp) / "matrix"
+        env = {**os.environ, "LSPD_BENCH_CACHE": args.cache or str(Path(tmp) / "cache")}
+        cmd = [sys.executable, "-m", "lspd_bench", "ablate", *args.specs, "--preset", args.preset, "--out", str(out),
+               "--json", *(["--jobs", str(args.jobs)] if args.jobs else [])]  # fmt: skip
+        started = time.perf_counter()
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if run.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+        summary = json.loads(run.stdout)
+        cells = [json.loads((Path(c["run_dir"]) / "status.json").read_text()) for c in summary["cells"]]
+
+    seconds = summary["seconds"]
+    shared = seconds["data"] + seconds["teachers"]
+    own = sum(c["seconds"] for c in cells)
+    bound = shared + own / summary["slots"] + seconds["latency"]
+    result = {
+        "command": " ".join(["lspd-bench", "ablate", *args.specs, "--preset", args.preset]),
+        "cells": len(cells),
+        "parallelism": {"slots": summary["slots"], "threads_per_cell": summary["threads"], "cores": summary["cores"]},
+        "wall_s": round(wall, 1),
+        "phases_s": {k: round(v, 1) for k, v in seconds.items()},
+        "shared_work_s": round(shared, 1),
+        "cells_own_work_s": round(own, 1),
+        "cell_seconds": {c["label"]: round(s["seconds"], 1) for c, s in zip(summary["cells"], cells)},
+        "bound_s": round(bound, 1),
+        "wall_over_bound": round(wall / bound, 3),
+        "target": "wall_over_bound <= 1.10",
+        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},  # fmt: skip
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""Where cells run: local processes, Ray tasks or submitit jobs — all running :func:`run_cell`.
+
+A cell's work (data → train → evaluate) is one call of :func:`run_cell`, which takes the cell's lock,
+trains with ``resume=True`` (an interrupted cell continues from its last checkpoint), writes live
+progress to ``progress.json`` and its verdict to ``status.json``. Executors only start those calls and
+report when one ends, so the driver (``lspd_bench.ablate.run``) treats every backend alike and reads
+everything else from the shared results folder.
+
+- ``local``: a pool of ``jobs`` spawned processes, one cell at a time each, with ``threads`` torch
+  threads (``jobs × threads`` = the cores). On Linux a worker dies with its driver (``PR_SET_PDEATHSIG``),
+  so a killed ``lspd-bench ablate`` never leaves orphans training into its folders.
+- ``ray``: each cell a Ray task asking for ``threads`` CPUs (and a GPU on CUDA); needs ``pip install ray``.
+- ``submitit``: each cell a submitit job (SLURM when available, else submitit's local executor).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lspd_bench.ablate import store
+from lspd_bench.errors import InputError
+
+EXECUTORS = ("local", "ray", "submitit")
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """What a worker needs to run one cell: its id and folder, its configuration, its thread count."""
+
+    cell: str
+    cell_dir: str
+    config: dict[str, Any]  # RunConfig.to_dict()
+    threads: int = 1
+    label: str = ""
+
+
+class FileProgress:
+    """The training loop's progress events → ``progress.json`` (every epoch, and every few seconds)."""
+
+    def __init__(self, cell_dir: Path, every_s: float = 2.0):
+        self.cell_dir = Path(cell_dir)
+        self.every_s = every_s
+        self.state: dict[str, Any] = {"phase": "starting"}
+        self.written = 0.0
+        self.epoch_clock: float | None = None
+        self.timed_epochs = 0
+
+    def write(self) -> None:
+        store.write_progress(self.cell_dir, **self.state)
+        self.written = time.monotonic()
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "teacher_start":
+            self.state.update(phase="teacher", teacher=event.get("model"))
+        elif kind == "epoch_start":
+            if self.epoch_clock is None:
+                self.epoch_clock = time.monotonic()
+            self.state.update(phase="train", epoch=event["epoch"], epochs=event["epochs"], step=0, steps=event["steps"])
+        elif kind == "step":
+            self.state.update(step=event["step"], loss=event["loss"])
+            if time.monotonic() - self.written < self.every_s:
+                return
+        elif kind == "epoch_end":
+            self.timed_epochs += 1
+            assert self.epoch_clock is not None
+            self.state.update(epoch=event["epoch"] + 1, step=0, loss=event.get("loss"), metric=event.get("headline"),
+                              seconds_per_epoch=(time.monotonic() - self.epoch_clock) / self.timed_epochs)  # fmt: skip
+        elif kind == "evaluate":
+            self.state.update(phase="evaluate")
+        else:
+            return
+        self.write()
+
+
+def run_cell(task: CellTask) -> dict[str, Any]:
+    """Train and evaluate one cell in its folder, under its lock; never raises for a failing cell.
+
+    Returns ``{"cell", "status", ...}`` with status ``trained`` (``metrics.json`` written), ``failed``
+    (the one-line ``error`` is also in ``status.json``) or ``busy`` (another process holds the cell).
+    """
+    cell_dir = Path(task.cell_dir)
+    with store.cell_lock(cell_dir) as held:
+        if not held:
+            return {"cell": task.cell, "status": "busy"}
+        if (cell_dir / store.METRICS_FILE).is_file():  # finished by another process since it was planned
+            return {"cell": task.cell, "status": "trained", "seconds": 0.0}
+        return _train(task, cell_dir)
+
+
+def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
+    import torch
+
+    from lspd_bench.config import load_config
+    from lspd_bench.data.build import build_data
+    from lspd_bench.evaluation.run import train_and_evaluate
+
+    torch.set_num_threads(task.threads)
+    started = time.perf_counter()
+    store.write_status(cell_dir, "running", threads=task.threads)
+    progress = FileProgress(cell_dir)
+    progress.write()
+    try:
+        cfg = load_config(None, None, task.config)
+        bundle = build_data(cfg)
+        metrics = train_and_evaluate(cfg, cell_dir, resume=True, progress=progress, bundle=bundle)
+    except Exception as exc:  # a failing cell is recorded and the matrix goes on (KeyboardInterrupt is not caught)
+        record = store.record_failure(cell_dir, exc, "train")
+        return {"cell": task.cell, "status": "failed", "error": record["error"]}
+    seconds = time.perf_counter() - started
+    facts = {"seconds": seconds, "headline": metrics["headline"], "threads": task.threads, "worker_pid": os.getpid(),
+             "worker_host": socket.gethostname(), "epochs_run": metrics["train"]["epochs_run"],
+             "seconds_per_epoch": progress.state.get("seconds_per_epoch")}  # fmt: skip
+    store.write_status(cell_dir, "trained", **facts)
+    return {"cell": task.cell, "status": "trained", **facts}
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+# --- local --------------------------------------------------------------------------------------------
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies; exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _local_worker(conn, parent_pid: int, threads: int) -> None:
+    """A pool process: run the cells it is sent, one at a time, until the driver closes the pipe."""
+    _die_with_parent(parent_pid)
+    # Before torch loads: one OpenMP pool of the cell's size, not one per core.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        # Library warnings and native messages go to the cell's log, not over the driver's live table.
+        log = os.open(Path(task.cell_dir) / store.WORKER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        conn.send(run_cell(task))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    task: CellTask | None = None
+
+
+class LocalExecutor:
+    """Cells on this machine: a pool of ``slots`` spawned processes, one cell at a time each.
+
+    The processes live for the whole matrix, so a cell does not pay for a fresh interpreter and torch
+    import; one that dies (a crash, the OOM killer) fails its cell alone and is replaced.
+    """
+
+    name = "local"
+
+    def __init__(self, slots: int, threads: int):
+        import multiprocessing
+
+        # spawn, not fork: the driver may have run torch (teacher training); forking a process whose
+        # OpenMP pool is initialised can deadlock the child.
+        self.ctx = multiprocessing.get_context("spawn")
+        self.slots = slots
+        self.threads = threads
+        self.workers: list[_Worker] = []
+
+    @property
+    def running(self) -> dict[str, CellTask]:
+        return {w.task.cell: w.task for w in self.workers if w.task is not None}
+
+    def _start_worker(self) -> _Worker:
+        here, there = self.ctx.Pipe(duplex=True)
+        process = self.ctx.Process(target=_local_worker, args=(there, os.getpid(), self.threads), name="lspd-cell")
+        process.start()
+        there.close()
+        worker = _Worker(process, here)
+        self.workers.append(worker)
+        return worker
+
+    def submit(self, task: CellTask) -> None:
+        idle = [w for w in self.workers if w.task is None]
+        worker = idle[0] if idle else self._start_worker()
+        worker.task = task
+        worker.conn.send(task)
+
+    def poll(self, timeout: float) -> list[tuple[CellTask, dict[str, Any]]]:
+        """Wait up to ``timeout`` s; return the cells that ended, with their outcomes."""
+        from multiprocessing.connection import wait
+
+        busy = [w for w in self.workers if w.task is not None]
+        if not busy:
+            time.sleep(timeout)
+            return []
+        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout))
+        ended = []
+        for w in busy:
+            task = w.task
+            assert task is not None
+            outcome = None
+            if w.conn in ready:
+                with contextlib.suppress(EOFError, OSError):
+                    outcome = w.conn.recv()
+            if outcome is None and w.process.sentinel not in ready:
+                continue
+            if outcome is None:  # the process died in the middle of the cell
+                w.process.join()
+                w.conn.close()
+                self.workers.remove(w)
+                outcome = {"cell": task.cell, "status": "died",
+                           "error": f"the cell's worker process died: {_exit_text(w.process.exitcode)}"}  # fmt: skip
+            w.task = None
+            ended.append((task, outcome))
+        return ended
+
+    def shutdown(self) -> None:
+        """Stop the workers (running cells resume from their last checkpoint next time)."""
+        for w in self.workers:
+            if w.task is not None:
+                w.process.terminate()
+            w.conn.close()  # an idle worker sees the pipe close and returns
+        for w in self.workers:
+            w.process.join(10)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+        self.workers.clear()
+
+
+# --- ray ----------------------------------------------------------------------------------------------
+
+
+def _ray_cell(task: CellTask) -> dict[str, Any]:
+    return run_cell(task)
+
+
+class RayExecutor:
+    """Each cell a Ray task with ``threads`` CPUs (and ``gpus`` GPUs); results go to the shared folder."""
+
+    name = "ray"
+
+    def __init__(self, slots: int, threads: int, gpus: float = 0, address: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise InputError("--executor ray needs Ray: pip install 'lspd-bench[ray]' (or pip install ray)") from None
+        self.ray = ray
+        self.owns_cluster = not ray.is_initialized()
+        if self.owns_cluster:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        self.remote = ray.remote(_ray_cell).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
+        self.slots = slots
+        self.running: dict[Any, CellTask] = {}
+
+    def submit(self, task: CellTask) -> None:
+        self.running[self.remote.remote(task)] = task
+
+    def poll(self, timeout: float) -> list[tuple[CellTask, dict[str, Any]]]:
+        if not self.running:
+            time.sleep(timeout)
+            return []
+        ready, _ = self.ray.wait(list(self.running), num_returns=len(self.running), timeout=timeout)
+        ended = []
+        for ref in ready:
+            task = self.running.pop(ref)
+            try:
+                outcome = self.ray.get(ref)
+            except Exception as exc:  # the task's worker crashed or was lost
+                outcome = {"cell": task.cell, "status": "died", "error": f"the Ray task died: {store.one_line(exc)}"}
+            ended.append((task, outcome))
+        return ended
+
+    def shutdown(self) -> None:
+        for ref in self.running:
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref, force=True)
+        self.running.clear()
+        if self.owns_cluster:
+            self.ray.shutdown()
+
+
+# --- submitit -----------------------------------------------------------------------------------------
+
+
+class SubmititExecutor:
+    """Each cell a submitit job: SLURM when ``sbatch`` is there (or ``cluster='slurm'``), else local."""
+
+    name = "submitit"
+
+    def __init__(self, folder: Path, slots: int, threads: int, gpus: int = 0, cluster: str | None = None,
+                 partition: str | None = None, timeout_min: int = 24 * 60):  # fmt: skip
+        try:
+            import submitit
+        except ImportError:
+            raise InputError("--executor submitit needs submitit: pip install 'lspd-bench[submitit]'") from None
+        self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        params: dict[str, Any] = {"timeout_min": timeout_min, "cpus_per_task": threads, "gpus_per_node": gpus}
+        if partition:
+            params["slurm_partition"] = partition
+        self.executor.update_parameters(**params)
+        self.slots = slots
+        self.running: dict[str, tuple[Any, CellTask]] = {}
+
+    def submit(self, task: CellTask) -> None:
+        self.running[task.cell] = (self.executor.submit(run_cell, task), task)
+
+    def poll(self, timeout: float) -> list[tuple[CellTask, dict[str, Any]]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = []
+            for cell, (job, task) in list(self.running.items()):
+                if not job.done():
+                    continue
+                try:
+                    outcome = job.result()
+                except Exception as exc:  # the job failed outside run_cell (killed, timed out, lost)
+                    outcome = {"cell": cell, "status": "died", "error": f"the submitit job died: {store.one_line(exc)}"}
+                ended.append((task, outcome))
+                del self.running[cell]
+            if ended or time.monotonic() >= deadline:
+                return ended
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+    def shutdown(self) -> None:
+        for job, _ in self.running.values():
+            with contextlib.suppress(Exception):
+                job.cancel()
+        self.running.clear()
+
+
+def make_executor(name: str, *, slots: int, threads: int, gpus: int, folder: Path, address: str | None = None,
+                  cluster: str | None = None, partition: str | None = None, timeout_min: int = 24 * 60):  # fmt: skip
+    """The executor called ``name`` (``local``, ``ray`` or ``submitit``)."""
+    if name == "local":
+        return LocalExecutor(slots, threads)
+    if name == "ray":
+        return RayExecutor(slots, threads, gpus, address)
+    if name == "submitit":
+        return SubmititExecutor(folder, slots, threads, gpus, cluster, partition, timeout_min)
+    raise InputError(f"unknown executor {name!r}; choose from: {', '.join(EXECUTORS)}")

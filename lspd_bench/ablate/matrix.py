@@ -1,0 +1,367 @@
+"""Ablation matrices: ``key=spec`` axes and YAML files → a validated list of cells (one run config each).
+
+Specs (PROTOCOLS.md §5):
+
+- ``key=a..b`` — an **inclusive** integer range: ``stages=1..4`` → 1, 2, 3, 4 (Hydra's ``range(1,5)`` is
+  exclusive; ours includes both ends, as a person reads ``1..4``);
+- ``key=a,b,c`` — a list (each item typed as YAML types it: ``alpha=0.25,0.5``, ``input_size=[128,128],[256,256]``);
+- ``key=v`` — a fixed value; ``key=null`` leaves a model knob at the model's own default.
+
+Several keys make the Cartesian product; ``seed=0..2`` repeats every cell three times. A YAML matrix::
+
+    name: stages                  # default: the file's stem
+    description: what the matrix asks
+    preset: quick                 # ci | quick | paper (the command's --preset wins)
+    config: {epochs: 8}           # fixed keys of every cell
+    matrix:                       # one mapping (a product) or a list of mappings (a union of products)
+      stages: 1..4
+      distill: [none, teacher]
+    exclude:                      # a cell matching every key of one rule is left out
+      - {stages: 1, distill: sequence}
+
+Baselines go in their own group of a list ``matrix`` (``- {model: [simplebaseline-r18, litehrnet-18]}``):
+a model that lacks a knob the matrix sets is a validation error; a knob left at ``null`` is not passed.
+
+Everything here runs without importing torch (``--dry-run`` must answer in well under 2 s): model
+names and knobs are checked against a catalogue of the model registry, cached by the models' source hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from lspd_bench import __version__
+from lspd_bench.config import (
+    FIELD_TYPES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml, replace,
+)  # fmt: skip
+from lspd_bench.errors import InputError
+from lspd_bench.fileio import write_json
+
+#: Top-level keys of a YAML matrix file.
+MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude")
+#: The preset a matrix uses when neither the command nor the file names one (minutes on 2 CPU cores).
+DEFAULT_PRESET = "quick"
+#: Config keys that say where or how a run executes: not part of a cell's key (nor of its identity).
+_LOCATION_KEYS = ("cache_dir", "workers", "device")
+_RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
+_FLOAT_RANGE = re.compile(r"^\s*-?[\d.]+\s*\.\.\s*-?[\d.]+\s*$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One variant of a matrix: the keys the matrix set for it, and its full run configuration.
+
+    ``key`` hashes the configuration (without location keys) and the suite version; it needs no torch,
+    so ``--dry-run`` can find a cell's folder by it. The cell *id* (the folder name) is the hash of the
+    resolved identity (``lspd_bench.train.build.identity``), known once the dataset is.
+    """
+
+    axes: dict[str, Any]
+    config: RunConfig
+    key: str
+
+    def label(self, keys: Iterable[str]) -> str:
+        """``stages=2 distill=teacher`` for those of ``keys`` (the ones that vary) that this cell's group sets."""
+        return " ".join(f"{k}={_show(self.axes[k])}" for k in keys if k in self.axes)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A validated matrix: its name, where it came from, and its cells in order."""
+
+    name: str
+    source: str  # the YAML file, or "command line"
+    description: str
+    preset: str
+    cells: tuple[Cell, ...]
+    varying: tuple[str, ...]  # keys whose value differs between cells (the table's interesting columns)
+    spec: dict[str, Any]  # the canonical specification (hashed into the default folder name)
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def spec_hash(self) -> str:
+        return config_hash(self.spec, 8)
+
+    def default_out(self) -> Path:
+        """``runs/<name>``: a file's name when used as is, else ``<stem>-<spec hash>`` (one folder per matrix)."""
+        return Path("runs") / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "description": self.description, "preset": self.preset,
+                "spec": self.spec, "spec_hash": self.spec_hash, "varying": list(self.varying),
+                "warnings": list(self.warnings)}  # fmt: skip
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "x".join(map(str, value)) if len(value) == 2 and all(isinstance(v, int) for v in value) else str(list(value))
+    return "null" if value is None else str(value)
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split ``text`` at commas that are not inside brackets: ``[1,2],[3,4]`` → ``["[1,2]", "[3,4]"]``."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def parse_spec(key: str, text: str) -> tuple[Any, ...]:
+    """The values of one axis from its spec text: ``1..4`` (inclusive), ``a,b,c`` or a single value."""
+    m = _RANGE.match(text)
+    if m:
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if lo > hi:
+            raise InputError(f"{key}={text}: a range a..b needs a <= b (both ends included, 1..4 is 1, 2, 3, 4)")
+        return tuple(range(lo, hi + 1))
+    if _FLOAT_RANGE.match(text):
+        raise InputError(f"{key}={text}: ranges a..b are for integers; list other values, e.g. {key}=0.25,0.5,0.75")
+    parts = split_top_level(text)
+    if len(parts) > 1 and any(not p.strip() for p in parts):
+        raise InputError(f"{key}={text}: an empty item in the list")
+    return tuple(parse_value(p.strip()) for p in parts)
+
+
+def _is_tuple_key(key: str) -> bool:
+    return FIELD_TYPES[key].startswith("tuple")
+
+
+def axis_values(key: str, raw: Any, where: str) -> tuple[Any, ...]:
+    """The values of axis ``key`` from a YAML value: a spec string, a list of values, or one value.
+
+    For keys whose value is itself a list (``input_size``, ``milestones``), a list of numbers is one
+    value and a list of lists is an axis.
+    """
+    check_key(key, where)
+    if isinstance(raw, str):
+        return parse_spec(key, raw)
+    if isinstance(raw, list):
+        if _is_tuple_key(key) and not all(isinstance(v, (list, tuple)) or v is None for v in raw):
+            return (tuple(raw),)
+        if not raw:
+            raise InputError(f"{where}: {key} has an empty list of values")
+        return tuple(tuple(v) if isinstance(v, list) else v for v in raw)
+    if isinstance(raw, dict):
+        raise InputError(f"{where}: {key} must be a value, a list or a spec like 1..4, not a mapping")
+    return (raw,)
+
+
+def check_key(key: str, where: str) -> None:
+    if key not in FIELD_TYPES:
+        raise InputError(f"{where}: unknown key {key!r}; valid keys: {', '.join(FIELD_TYPES)}")
+
+
+# --- the model catalogue (torch-free model checks) --------------------------------------------------
+
+
+def _models_source_digest() -> str:
+    models = Path(__file__).resolve().parent.parent / "models"
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(models.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_catalogue() -> dict[str, Any]:
+    """Every registered model's family, default input and knobs (with defaults), and the block choices."""
+    from lspd_bench.models import list_models
+    from lspd_bench.models.lspd import BLOCKS
+
+    models = {e.name: {"family": e.family, "default_input": list(e.default_input),
+                       "knobs": json.loads(canonical_json(e.knobs))} for e in list_models()}  # fmt: skip
+    return {"models": models, "choices": {"block": list(BLOCKS)}}
+
+
+def model_catalogue(cache: Path) -> dict[str, Any]:
+    """The registry's catalogue, cached under ``cache/catalogue/`` by a hash of the models' source.
+
+    Importing the registry costs a torch import (over a second); the cache keeps it out of ``--dry-run``.
+    """
+    path = cache / "catalogue" / f"models-{_models_source_digest()}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        catalogue = build_catalogue()
+        write_json(path, catalogue)
+        return catalogue
+
+
+def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
+    """``cfg.model`` (and a teacher) must be registered, and every knob the config sets must exist."""
+    models = catalogue["models"]
+    for role, name in (("model", cfg.model), ("teacher", cfg.teacher)):
+        if role == "teacher" and cfg.distill not in ("teacher", "teacher+sequence"):
+            continue
+        if name not in models:
+            raise InputError(f"{where}: unknown {role} {name!r}; choose from: {', '.join(sorted(models))}")
+    knobs = models[cfg.model]["knobs"]
+    for key, value in cfg.model_knobs().items():
+        if key not in knobs:
+            raise InputError(
+                f"{where}: model {cfg.model!r} has no knob {key!r} (the matrix sets {key}={_show(value)}); its knobs: "
+                f"{', '.join(k for k in knobs if k != 'num_joints') or 'none'}. Leave {key} unset (null) for it, e.g. "
+                "in a group of its own (see ablations/baselines.yaml)"
+            )  # fmt: skip
+    choices = catalogue["choices"]["block"]
+    if cfg.block is not None and cfg.block not in choices:
+        raise InputError(f"{where}: block={cfg.block!r} is not one of: {', '.join(choices)}")
+
+
+# --- building a matrix ------------------------------------------------------------------------------
+
+
+def cell_key(cfg: RunConfig) -> str:
+    """A torch-free hash of a cell's configuration (location keys left out) and the suite version."""
+    data = {k: v for k, v in cfg.to_dict().items() if k not in _LOCATION_KEYS}
+    return config_hash({"config": data, "suite_version": __version__})
+
+
+def _validate_value(preset: str, fixed: dict[str, Any], key: str, value: Any, where: str) -> None:
+    try:
+        load_config(preset, None, {**fixed, key: value})
+    except InputError as exc:
+        raise InputError(f"{where}: {str(exc).removeprefix('override: ')}") from None
+
+
+def _coerced(cfg: RunConfig, key: str, value: Any) -> Any:
+    return getattr(replace(cfg, **{key: value}), key)
+
+
+def _matches(cfg: RunConfig, rule: dict[str, tuple[Any, ...]]) -> bool:
+    return all(getattr(cfg, k) in {_coerced(cfg, k, v) for v in values} for k, values in rule.items())
+
+
+def _group_cells(group: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    keys = list(group)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(group[k] for k in keys))]
+
+
+def load_matrix(
+    matrix_file: str | Path | None = None,
+    specs: Iterable[str] = (),
+    *,
+    preset: str | None = None,
+    dataset: str | None = None,
+) -> Matrix:
+    """Parse and validate a matrix from a YAML file and/or ``key=spec`` items.
+
+    Command-line specs replace the file's axis or fixed value of the same key in every group, or add
+    an axis. ``preset`` (default: the file's, else ``quick``) and ``dataset`` apply to every cell. Every
+    key, value, model and knob is checked before this returns; errors name the key and the valid choices.
+    """
+    doc: dict[str, Any] = {}
+    source = "command line"
+    if matrix_file is not None:
+        source = str(matrix_file)
+        doc = read_yaml(matrix_file, "matrix")
+        unknown = sorted(set(doc) - set(MATRIX_FILE_KEYS))
+        if unknown:
+            raise InputError(f"matrix file {source}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                             f"{', '.join(MATRIX_FILE_KEYS)}")  # fmt: skip
+    preset_name = preset or doc.get("preset") or DEFAULT_PRESET
+    load_config(preset_name)  # an unknown preset fails here, listing the presets
+
+    fixed_raw = doc.get("config") or {}
+    if not isinstance(fixed_raw, dict):
+        raise InputError(f"matrix file {source}: config must be a mapping of key: value")
+    fixed: dict[str, Any] = {}
+    for key, value in fixed_raw.items():
+        check_key(key, f"{source}, config")
+        fixed[key] = tuple(value) if isinstance(value, list) else value
+
+    groups_raw = doc.get("matrix", {}) or {}
+    if isinstance(groups_raw, dict):
+        groups_raw = [groups_raw]
+    if not isinstance(groups_raw, list) or not all(isinstance(g, dict) for g in groups_raw):
+        raise InputError(f"matrix file {source}: matrix must be a mapping of key: values, or a list of them")
+    groups = [{k: axis_values(k, v, f"{source}, matrix") for k, v in g.items()} for g in groups_raw] or [{}]
+
+    cli: dict[str, tuple[Any, ...]] = {}
+    for item in specs:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"matrix item {item!r} is not of the form key=spec (e.g. stages=1..4, distill=none,teacher)")
+        check_key(key, "command line")
+        if key in cli:
+            raise InputError(f"command line: key {key!r} is given twice; list its values instead ({key}=a,b)")
+        cli[key] = parse_spec(key, text.strip())
+    if dataset is not None:
+        cli["dataset"] = (dataset,)
+    for key in cli:
+        fixed.pop(key, None)
+    groups = [{**{k: v for k, v in g.items() if k not in cli}, **cli} for g in groups]
+
+    # Each value on its own first, so that an error names the one value at fault.
+    for key, value in fixed.items():
+        _validate_value(preset_name, {}, key, value, f"{source}, config")
+    for group in groups:
+        for key, values in group.items():
+            where = "command line" if key in cli else f"{source}, matrix"
+            for value in values:
+                _validate_value(preset_name, fixed, key, value, where)
+
+    rules: list[dict[str, tuple[Any, ...]]] = []
+    if not isinstance(doc.get("exclude") or [], list):
+        raise InputError(f"matrix file {source}: exclude must be a list of rules like {{stages: 1, distill: sequence}}")
+    for i, rule in enumerate(doc.get("exclude") or []):
+        if not isinstance(rule, dict) or not rule:
+            raise InputError(f"matrix file {source}: exclude rule {i + 1} must be a mapping of key: value(s)")
+        parsed = {k: axis_values(k, v, f"{source}, exclude rule {i + 1}") for k, v in rule.items()}
+        for key, values in parsed.items():
+            for value in values:
+                _validate_value(preset_name, fixed, key, value, f"{source}, exclude rule {i + 1}")
+        rules.append(parsed)
+
+    base = load_config(preset_name, None, fixed)
+    catalogue = model_catalogue(cache_root(base))
+    cells: list[Cell] = []
+    seen: set[str] = set()
+    excluded = [0] * len(rules)
+    for group in groups:
+        for axes in _group_cells(group):
+            cfg = load_config(preset_name, None, {**fixed, **axes})
+            hits = [i for i, rule in enumerate(rules) if _matches(cfg, rule)]
+            for i in hits:
+                excluded[i] += 1
+            if hits:
+                continue
+            label = " ".join(f"{k}={_show(v)}" for k, v in axes.items()) or "the base config"
+            check_model(cfg, catalogue, f"{source}, cell {label}")
+            key = cell_key(cfg)
+            if key not in seen:
+                seen.add(key)
+                cells.append(Cell(axes, cfg, key))
+    warnings = tuple(f"exclude rule {i + 1} ({rule_text(r)}) matches no cell" for i, r in enumerate(rules)
+                     if not excluded[i])  # fmt: skip
+    if not cells:
+        raise InputError(f"matrix {source}: every cell is excluded; nothing to run")
+
+    varying = tuple(k for k in dict.fromkeys(k for c in cells for k in c.axes)
+                    if len({canonical_json(getattr(c.config, k)) for c in cells}) > 1)  # fmt: skip
+    spec = {"preset": preset_name, "config": fixed, "groups": [{k: list(v) for k, v in g.items()} for g in groups],
+            "exclude": [{k: list(v) for k, v in r.items()} for r in rules]}  # fmt: skip
+    spec = json.loads(canonical_json(spec))
+    stem = str(doc.get("name") or (Path(matrix_file).stem if matrix_file is not None else "ablate"))
+    changed = matrix_file is None or bool(cli) or (preset is not None and preset != doc.get("preset"))
+    name = f"{stem}-{config_hash(spec, 8)}" if changed else stem
+    return Matrix(name, source, str(doc.get("description") or ""), preset_name, tuple(cells),
+                  varying, spec, warnings)  # fmt: skip
+
+
+def rule_text(rule: dict[str, tuple[Any, ...]]) -> str:
+    return ", ".join(f"{k}={','.join(_show(v) for v in vs)}" for k, vs in rule.items())

@@ -1,0 +1,669 @@
+"""The CI regression gate: an ablation's results table against a committed baseline, accuracy against cost.
+
+In the manner of asv's ``compare`` and pytest-benchmark's ``--benchmark-compare-fail``: results are
+plain files, the baseline is a plain JSON file, every rule has an explicit tolerance, and the comparison
+lists what moved, by how much and in which direction.
+
+A *cell* here is one setting of the matrix's axes with the seeds pooled: rows are matched across runs by
+their axis values (``lspd_bench.ablate.schema.AXES`` without ``seed``), never by the cell hash, because a
+change to the code changes the suite version and so every hash, while the same axes must still compare.
+
+Rules (each failing rule is a *regression*; ``passed`` is False when there is at least one):
+
+- **accuracy** (``headline``, percent): the seed mean drops by more than the tolerance in absolute
+  points. Default tolerance: ``max(ACC_FLOOR, ACC_SIGMAS · s · √(1/n_baseline + 1/n_now))`` where ``s`` is
+  the seed standard deviation stored in the baseline (3 standard errors of a difference of two means);
+  with a single baseline seed there is no spread and the floor applies. ``tol_acc`` replaces it.
+- **cost** (``params_full``, ``params_deploy``, ``gmacs_fvcore``, ``gmacs_ptflops_pytorch``,
+  ``gmacs_ptflops_aten``): deterministic, so any change at all, up or down, fails (MACs compared as
+  integers). An intended change is accepted with ``update_baseline``.
+- **latency** (``latency_ratio``: the cell's median latency / a reference model's, measured in the same
+  process so that machine speed cancels): fails when it grows by more than ``tol_latency`` (relative).
+- **pareto**: a cell on the baseline's accuracy-vs-GMACs front (fvcore GMACs of the deploy model, seed
+  means) fails when another cell with no more GMACs is now more accurate by more than the cell's
+  accuracy tolerance (being dominated within the noise is listed, not failed).
+- **presence**: a baseline cell missing from the results, or failed there, fails. New cells are listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lspd_bench.ablate import schema
+from lspd_bench.config import canonical_json
+from lspd_bench.errors import InputError
+from lspd_bench.fileio import write_json
+
+FORMAT = "lspd-bench baseline"
+FORMAT_VERSION = 1
+RESULTS_FILE = "results.csv"
+
+#: Accuracy tolerance floor (absolute points of the headline): below it, differences are float noise
+#: between machines and library builds rather than a change of the model.
+ACC_FLOOR = 1.0
+#: Standard errors of a difference of two seed means that the default accuracy tolerance allows.
+ACC_SIGMAS = 3.0
+#: Allowed relative growth of ``latency_ratio`` (0.25 = 25 %); tiny models on shared CI runners are noisy.
+TOL_LATENCY = 0.25
+#: Deterministic costs: any change fails.
+COST_FIGURES = ("params_full", "params_deploy", "gmacs_fvcore", "gmacs_ptflops_pytorch", "gmacs_ptflops_aten")
+#: The cost axis of the Pareto front.
+PARETO_COST = "gmacs_fvcore"
+LATENCY = "latency_ratio"
+SEED = "seed"
+DONE = "done"
+_EPS = 1e-9
+
+#: Verdicts that fail the gate.
+FAILING = ("worse", "changed", "missing", "failed", "off the front")
+#: Each verdict's one-character mark, as asv's compare marks its lines.
+MARKS = {**dict.fromkeys(FAILING, "✗"), "better": "✓", "new": "+", "within tolerance": "~", "not measured": "?"}
+
+
+@dataclass
+class Cell:
+    """One setting of the axes, its seeds pooled: what the gate compares."""
+
+    axes: dict[str, Any]  # every axis but the seed
+    seeds: list[Any] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # the cell hashes of its rows (for the reader; not matched)
+    accuracy: list[float] = field(default_factory=list)  # headline per seed, percent
+    costs: dict[str, float | int | None] = field(default_factory=dict)
+    latency_ratio: float | None = None
+    failed: str | None = None  # one line when a seed did not finish
+    pareto: bool = False
+
+    @property
+    def key(self) -> str:
+        return canonical_json(self.axes)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.accuracy) if self.accuracy else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation over seeds (points); None with fewer than two seeds."""
+        return statistics.stdev(self.accuracy) if len(self.accuracy) >= 2 else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "axes": self.axes, "seeds": self.seeds, "cell_ids": self.ids,
+            "accuracy": {"mean": self.mean, "std": self.std, "n": len(self.accuracy), "values": self.accuracy},
+            **{k: self.costs.get(k) for k in COST_FIGURES}, LATENCY: self.latency_ratio,
+            "pareto": self.pareto,
+        }  # fmt: skip
+
+
+@dataclass
+class Results:
+    """A results table read into cells, with the facts that are the same for all of them."""
+
+    source: Path
+    cells: list[Cell]
+    context: dict[str, Any]
+    headline_name: str | None
+    environment: dict | None  # of the run that measured the cells, when a cell's metrics.json says
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+
+def _value(text: str | None) -> Any:
+    """A CSV field as the value it stands for: '' → None, numbers as int (when integral) or float."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if math.isnan(number):
+        return None
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _normal(value: Any) -> Any:
+    """The same value however it was stored (an integral float and an int are one axis value)."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    return value
+
+
+def results_file(path: str | Path) -> Path:
+    """``RESULTS`` as given to ``check``: a matrix folder (its ``results.csv``) or the CSV file itself."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+        if not path.is_file():
+            raise InputError(f"{path.parent} holds no {RESULTS_FILE}: is it a matrix folder of `lspd-bench ablate`?")
+    elif not path.is_file():
+        raise InputError(f"results {path} does not exist")
+    return path
+
+
+#: Columns read as text as they stand (a cell hash of digits only must keep its leading zeros).
+_TEXT = (schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR)
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = [{k: (v or None) if k in _TEXT else _value(v) for k, v in row.items() if k is not None}
+                    for row in reader]  # fmt: skip
+            header = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"results {path} is not a CSV table ({exc})") from None
+    missing = [c for c in (schema.STATUS, schema.HEADLINE) if c not in header]
+    if missing or not any(a in header for a in schema.AXES):
+        need = ", ".join(missing or ["an axis column (" + ", ".join(schema.AXES) + ")"])
+        raise InputError(f"results {path} is not an lspd-bench results table: no column {need}")
+    if not rows:
+        raise InputError(f"results {path} holds no cells")
+    return header, rows
+
+
+def _environment(matrix: Path, rows: list[dict[str, Any]]) -> dict | None:
+    """The measuring environment, from the first finished cell's ``metrics.json`` (None when unreadable)."""
+    for row in rows:
+        run_dir = row.get(schema.RUN_DIR)
+        if row.get(schema.STATUS) == DONE and isinstance(run_dir, str):
+            try:
+                metrics = json.loads((matrix / run_dir / "metrics.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            env = metrics.get("environment") if isinstance(metrics, dict) else None
+            if isinstance(env, dict):
+                return env
+    return None
+
+
+def read_results(path: str | Path) -> Results:
+    """Read a results table (see ``lspd_bench.ablate.schema``) into cells, seeds pooled.
+
+    Bad input (no file, not a CSV, not a results table, no rows) raises ``InputError`` naming the file.
+    """
+    source = results_file(path)
+    header, rows = _read_rows(source)
+    axes_cols = [a for a in schema.AXES if a in header and a != SEED]
+    cells: dict[str, Cell] = {}
+    ratios: dict[str, list[float]] = {}
+    for row in rows:
+        axes = {a: _normal(row.get(a)) for a in axes_cols}
+        cell = cells.setdefault(canonical_json(axes), Cell(axes=axes))
+        cell.seeds.append(_normal(row.get(SEED)))
+        if row.get(schema.CELL):
+            cell.ids.append(row[schema.CELL])
+        status = row.get(schema.STATUS)
+        headline = row.get(schema.HEADLINE)
+        if status != DONE or not isinstance(headline, (int, float)):
+            error = row.get(schema.ERROR) or ("no headline" if status == DONE else "")
+            cell.failed = cell.failed or f"{status or 'no status'}" + (f": {error}" if error else "")
+            continue
+        cell.accuracy.append(float(headline))
+        if not cell.costs:
+            cell.costs = {k: _normal(row.get(k)) for k in COST_FIGURES}
+        if isinstance(row.get(LATENCY), (int, float)):
+            ratios.setdefault(cell.key, []).append(float(row[LATENCY]))
+    for cell in cells.values():
+        # The same deploy model timed once per seed: the median is the steadiest figure of the cell.
+        cell.latency_ratio = statistics.median(ratios[cell.key]) if cell.key in ratios else None
+    context: dict[str, Any] = {}
+    for col in schema.CONTEXT:
+        if col in header:
+            values = list(dict.fromkeys(_normal(r.get(col)) for r in rows))
+            context[col] = values[0] if len(values) == 1 else values
+    out = list(cells.values())
+    mark_pareto(out)
+    name = context.get("headline_name")
+    return Results(source, out, context, name if isinstance(name, str) else None, _environment(source.parent, rows))
+
+
+# ------------------------------------------------------------------------------------------ pareto
+
+
+def _front_point(cell: Cell) -> tuple[float, float] | None:
+    cost = cell.costs.get(PARETO_COST)
+    if cell.failed or cell.mean is None or not isinstance(cost, (int, float)):
+        return None
+    return float(cost), cell.mean
+
+
+def mark_pareto(cells: list[Cell]) -> None:
+    """Set ``pareto`` on the cells no other cell dominates (no more GMACs and no less accuracy, one of
+    them strictly). Cells without accuracy or GMACs are never on the front."""
+    points = [_front_point(c) for c in cells]
+    for cell, p in zip(cells, points):
+        cell.pareto = p is not None and not any(
+            q is not None and q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in points
+        )
+
+
+# ---------------------------------------------------------------------------------------- baseline
+
+
+def make_baseline(results: Results, *, created: str | None = None) -> dict[str, Any]:
+    """The baseline document of ``results``: per cell its axes, seeds, accuracy (mean, seed spread),
+    parameters, MACs (GMACs), latency ratio and Pareto membership; plus context, environment and date.
+
+    A table with unfinished cells cannot be a baseline (``InputError`` naming them): a cell left out
+    would silently lose its protection.
+    """
+    failed = [c for c in results.cells if c.failed]
+    if failed:
+        names = "; ".join(f"{_describe(c.axes)} ({c.failed})" for c in failed)
+        raise InputError(f"results {results.source}: cannot make a baseline while cells are not done: {names}")
+    env, env_source = results.environment, "metrics.json of the first finished cell"
+    if env is None:
+        from lspd_bench.env import environment
+
+        env, env_source = environment("cpu"), "the machine that wrote the baseline (no metrics.json found)"
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "created": created or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "results": str(results.source),
+        "headline_name": results.headline_name,
+        "context": results.context,
+        "environment": env,
+        "environment_source": env_source,
+        "rules": {"acc_floor_points": ACC_FLOOR, "acc_sigmas": ACC_SIGMAS, "latency_tolerance": TOL_LATENCY,
+                  "pareto_cost": PARETO_COST, "cost_figures": list(COST_FIGURES)},  # fmt: skip
+        "cells": [c.to_json() for c in results.cells],
+    }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _cell_from_json(path: Path, i: int, data: Any) -> Cell:
+    if not (isinstance(data, dict) and isinstance(data.get("axes"), dict) and isinstance(data.get("accuracy"), dict)):
+        raise InputError(f"baseline {path}: cell {i} is malformed (needs 'axes' and 'accuracy')")
+    values = data["accuracy"].get("values")
+    if not isinstance(values, list) or not values or not all(_number(v) is not None for v in values):
+        raise InputError(f"baseline {path}: cell {i} has no accuracy values")
+    return Cell(
+        axes={k: _normal(v) for k, v in data["axes"].items()}, seeds=list(data.get("seeds") or []),
+        ids=list(data.get("cell_ids") or []), accuracy=[float(v) for v in values],
+        costs={k: _normal(data.get(k)) for k in COST_FIGURES}, latency_ratio=_number(data.get(LATENCY)),
+        pareto=bool(data.get("pareto")),
+    )  # fmt: skip
+
+
+def load_baseline(path: str | Path) -> tuple[dict[str, Any], list[Cell]]:
+    """The baseline document at ``path`` and its cells; a missing, foreign or empty file is an ``InputError``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"baseline {path} does not exist (write one with --update-baseline)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"baseline {path} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"baseline {path} is not an lspd-bench baseline (no \"format\": \"{FORMAT}\")")
+    if data.get("version") != FORMAT_VERSION:
+        raise InputError(f"baseline {path} has format version {data.get('version')!r}; "
+                         f"this suite reads {FORMAT_VERSION}")  # fmt: skip
+    cells = data.get("cells")
+    if not isinstance(cells, list) or not cells:
+        raise InputError(f"baseline {path} holds no cells")
+    return data, [_cell_from_json(path, i, c) for i, c in enumerate(cells)]
+
+
+# ----------------------------------------------------------------------------------------- compare
+
+
+def _describe(axes: dict[str, Any], names: list[str] | None = None) -> str:
+    names = names if names is not None else [a for a in schema.AXES if a in axes]
+    return " ".join(f"{a}={axes.get(a)}" for a in names) or "(no axes)"
+
+
+def _labeller(cells: list[Cell]) -> Callable[[Cell], str]:
+    """Cells named by the fewest axes that tell them apart (``stages=2 distill=teacher``), in schema order.
+
+    Axes that vary only along with another (``alpha`` is empty exactly when ``distill=none``) are left out,
+    later axes first, as long as every cell keeps a name of its own.
+    """
+    names = [a for a in schema.AXES if a != SEED and any(a in c.axes for c in cells)]
+    shown = [a for a in names if len({canonical_json(c.axes.get(a)) for c in cells}) > 1]
+    distinct = len({c.key for c in cells})
+    for axis in reversed(list(shown)):
+        fewer = [a for a in shown if a != axis]
+        if fewer and len({_describe(c.axes, fewer) for c in cells}) == distinct:
+            shown = fewer
+    shown = shown or names[:1]
+    return lambda cell: _describe(cell.axes, shown)
+
+
+def accuracy_tolerance(base: Cell, now: Cell, tol_acc: float | None = None) -> float:
+    """Allowed accuracy drop of ``now`` against ``base`` in absolute points (see the module doc)."""
+    if tol_acc is not None:
+        return tol_acc
+    if base.std is None:
+        return ACC_FLOOR
+    n_now = max(len(now.accuracy), 1)
+    return max(ACC_FLOOR, ACC_SIGMAS * base.std * math.sqrt(1 / len(base.accuracy) + 1 / n_now))
+
+
+def _exact(figure: str, value: Any) -> int | None:
+    """A deterministic cost as an integer (GMACs back to MACs), so float formatting cannot fake a change."""
+    if not isinstance(value, (int, float)):
+        return None
+    return round(value * 1e9) if figure.startswith("gmacs") else round(value)
+
+
+def _row(cell: str, figure: str, rule: str, verdict: str, *, baseline: Any = None, now: Any = None,
+         delta: float | None = None, limit: float | str | None = None, message: str = "") -> dict[str, Any]:  # fmt: skip
+    direction = None if delta is None or abs(delta) < _EPS else ("up" if delta > 0 else "down")
+    return {"cell": cell, "figure": figure, "rule": rule, "verdict": verdict, "fails": verdict in FAILING,
+            "baseline": baseline, "now": now, "delta": delta, "direction": direction, "limit": limit,
+            "message": message}  # fmt: skip
+
+
+def _accuracy_rows(label: str, base: Cell, now: Cell, tol: float) -> list[dict[str, Any]]:
+    b, n = base.mean, now.mean
+    delta = n - b
+    if abs(delta) < _EPS:
+        return []
+    verdict = "worse" if delta < -tol else "better" if delta > tol else "within tolerance"
+    return [_row(label, schema.HEADLINE, "accuracy", verdict, delta=delta, limit=tol,
+                 baseline={"mean": b, "std": base.std, "n": len(base.accuracy)},
+                 now={"mean": n, "std": now.std, "n": len(now.accuracy)},
+                 message=f"{delta:+.2f} points (tolerance {tol:.2f})")]  # fmt: skip
+
+
+def _cost_rows(label: str, base: Cell, now: Cell) -> list[dict[str, Any]]:
+    rows = []
+    for figure in COST_FIGURES:
+        b, n = base.costs.get(figure), now.costs.get(figure)
+        if _exact(figure, b) == _exact(figure, n):
+            continue
+        delta = n - b if isinstance(b, (int, float)) and isinstance(n, (int, float)) else None
+        what = "not measured now" if n is None else "newly measured" if b is None else f"{delta:+,g}"
+        rows.append(_row(label, figure, "cost", "changed", baseline=b, now=n, delta=delta, limit="exact",
+                         message=f"deterministic cost changed: {what}"))  # fmt: skip
+    return rows
+
+
+def _latency_rows(label: str, base: Cell, now: Cell, tol: float) -> list[dict[str, Any]]:
+    b, n = base.latency_ratio, now.latency_ratio
+    figure = LATENCY
+    if b is None:
+        return []
+    if n is None:
+        return [_row(label, figure, "latency", "not measured", baseline=b, message="no latency_ratio in the results")]
+    factor = n / b
+    if abs(factor - 1) < _EPS:
+        return []
+    verdict = "worse" if factor > 1 + tol else "better" if factor < 1 / (1 + tol) else "within tolerance"
+    return [_row(label, figure, "latency", verdict, baseline=b, now=n, delta=n - b, limit=1 + tol,
+                 message=f"×{factor:.3f} of the baseline (limit ×{1 + tol:.3f})")]  # fmt: skip
+
+
+def _pareto_rows(label: str, name_of: Callable[[Cell], str], base: Cell, now: Cell, cells_now: list[Cell],
+                 tol: float) -> list[dict[str, Any]]:  # fmt: skip
+    """A baseline front cell that another cell now dominates: the largest accuracy margin of any
+    dominating cell (points), failing beyond ``tol``."""
+    p = _front_point(now)
+    if not base.pareto or p is None:
+        return []
+    worst: tuple[float, Cell] | None = None
+    for other in cells_now:
+        q = _front_point(other)
+        if other is now or q is None:
+            continue
+        if q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]):
+            margin = q[1] - p[1]
+            if worst is None or margin > worst[0]:
+                worst = (margin, other)
+    if worst is None:
+        return []
+    margin, other = worst
+    verdict = "off the front" if margin > tol else "within tolerance"
+    cost = other.costs[PARETO_COST]
+    return [_row(label, "pareto", "pareto", verdict, baseline="on the front", now=f"dominated by {name_of(other)}",
+                 delta=margin, limit=tol,
+                 message=f"{name_of(other)} is {margin:+.2f} points at {cost:.6f} ≤ {p[0]:.6f} "
+                         f"{PARETO_COST}")]  # fmt: skip
+
+
+def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results) -> list[str]:
+    """What differs around the figures: context, machine, libraries, seeds (none for a first baseline)."""
+    if not baseline:
+        return []
+    notes = []
+    old_ctx = baseline.get("context") or {}
+    for key in dict.fromkeys([*old_ctx, *results.context]):
+        if old_ctx.get(key) != results.context.get(key):
+            notes.append(f"context {key}: {old_ctx.get(key)!r} → {results.context.get(key)!r} "
+                         "(cells are matched by their axes, so they are still compared)")  # fmt: skip
+    old_env, new_env = baseline.get("environment") or {}, results.environment
+    if new_env:
+        for key in ("cpu", "device"):
+            if old_env.get(key) != new_env.get(key):
+                notes.append(f"environment {key}: {old_env.get(key)!r} → {new_env.get(key)!r}")
+        old_lib, new_lib = old_env.get("libraries") or {}, new_env.get("libraries") or {}
+        for lib in dict.fromkeys([*old_lib, *new_lib]):
+            if old_lib.get(lib) != new_lib.get(lib):
+                notes.append(f"library {lib}: {old_lib.get(lib)} → {new_lib.get(lib)}")
+    now = {c.key: c for c in results.cells}
+    for cell in base_cells:
+        other = now.get(cell.key)
+        if other is not None and sorted(map(str, other.seeds)) != sorted(map(str, cell.seeds)):
+            notes.append(f"{_describe(cell.axes)}: seeds {cell.seeds} in the baseline, {other.seeds} now")
+    return notes
+
+
+def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], *, tol_acc: float | None = None,
+            tol_latency: float = TOL_LATENCY) -> dict[str, Any]:  # fmt: skip
+    """Compare ``results`` with a baseline (from :func:`load_baseline`); return the report.
+
+    ``tol_acc``: allowed accuracy drop in absolute points (None = derived per cell from the baseline's
+    seed spread, floor ``ACC_FLOOR``); ``tol_latency``: allowed relative growth of ``latency_ratio``.
+    The report lists only what moved (``rows``); ``passed`` is False when any row fails.
+    """
+    if tol_acc is not None and tol_acc < 0:
+        raise InputError(f"accuracy tolerance must be 0 or more points, got {tol_acc}")
+    if tol_latency < 0:
+        raise InputError(f"latency tolerance must be 0 or more, got {tol_latency}")
+    name_of = _labeller([*base_cells, *results.cells])
+    now = {c.key: c for c in results.cells}
+    known = {c.key for c in base_cells}
+    rows: list[dict[str, Any]] = []
+    missing, failed = [], []
+    for base in base_cells:
+        label = name_of(base)
+        cell = now.get(base.key)
+        if cell is None:
+            missing.append(label)
+            rows.append(_row(label, "cell", "presence", "missing", baseline="present", now="missing",
+                             message="a baseline cell is not in the results"))  # fmt: skip
+            continue
+        if cell.failed:
+            failed.append(label)
+            rows.append(_row(label, "cell", "presence", "failed", baseline="done", now=cell.failed,
+                             message=f"the cell did not finish: {cell.failed}"))  # fmt: skip
+            continue
+        tol = accuracy_tolerance(base, cell, tol_acc)
+        rows += _accuracy_rows(label, base, cell, tol)
+        rows += _cost_rows(label, base, cell)
+        rows += _latency_rows(label, base, cell, tol_latency)
+        rows += _pareto_rows(label, name_of, base, cell, results.cells, tol)
+    new = [name_of(c) for c in results.cells if c.key not in known]
+    rows += [_row(label, "cell", "presence", "new", baseline=None, now="present", message="not in the baseline")
+             for label in new]  # fmt: skip
+    failing = [r for r in rows if r["fails"]]
+    regressed = list(dict.fromkeys(r["cell"] for r in failing))
+    return {
+        "passed": not failing,
+        "results": str(results.source),
+        "baseline_created": baseline.get("created"),
+        "headline_name": baseline.get("headline_name") or results.headline_name,
+        "tolerances": {
+            "accuracy_points": tol_acc,
+            "accuracy_rule": (f"{tol_acc:g} points" if tol_acc is not None else
+                              f"max({ACC_FLOOR:g}, {ACC_SIGMAS:g}·s·√(1/n_baseline + 1/n_now)) points, "
+                              "s = the baseline's seed standard deviation"),
+            "latency_relative": tol_latency,
+        },  # fmt: skip
+        "cells": {"baseline": len(base_cells), "results": len(results.cells), "missing": missing, "failed": failed,
+                  "new": new},  # fmt: skip
+        "regressions": len(failing),
+        "regressed_cells": {c: [r["figure"] for r in failing if r["cell"] == c] for c in regressed},
+        "rows": rows,
+        "notes": _notes(baseline, base_cells, results),
+    }
+
+
+def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
+          tol_latency: float = TOL_LATENCY) -> dict[str, Any]:  # fmt: skip
+    """Read ``results`` (a matrix folder or its results.csv) and compare it with the baseline file."""
+    doc, cells = load_baseline(baseline)
+    report = compare(read_results(results), doc, cells, tol_acc=tol_acc, tol_latency=tol_latency)
+    return {**report, "baseline": str(baseline), "updated": False}
+
+
+def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
+                    tol_latency: float = TOL_LATENCY, created: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Accept ``results`` as the new baseline: write it atomically and return what changed against the
+    old one (every cell ``new`` when there was none). A file at ``baseline`` that is not a baseline is
+    not overwritten (``InputError``)."""
+    res = read_results(results)
+    doc = make_baseline(res, created=created)
+    path = Path(baseline)
+    path_existed = path.exists()
+    if path_existed:
+        old, old_cells = load_baseline(path)
+        report = compare(res, old, old_cells, tol_acc=tol_acc, tol_latency=tol_latency)
+    else:
+        report = compare(res, {}, [], tol_acc=tol_acc, tol_latency=tol_latency)
+    write_json(path, doc)
+    return {**report, "baseline": str(path), "updated": True, "previous": path_existed,
+            "baseline_cells": len(doc["cells"])}  # fmt: skip
+
+
+# -------------------------------------------------------------------------------------- rendering
+
+COLUMNS = ("", "cell", "figure", "baseline", "now", "change", "limit", "verdict")
+_ARROW = {"up": "↑", "down": "↓", None: ""}
+
+
+def _fmt_figure(figure: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):  # accuracy: seed mean ± spread
+        spread = f" ±{value['std']:.2f}" if value.get("std") is not None else ""
+        seeds = f" ({value['n']} seeds)" if value.get("n", 1) > 1 else ""
+        return f"{value['mean']:.2f}{spread}{seeds}"
+    if figure.startswith("params"):
+        return f"{value:,.0f}"
+    if figure.startswith("gmacs"):
+        return f"{value:.6f}"
+    if figure == LATENCY:
+        return f"{value:.3f}"
+    return f"{value:g}"
+
+
+def _fmt_change(row: dict[str, Any]) -> str:
+    d, figure, arrow = row["delta"], row["figure"], _ARROW[row["direction"]]
+    if d is None:
+        return ""
+    if figure == schema.HEADLINE or figure == "pareto":
+        return f"{d:+.2f} pt {arrow}".strip()
+    base = row["baseline"]
+    rel = f" ({d / base:+.2%})" if isinstance(base, (int, float)) and base else ""
+    if figure.startswith("params"):
+        return f"{d:+,.0f}{rel} {arrow}"
+    if figure.startswith("gmacs"):
+        return f"{d:+.6f}{rel} {arrow}"
+    if figure == LATENCY:
+        return f"×{row['now'] / base:.3f} {arrow}"
+    return f"{d:+g} {arrow}"
+
+
+def _fmt_limit(row: dict[str, Any]) -> str:
+    limit = row["limit"]
+    if limit is None or isinstance(limit, str):
+        return limit or ""
+    if row["figure"] == LATENCY:
+        return f"≤ ×{limit:.3f}"
+    return f"-{limit:.2f} pt" if row["figure"] == schema.HEADLINE else f"+{limit:.2f} pt"
+
+
+def table_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The report's rows as text cells under ``COLUMNS`` (the same for the terminal and Markdown)."""
+    return [[MARKS[r["verdict"]], r["cell"], r["figure"], _fmt_figure(r["figure"], r["baseline"]),
+             _fmt_figure(r["figure"], r["now"]), _fmt_change(r), _fmt_limit(r), r["verdict"]]
+            for r in report["rows"]]  # fmt: skip
+
+
+def summary(report: dict[str, Any]) -> str:
+    """One line: the verdict, and for a failure every regressed cell with the figures that failed."""
+    n = report["cells"]["baseline"]
+    if report.get("updated") and not report.get("previous"):
+        return f"baseline {report['baseline']} written ({report['baseline_cells']} cells; there was none before)"
+    if report.get("updated"):
+        moved = len(report["rows"])
+        changed = {}
+        for r in report["rows"]:
+            changed.setdefault(r["cell"], []).append(r["figure"])
+        detail = "; ".join(f"{c}: {', '.join(f)}" for c, f in changed.items())
+        return (f"baseline {report['baseline']} written ({report['baseline_cells']} cells); {moved} "
+                f"figure{'s' * (moved != 1)} changed against the previous one" + (f" — {detail}" if detail else ""))
+    if report["passed"]:
+        moved = len(report["rows"])
+        return f"passed: no regression in {n} cells ({moved} figure{'s' * (moved != 1)} moved within the rules)"
+    cells = report["regressed_cells"]
+    detail = "; ".join(f"{c}: {', '.join(dict.fromkeys(f))}" for c, f in cells.items())
+    count = report["regressions"]
+    return f"FAILED: {count} regression{'s' * (count != 1)} in {len(cells)} of {n} cells — {detail}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown for a pull-request comment: verdict, table of what moved, rules, notes."""
+
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    icon = "✅" if report["passed"] or report.get("updated") else "❌"
+    lines = [f"### {icon} lspd-bench check", "", esc(summary(report)), ""]
+    rows = table_rows(report)
+    if rows:
+        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 4 + ["---"]) + "|"]
+        lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    else:
+        lines.append("Nothing moved.")
+    tol = report["tolerances"]
+    lines += [
+        "",
+        f"Rules: {report.get('headline_name') or 'headline'} may drop by {tol['accuracy_rule']}; parameters and "
+        f"GMACs ({', '.join(COST_FIGURES)}) must not change; latency_ratio may grow by {tol['latency_relative']:.0%}; "
+        f"a cell on the accuracy-vs-{PARETO_COST} front must stay on it (within the accuracy tolerance); every "
+        f"baseline cell must be present. Baseline: `{report['baseline']}`"
+        + (f" ({report['baseline_created']})" if report.get("baseline_created") else "") + ".",
+    ]  # fmt: skip
+    if report["notes"]:
+        lines += ["", "Notes:", *(f"- {esc(n)}" for n in report["notes"])]
+    if not report["passed"] and not report.get("updated"):
+        lines += ["", f"An intended change is accepted with `lspd-bench check {report['results']} --baseline "
+                      f"{report['baseline']} --update-baseline`."]  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,205 @@
+"""``lspd-bench ablate``: run a matrix of variants (train → evaluate → profile) into one results table."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+_STYLE = {"done": "green", "failed": "red", "running": "cyan", "trained": "cyan", "busy": "yellow", "pending": "dim"}
+
+
+def render_state(state: dict):
+    """The live view: shared work, then one row per cell (state, epoch, metric), then counts and ETA."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts = []
+    for item in state["shared"]:
+        extra = f" epoch {item['epoch']}/{item['epochs']}" if item.get("epoch") else ""
+        parts.append(Text(f"{item['what']}: {item['description']} — {item['state']}{extra}"))
+    table = Table(box=None, pad_edge=False)
+    for col, justify in (("cell", "left"), ("variant", "left"), ("state", "left"), ("epoch", "right"),
+                         ("metric", "right"), ("latency ratio", "right"), ("", "left")):  # fmt: skip
+        table.add_column(col, justify=justify)
+    for c in state["cells"]:
+        epoch = f"{c['epoch']}/{c['epochs']}" if c.get("epochs") else ""
+        if c.get("phase") == "evaluate":
+            epoch = "evaluating"
+        note = c.get("error") or ""
+        label = c["state"] if c["state"] != "trained" else "awaiting latency"
+        table.add_row(c["cell"], c["label"], Text(label, style=_STYLE.get(c["state"], "")), epoch,
+                      _fmt(c.get("metric")), _fmt(c.get("latency_ratio")), Text(note, style="red"))  # fmt: skip
+    counts = ", ".join(f"{n} {s}" for s, n in state["counts"].items())
+    parts += [table, Text(f"{state['phase']} · {counts} · elapsed {_duration(state['elapsed_s'])} · "
+                          f"ETA {_duration(state['eta_s'])}", style="bold")]  # fmt: skip
+    return Group(*parts)
+
+
+class LiveView:
+    """A rich Live table on stderr, redrawn on each state event (no background refresh thread, so the
+    latency phase measures with nothing else running)."""
+
+    def __init__(self, console):
+        from rich.live import Live
+
+        self.live = Live(console=console, auto_refresh=False, transient=False)
+
+    def __enter__(self):
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.live.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] == "state":
+            self.live.update(render_state(event), refresh=True)
+
+
+def print_dry_run(plan: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = plan["matrix"]
+    title = f"matrix {m['name']} ({m['source']}, preset {m['preset']}): {len(plan['cells'])} cells → {plan['out']}"
+    table = Table(title=title)
+    for col in ("variant", "state", "cell", "estimate"):
+        table.add_column(col)
+    for c in plan["cells"]:
+        est = "" if c["state"] in ("done", "failed") else _duration(c.get("estimate_s"))
+        state = c["state"] + (f" at epoch {c['epochs_done']}" if c.get("epochs_done") else "")
+        table.add_row(c["label"] or "(base config)", state, c["cell"] or "-", est)
+    console.print(table)
+    for s in plan["shared"]:
+        console.print(f"shared: {s['what']} {s['description']} — {s['state']}"
+                      + (f" (~{_duration(s['estimate_s'])})" if s["estimate_s"] else ""))  # fmt: skip
+    e = plan["estimate_s"]
+    console.print(f"estimate: ~{_duration(e['wall'])} wall = shared {_duration(e['shared'])} + cells "
+                  f"{_duration(e['cells'])} / {plan['slots']} at a time ({plan['threads']} thread(s) each on "
+                  f"{plan['cores']} cores) + latency {_duration(e['latency'])}")  # fmt: skip
+    if e["unknown"]:
+        console.print(f"[yellow]{e['unknown']} item(s) never timed on this machine are not in the estimate[/]")
+    for w in plan["warnings"]:
+        console.print(f"[yellow]warning: {w}[/]")
+
+
+def print_summary(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"matrix {summary['matrix']['name']}: {summary['out']}")
+    for col in ("cell", "variant", "status", "headline", "params (deploy)", "GMACs (fvcore)", "latency ms", "ratio"):
+        table.add_column(col, justify="left" if col in ("cell", "variant", "status") else "right")
+    for c in summary["cells"]:
+        params = "-" if c["params_deploy"] is None else f"{c['params_deploy'] / 1e6:.3f}M"
+        table.add_row(c["cell"], c["label"], c["status"], _fmt(c["headline"]), params, _fmt(c["gmacs_fvcore"], ".4f"),
+                      _fmt(c["latency_ms"]), _fmt(c["latency_ratio"]))  # fmt: skip
+    console.print(table)
+    s = summary["seconds"]
+    counts = ", ".join(f"{n} {state}" for state, n in summary["counts"].items())
+    console.print(f"{counts} in {_duration(s['total'])} (data {_duration(s['data'])}, teachers "
+                  f"{_duration(s['teachers'])}, cells {_duration(s['cells'])} on {summary['slots']} slot(s) × "
+                  f"{summary['threads']} thread(s), latency {_duration(s['latency'])})")  # fmt: skip
+    results = summary["results"]
+    console.print(f"results: {results['csv']}" + (f" and {results['parquet']}" if results.get("parquet") else ""))
+    for c in summary["cells"]:
+        if c["status"] == "failed":
+            console.print(f"[red]failed: {c['cell']} ({c['label']}): {c['error']}[/]")
+    if summary["failed"]:
+        console.print("rerun with --retry-failed to run the failed cells again")
+    for w in summary["warnings"]:
+        console.print(f"[yellow]warning: {w}[/]")
+
+
+@main.command("ablate")
+@click.argument("args", nargs=-1)
+@click.option("--preset", help="ci, quick or paper (default: the matrix file's, else quick).")
+@click.option("--dataset", help="synth, mpii or coco (for every cell; mpii/coco need data_dir=...).")
+@click.option("--out", type=click.Path(file_okay=False), help="Matrix folder (default: runs/<matrix name or hash>).")
+@click.option("--jobs", type=int, help="Cells at once (default: local — one per core; ray/submitit — all).")
+@click.option("--threads", type=int, help="Torch threads per cell (default: cores / jobs).")
+@click.option("--executor", default="local", show_default=True, help="local, ray or submitit.")
+@click.option("--address", help="Ray cluster address (--executor ray; default: start a local one).")
+@click.option("--cluster", help="submitit cluster: slurm, local or debug (default: slurm when available).")
+@click.option("--partition", help="SLURM partition (--executor submitit).")
+@click.option("--timeout-min", type=int, default=24 * 60, show_default=True, help="submitit job time limit (min).")
+@click.option("--retry-failed", is_flag=True, help="Run the cells that failed before again.")
+@click.option("--dry-run", is_flag=True, help="List the cells and the shared work with a time estimate; run nothing.")
+@click.option("--latency-min-time", type=float, default=1.0, show_default=True,
+              help="Minimum seconds of timed calls per latency figure.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="No live view; print the summary as JSON.")
+def ablate_command(args, preset, dataset, out, jobs, threads, executor, address, cluster, partition, timeout_min,
+                   retry_failed, dry_run, latency_min_time, as_json) -> None:  # fmt: skip
+    """Train, evaluate and profile every cell of a matrix: [MATRIX.yaml] [key=spec ...].
+
+    key=a..b is an inclusive integer range (stages=1..4 is 1, 2, 3, 4; Hydra's range(1,5) excludes 5),
+    key=a,b,c a list, key=v a fixed value; several keys make the Cartesian product, seed=0..2 repeats it.
+    Rerunning the same command skips finished cells and resumes interrupted ones from their last
+    checkpoint. Exits 1 when a cell failed (the others still run), 2 on bad input.
+    """
+    from pathlib import Path
+
+    from lspd_bench.ablate.executors import EXECUTORS
+    from lspd_bench.ablate.matrix import load_matrix
+    from lspd_bench.ablate.run import dry_run as plan_dry_run
+
+    files = [a for a in args if "=" not in a]
+    if len(files) > 1:
+        raise click.UsageError(f"one MATRIX.yaml at most, got {', '.join(files)}")
+    with input_errors():
+        from lspd_bench.errors import InputError
+
+        if executor not in EXECUTORS:
+            raise InputError(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
+        matrix = load_matrix(files[0] if files else None, [a for a in args if "=" in a], preset=preset, dataset=dataset)
+        out_dir = Path(out) if out else matrix.default_out()
+        if dry_run:
+            plan = plan_dry_run(matrix, out_dir, jobs=jobs, threads=threads, executor=executor,
+                                retry_failed=retry_failed, latency_min_time_s=latency_min_time)  # fmt: skip
+            echo_json(plan) if as_json else print_dry_run(plan)
+            return
+        from lspd_bench.ablate.run import run_matrix
+
+        options = dict(jobs=jobs, threads=threads, executor=executor, retry_failed=retry_failed, address=address,
+                       cluster=cluster, partition=partition, timeout_min=timeout_min,
+                       latency_min_time_s=latency_min_time)  # fmt: skip
+        console = stderr_console()
+        try:
+            if as_json:
+                summary = run_matrix(matrix, out_dir, **options)
+            else:
+                for w in matrix.warnings:
+                    console.print(f"[yellow]warning: {w}[/]")
+                with LiveView(console) as view:
+                    summary = run_matrix(matrix, out_dir, progress=view, **options)
+        except KeyboardInterrupt:
+            console.print(f"interrupted: rerun the same command to resume ({out_dir})")
+            sys.exit(130)
+    if as_json:
+        echo_json(summary)
+    else:
+        print_summary(summary)
+    if summary["failed"]:
+        sys.exit(1)

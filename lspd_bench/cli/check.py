@@ -1,0 +1,81 @@
+"""``lspd-bench check``: the CI regression gate (a results table against a committed baseline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lspd_bench.check import ACC_FLOOR, TOL_LATENCY
+from lspd_bench.cli import echo_json, input_errors, main
+
+_STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yellow"}
+
+
+@main.command("check")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Baseline JSON, e.g. reports/baseline/ci.json.")
+@click.option("--tol-acc", type=click.FloatRange(min=0), default=None, metavar="POINTS",
+              help="Allowed accuracy drop in absolute points [default: derived per cell from the baseline's "
+                   f"seed spread, at least {ACC_FLOOR:g}].")
+@click.option("--tol-latency", type=click.FloatRange(min=0), default=TOL_LATENCY, show_default=True, metavar="RATIO",
+              help="Allowed relative growth of latency_ratio (0.25 = 25 %).")
+@click.option("--update-baseline", is_flag=True,
+              help="Accept the results: write them as the new baseline (atomically) and show what changed.")
+@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.md",
+              help="Also write the report as Markdown (for a pull-request comment).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
+def check_command(results, baseline, tol_acc, tol_latency, update_baseline, markdown_out, as_json) -> None:
+    """Compare RESULTS (a matrix folder or its results.csv) with the baseline; exit 1 on a regression.
+
+    Fails on an accuracy drop beyond the tolerance, any change of parameters or MACs, a latency ratio
+    grown beyond the tolerance, a cell that fell off the accuracy-vs-GMACs Pareto front, or a baseline
+    cell missing from the results. Cells are matched by their axes (not their hash).
+    """
+    from lspd_bench import check as gate
+    from lspd_bench.fileio import write_text
+
+    with input_errors():
+        if update_baseline:
+            report = gate.update_baseline(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency)
+        else:
+            report = gate.check(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency)
+    if markdown_out is not None:
+        write_text(markdown_out, gate.markdown(report))
+    if as_json:
+        echo_json(report)
+    else:
+        print_report(report)
+        if markdown_out is not None:
+            click.echo(f"Markdown report: {markdown_out}")
+    if not report["passed"] and not report["updated"]:
+        click.get_current_context().exit(1)
+
+
+def print_report(report: dict) -> None:
+    """What moved as a rich table, then the verdict line and the notes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lspd_bench.check import COLUMNS, summary, table_rows
+
+    console = Console()
+    if not console.is_terminal:  # CI logs: no terminal width to fit, and a folded cell name is hard to read
+        console = Console(width=160)
+    rows = table_rows(report)
+    if rows:
+        table = Table(title="what moved against the baseline")
+        for i, name in enumerate(COLUMNS):
+            table.add_column(name, justify="right" if 3 <= i <= 6 else "left", overflow="fold")
+        for row in rows:
+            table.add_row(*row, style=_STYLE.get(row[0]))
+        console.print(table)
+    line = summary(report)
+    style = "green" if report["passed"] or report["updated"] else "bold red"
+    console.print(line, style=style, highlight=False, soft_wrap=True)
+    for note in report["notes"]:
+        console.print(f"  note: {note}", highlight=False, soft_wrap=True)
+    if not report["passed"] and not report["updated"]:
+        console.print(f"  to accept an intended change: lspd-bench check {report['results']} --baseline "
+                      f"{report['baseline']} --update-baseline", highlight=False, soft_wrap=True)  # fmt: skip

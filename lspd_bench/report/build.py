@@ -1,0 +1,230 @@
+"""``build_report``: read a matrix folder, compute the figures once, and write every table, plot,
+``index.html`` and ``report.md`` into the output folder.
+
+Output layout::
+
+    OUT/index.html                      the self-contained page
+    OUT/report.md                       for pull-request comments
+    OUT/tables/results.{md,tex,csv}     every variant
+    OUT/tables/axis_<axis>.{md,tex,csv} the paper view, one per varying axis
+    OUT/plots/pareto_<cost>.{png,svg,pdf}, OUT/plots/axis_<axis>.{png,svg,pdf}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from lspd_bench.errors import InputError
+from lspd_bench.fileio import write_text
+from lspd_bench.report.context import all_conventions, environment_rows, status_line
+from lspd_bench.report.html import PlotEntry, render_index
+from lspd_bench.report.load import Reference, input_hw, load_matrix, load_references
+from lspd_bench.report.stats import (
+    COST_KINDS, Analysis, Variant, analyze, format_value, front_variants, parse_baseline_row,
+)  # fmt: skip
+from lspd_bench.report.tables import (
+    Table, axis_tables, conventions, delta_text, main_table, render_csv, render_latex, render_markdown,
+)  # fmt: skip
+from lspd_bench.report import plots
+
+_COST_NAMES = {"gmacs": "GMACs", "params": "parameters", "latency": "latency"}
+
+
+def _headline(analysis: Analysis) -> str:
+    dataset = analysis.constant("dataset")
+    preset = analysis.constant("synth_preset") if dataset == "synth" else None
+    epochs = analysis.constant("epochs")
+    parts = [" ".join(str(p) for p in (dataset, preset) if p) or "mixed datasets (--allow-mixed)"]
+    if epochs is not None:
+        parts.append(f"{format_value(epochs)} epochs")
+    hw = analysis.constant("input_size")
+    if hw is not None:
+        parts.append(f"input {format_value(hw)}")
+    parts.append(analysis.headline_name)
+    return " · ".join(parts)
+
+
+def _warnings(analysis: Analysis, extra: Sequence[str]) -> list[str]:
+    out = []
+    missing = [v for v in analysis.variants if not v.complete]
+    if missing:
+        waiting = any(c.status in ("running", "pending") for v in missing for c in v.cells)
+        state = "The matrix is not finished" if waiting else "Some cells failed"
+        out.append(f"{state} ({status_line(analysis)}): {len(missing)} row(s) miss cells; their means cover the "
+                   "finished seeds only, and rows with none show a dash.")  # fmt: skip
+    if analysis.mixed:
+        cols = ", ".join(c for g in analysis.mixed.values() for c in g)
+        out.append(f"Mixed context shown as extra axes (--allow-mixed): {cols}. Rows that differ in these are "
+                   "not comparable as an ablation.")  # fmt: skip
+    return out + list(analysis.notes) + list(extra)
+
+
+def _front_text(analysis: Analysis, kind: str, members: list[Variant]) -> str:
+    if not members:
+        return "no variant with this cost"
+    col = analysis.cost_column(kind)
+    return "; ".join(f"{v.label(analysis.lspd_axes)} ({v.value(analysis.headline).mean:.1f} % at "
+                     f"{plots.fmt_cost(v.value(col).mean, kind)})" for v in members)  # fmt: skip
+
+
+def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: Table, paper: list[Table],
+               fronts: dict[str, list[Variant]], plot_links: list[tuple[str, str]], env: list[tuple[str, str]],
+               order: list[str]) -> str:  # fmt: skip
+    """A Markdown summary for a pull-request comment: status, best row, fronts, the paper view, the full
+    table folded, plots as links, environment and conventions folded."""
+    lines = [f"## Ablation report: `{analysis.matrix.name}`", "",
+             f"{headline} · {status_line(analysis)} · baseline row: `{analysis.baseline.label(analysis.axes)}`", ""]  # fmt: skip
+    if warnings:
+        lines += [f"> **Note:** {w}" for w in warnings] + [""]
+    scored = [v for v in analysis.variants if v.value(analysis.headline)]
+    lspd = [v for v in scored if not v.reference] or scored
+    best = max(lspd, key=lambda v: v.value(analysis.headline).mean)
+    delta = f" (Δ {delta_text(best.delta)} vs the baseline row)" if best.delta else ""
+    lines += [f"**Best {analysis.headline_name}:** {best.label(analysis.lspd_axes)}: "
+              f"{best.value(analysis.headline).mean:.1f} %{delta}", ""]  # fmt: skip
+    lines.append("**Pareto fronts** (LSPD variants; mean over seeds):")
+    lines += [f"- {_COST_NAMES[k]}: {_front_text(analysis, k, fronts[k])}" for k in order] + [""]
+    lines += [render_markdown(t) for t in paper]
+    lines += ["<details><summary>All variants</summary>", "", render_markdown(main), "</details>", ""]
+    if plot_links:
+        lines += ["**Plots:** " + " · ".join(f"[{title}]({path})" for title, path in plot_links), ""]
+    lines += ["<details><summary>Environment</summary>", ""]
+    lines += [f"- **{k}:** {v.replace('|', '/')}" for k, v in env]
+    lines += ["", "</details>", "", "<details><summary>Conventions</summary>", ""]
+    lines += [f"- {c}" for c in conventions(analysis)]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def _usable_references(analysis: Analysis, paths: Sequence[str | Path], notes: list[str]) -> list[Reference]:
+    """The ``--reference`` models profiled at the matrix's input size (the others are named in ``notes``)."""
+    refs, ref_notes = load_references(list(paths), analysis.constant("dataset_fingerprint"))
+    notes += ref_notes
+    hw = input_hw(analysis.constant("input_size"))
+    kept = []
+    for r in refs:
+        if hw is not None and r.input_hw is not None and r.input_hw != hw:
+            notes.append(f"reference {r.label} was profiled at {format_value(r.input_hw)}, the matrix runs at "
+                         f"{format_value(hw)}: left out (profile it with --input at the matrix's size)")  # fmt: skip
+        else:
+            kept.append(r)
+    return kept
+
+
+def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Reference], fronts: dict,
+                 formats: Sequence[str], notes: list[str], files: list[Path]):  # fmt: skip
+    """Draw and write every plot; return the page's Pareto and axis entries and report.md's links."""
+    pareto, axis_plots, links = [], [], []
+    for kind in order:
+        fig = plots.pareto_figure(analysis, kind, refs)
+        if fig is None:
+            notes.append(f"no LSPD variant has both {analysis.headline_name} and {_COST_NAMES[kind]} yet: "
+                         f"the accuracy-vs-{_COST_NAMES[kind]} plot is left out")  # fmt: skip
+            continue
+        saved = plots.save_figure(fig, out / "plots" / f"pareto_{kind}", formats)
+        files += saved["paths"].values()
+        rel = {fmt: f"plots/pareto_{kind}.{fmt}" for fmt in saved["paths"]}
+        caption = (f"{analysis.headline_name} against {_COST_NAMES[kind]} of the deploy model (log scale). "
+                   f"Pareto front: {_front_text(analysis, kind, fronts[kind])}.")  # fmt: skip
+        pareto.append(PlotEntry(f"pareto-{kind}", f"Accuracy vs {_COST_NAMES[kind]}", caption, saved["png"], rel))
+        links.append((f"accuracy vs {_COST_NAMES[kind]}", rel["png"]))
+    for axis in plots.numeric_axes(analysis):
+        fig = plots.axis_figure(analysis, axis)
+        if fig is None:
+            continue
+        saved = plots.save_figure(fig, out / "plots" / f"axis_{axis}", formats)
+        files += saved["paths"].values()
+        rel = {fmt: f"plots/axis_{axis}.{fmt}" for fmt in saved["paths"]}
+        caption = (f"{analysis.headline_name} against {axis}: one line per block type and one panel per "
+                   "distillation mode where those vary, the other axes at the baseline row; error bars ± std "
+                   "over seeds.")  # fmt: skip
+        axis_plots.append(PlotEntry(f"axis-{axis}", f"Accuracy vs {axis}", caption, saved["png"], rel))
+        links.append((f"accuracy vs {axis}", rel["png"]))
+    return pareto, axis_plots, links
+
+
+def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, warnings: list[str]) -> dict[str, Any]:
+    def row(v: Variant) -> dict[str, Any]:
+        head = v.value(analysis.headline)
+        d = v.delta
+        return {"axes": v.axes, "cells": v.status_text(), "headline": head.mean if head else None,
+                "headline_std": head.std if head else None, "baseline": v.is_baseline,
+                "delta": None if d is None else {"delta": d.delta, "low": d.low, "high": d.high,
+                                                 "p_value": d.p_value, "seeds": list(d.seeds), "note": d.note}}  # fmt: skip
+
+    matrix = analysis.matrix
+    return {
+        "matrix": str(matrix.root), "out": str(out), "index": str(out / "index.html"),
+        "report_md": str(out / "report.md"), "files": [str(f) for f in files],
+        "cells": {"total": len(matrix.cells), **matrix.status_counts()}, "metric": analysis.metric,
+        "axes": analysis.axes, "baseline_row": {a: analysis.baseline.axes.get(a) for a in analysis.axes},
+        "rows": [row(v) for v in analysis.variants],
+        "pareto": {k: [v.label(analysis.lspd_axes) for v in fronts[k]] for k in COST_KINDS},
+        "warnings": warnings,
+    }  # fmt: skip
+
+
+def build_report(
+    matrix_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    metric: str | None = None,
+    cost: str = "gmacs",
+    counter: str = "fvcore",
+    baseline_row: str | dict[str, Any] | None = None,
+    allow_mixed: bool = False,
+    references: Sequence[str | Path] = (),
+    n_boot: int = 1000,
+    formats: Sequence[str] = plots.FORMATS,
+) -> dict[str, Any]:
+    """Write the report of the matrix in ``matrix_dir`` to ``out_dir`` (default ``reports/<matrix name>``).
+
+    ``cost`` (gmacs | params | latency) is the cost the page and ``report.md`` lead with; every Pareto plot
+    is drawn regardless. ``counter`` names the GMACs counter (fvcore, conv+linear, ptflops-pytorch,
+    ptflops-aten). ``baseline_row`` is ``"key=value,..."`` or a dict (unnamed axes: their first value).
+    ``references`` are comparison models for the Pareto plots (see :func:`load_references`). ``formats``
+    are the plot files written (png, svg, pdf; PNG always, the page embeds it).
+    Returns a JSON-ready summary: the files written, cell counts, the baseline row, the Pareto fronts
+    and every row's delta. Bad input raises ``InputError``.
+    """
+    if cost not in COST_KINDS:
+        raise InputError(f"unknown --cost {cost!r}; choose from: {', '.join(COST_KINDS)}")
+    unknown = [f for f in formats if f not in plots.FORMATS]
+    if unknown:
+        raise InputError(f"unknown plot format(s) {', '.join(unknown)}; choose from: {', '.join(plots.FORMATS)}")
+    matrix = load_matrix(matrix_dir)
+    requested = baseline_row if isinstance(baseline_row, dict) else parse_baseline_row(baseline_row)
+    analysis = analyze(matrix, metric=metric, baseline_row=requested, allow_mixed=allow_mixed, counter=counter,
+                       n_boot=n_boot)  # fmt: skip
+    notes: list[str] = []
+    refs = _usable_references(analysis, references, notes)
+    out = Path(out_dir) if out_dir is not None else Path("reports") / matrix.name
+    order = [cost] + [k for k in COST_KINDS if k != cost]
+    files: list[Path] = []
+
+    main = main_table(analysis)
+    paper = axis_tables(analysis)
+    fronts = {k: front_variants(analysis, k) for k in COST_KINDS}
+    preamble = conventions(analysis) + analysis.notes
+    for t in [main, *paper]:
+        files.append(write_text(out / "tables" / f"{t.name}.md", render_markdown(t, preamble)))
+        files.append(write_text(out / "tables" / f"{t.name}.tex", render_latex(t, preamble)))
+        files.append(write_text(out / "tables" / f"{t.name}.csv", render_csv(t, fronts if t is main else None)))
+    pareto, axis_plots, links = _write_plots(analysis, out, order, refs, fronts, formats, notes, files)
+
+    headline = _headline(analysis)
+    warnings = _warnings(analysis, notes)
+    env = environment_rows(analysis)
+    page = render_index(
+        title=f"Ablation report: {matrix.name}",
+        subtitle=[headline, f"{status_line(analysis)} · baseline row: {analysis.baseline.label(analysis.axes)}"],
+        warnings=warnings, pareto=pareto,
+        fronts=[(f"vs {_COST_NAMES[k]}", _front_text(analysis, k, fronts[k])) for k in order],
+        paper=paper, main=main, axis_plots=axis_plots, environment=env, conventions=all_conventions(analysis),
+    )  # fmt: skip
+    files.append(write_text(out / "index.html", page))
+    md = _report_md(analysis, headline=headline, warnings=warnings, main=main, paper=paper, fronts=fronts,
+                    plot_links=links, env=env, order=order)  # fmt: skip
+    files.append(write_text(out / "report.md", md))
+    return _summary(analysis, out, files, fronts, warnings)

@@ -1,0 +1,111 @@
+"""The environment and setting the figures came from: machine, threads, library versions, dataset,
+schedule, gathered from the finished cells' ``metrics.json`` and ``cost.json``.
+
+Where cells disagree (a matrix run on two machines), every distinct value is listed with its cell count
+rather than one of them silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from lspd_bench import __version__
+from lspd_bench.report.load import Cell
+from lspd_bench.report.stats import Analysis, format_value
+from lspd_bench.report.tables import latency_conditions, conventions
+
+
+def _distinct(cells: list[Cell], get: Callable[[Cell], Any]) -> str | None:
+    counts: dict[str, int] = {}
+    for c in cells:
+        try:
+            v = get(c)
+        except (KeyError, TypeError, AttributeError):
+            v = None
+        if v is None or v == "":
+            continue
+        text = format_value(v) if not isinstance(v, str) else v
+        counts[text] = counts.get(text, 0) + 1
+    if not counts:
+        return None
+    if len(counts) == 1:
+        return next(iter(counts))
+    return "; ".join(f"{v} ({n} cell{'s' if n != 1 else ''})" for v, n in counts.items())
+
+
+def _env(c: Cell) -> dict:
+    return (c.metrics or {}).get("environment") or (c.cost or {}).get("environment") or {}
+
+
+def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
+    """``(label, value)`` pairs: machine, threads, libraries, dataset, schedule, matrix and report facts."""
+    cells = analysis.matrix.done
+    rows: list[tuple[str, str | None]] = [
+        ("CPU", _distinct(cells, lambda c: f"{_env(c)['cpu']} ({_env(c)['cpu_count']} logical cores)")),
+        ("GPU", _distinct(cells, lambda c: _env(c).get("gpu"))),
+        ("Device (training)", _distinct(cells, lambda c: _env(c)["device"])),
+        ("OS", _distinct(cells, lambda c: _env(c)["os"])),
+        ("Python", _distinct(cells, lambda c: _env(c)["python"])),
+        ("Training threads (torch)", _distinct(cells, lambda c: c.metrics["environment"]["torch_threads"])),
+        ("Latency measured with", latency_conditions(analysis)),
+        ("Cost environment", _distinct(cells, lambda c: f"{c.cost['environment']['cpu']}, "
+                                                        f"torch {c.cost['environment']['libraries']['torch']}")),
+    ]  # fmt: skip
+    libs: list[str] = []
+    for c in cells:
+        for name in _env(c).get("libraries") or {}:
+            if name not in libs:
+                libs.append(name)
+    rows += [(f"{name} version", _distinct(cells, lambda c, n=name: _env(c)["libraries"][n])) for name in libs]
+    rows += [
+        ("Dataset", _distinct(cells, lambda c: c.metrics["dataset"]["description"]) or analysis.constant("dataset")),
+        ("Dataset fingerprint", _distinct(cells, lambda c: str(c.row.get("dataset_fingerprint"))[:16] + "…")),
+        ("Validation people", _distinct(cells, lambda c: c.metrics["dataset"]["val_people"])),
+        ("Training people", _distinct(cells, lambda c: c.metrics["dataset"]["train_people"])),
+        ("Input size (H×W px)", _distinct(cells, lambda c: c.row.get("input_size"))),
+        ("Metric", f"{analysis.headline_name} ({analysis.metric})"),
+        ("Flip test", _distinct(cells, lambda c: "on" if c.row.get("flip_test") else "off")),
+        ("Preset", _distinct(cells, lambda c: c.row.get("preset"))),
+        ("Schedule", _distinct(cells, lambda c: "{epochs} epochs, batch {batch_size}, lr {lr:g}, {schedule}".format(
+            **c.metrics["schedule"]))),
+        ("Loss", _distinct(cells, lambda c: c.metrics["loss"].get("description") or c.metrics["loss"]["name"])),
+        ("Teacher", _distinct([c for c in cells if (c.metrics or {}).get("distill", {}).get("teacher")],
+                              lambda c: c.metrics["distill"]["teacher"]["model"])),
+        ("Matrix", f"{analysis.matrix.root} ({status_line(analysis)})"),
+        ("Baseline row", analysis.baseline.label(analysis.axes)),
+        ("Report", f"lspd-bench {__version__}; paired bootstrap {analysis.n_boot} resamples, seed 0"),
+    ]  # fmt: skip
+    return [(k, v) for k, v in rows if v]
+
+
+def status_line(analysis: Analysis) -> str:
+    """``14 of 16 cells done, 1 running, 1 pending``."""
+    counts = analysis.matrix.status_counts()
+    total = sum(counts.values())
+    return f"{counts.get('done', 0)} of {total} cells done" + "".join(
+        f", {n} {s}" for s, n in counts.items() if s != "done"
+    )
+
+
+def all_conventions(analysis: Analysis) -> list[tuple[str, list[str]]]:
+    """The conventions behind the figures, by source: this report, the metric, the cost profiler."""
+    metric: list[str] = []
+    cost: list[str] = []
+    for c in analysis.matrix.done:
+        for line in (c.metrics or {}).get("conventions") or []:
+            if line not in metric:
+                metric.append(line)
+        for line in (c.cost or {}).get("conventions") or []:
+            if line not in cost:
+                cost.append(line)
+    out = [("Tables and plots", conventions(analysis) + [
+        "Pareto front: the LSPD variants that no other variant beats in both accuracy (mean over seeds) and "
+        "cost (mean over seeds); reference models are drawn but not part of the front.",
+        "Cost axes are log-scaled; parameters and GMACs are of the deploy model (the full training model's "
+        "parameters are in the tables).",
+    ])]  # fmt: skip
+    if metric:
+        out.append((f"Metric ({analysis.headline_name})", metric))
+    if cost:
+        out.append(("Cost profiler", cost))
+    return out

@@ -1,0 +1,366 @@
+"""Read an ablation matrix folder: ``results.csv`` plus each cell's ``metrics.json``, ``cost.json`` and
+``per_person.npz`` (the files ``lspd-bench ablate`` writes; column names in :mod:`lspd_bench.ablate.schema`).
+
+The CSV is the source of every number in the tables; the per-cell files add what a table row cannot hold:
+the environment, the conventions, the counters' library versions and the per-person correctness that the
+paired bootstrap needs. A matrix that is still running is fine: cells that are not ``done`` are kept and
+marked, and a ``done`` cell whose folder lost a file is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lspd_bench.ablate import schema
+from lspd_bench.errors import InputError
+
+RESULTS_CSV = "results.csv"
+METRICS_JSON = "metrics.json"
+COST_JSON = "cost.json"
+PER_PERSON_NPZ = "per_person.npz"
+
+#: Columns without which a ``results.csv`` is not one of ours.
+REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
+DONE = "done"
+
+#: Context columns that must agree within one table, by what mixing them would mean.
+MIX_GROUPS: dict[str, tuple[str, ...]] = {
+    "datasets": ("dataset", "dataset_fingerprint", "synth_preset", "metric"),
+    "schedules": ("preset", "epochs", "batch_size", "lr", "lr_schedule"),
+    "evaluation settings": ("input_size", "flip_test"),
+}
+
+#: Numeric columns of the results table (read as floats; empty → NaN).
+NUMERIC = (schema.HEADLINE, *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS,
+           *schema.TRAIN_COLUMNS)  # fmt: skip
+
+#: Columns read as typed values (ints, floats, booleans); every other column is kept as its string.
+TYPED = (*schema.AXES, *NUMERIC, "epochs", "batch_size", "flip_test")
+
+#: Model families that are comparison rows (reference markers on the Pareto plots), with display names.
+REFERENCE_FAMILIES = {"simplebaseline": "SimpleBaseline", "litehrnet": "Lite-HRNet", "hourglass": "Hourglass"}
+
+
+#: How pandas spells a missing value in a CSV field (empty, or a stringified NaN/NA); "none" is not one of
+#: them: it is a real value (distill=none).
+_MISSING = ("", "nan", "NaN", "<NA>")
+
+
+def _is_typed(column: str) -> bool:
+    return column in TYPED or (column.startswith("stage") and column.endswith("_headline"))
+
+
+def typed(text: Any) -> Any:
+    """A CSV field as a Python value: '' → None, integers → int, other numbers → float, else the string
+    (``none`` stays the string it is: ``distill=none`` is a value, not a missing one).
+
+    Integral floats become ints, so ``stages`` reads the same whether pandas wrote ``2`` or ``2.0``.
+    YAML typing is avoided on purpose: it would read ``no`` or ``off`` as booleans.
+    """
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return None
+    if not isinstance(text, str):
+        return text
+    s = text.strip()
+    if s in _MISSING:
+        return None
+    if s in ("True", "true"):
+        return True
+    if s in ("False", "false"):
+        return False
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        f = float(s)
+    except ValueError:
+        return s
+    return int(f) if f.is_integer() and "e" not in s.lower() else f
+
+
+def model_family(name: Any) -> str | None:
+    """The registry family of model ``name`` (``lspd``, ``simplebaseline``, …), or None when unregistered."""
+    if not isinstance(name, str):
+        return None
+    from lspd_bench.models import get_entry
+
+    try:
+        return get_entry(name).family
+    except KeyError:
+        return None
+
+
+def reference_label(name: str) -> str:
+    """A reference model's display name: ``simplebaseline-r18`` → ``SimpleBaseline-R18``."""
+    pretty = REFERENCE_FAMILIES.get(model_family(name) or "")
+    if pretty is None:
+        return name
+    _, _, variant = name.partition("-")
+    return f"{pretty}-{variant.upper()}" if variant else pretty
+
+
+@dataclass
+class Cell:
+    """One row of ``results.csv`` with its folder's files (None where a file is absent)."""
+
+    id: str
+    status: str
+    error: str
+    folder: Path
+    row: dict[str, Any]
+    metrics: dict | None = None
+    cost: dict | None = None
+    problems: list[str] = field(default_factory=list)  # why a done cell is incomplete
+
+    @property
+    def done(self) -> bool:
+        return self.status == DONE
+
+    @property
+    def per_person_file(self) -> Path:
+        return self.folder / PER_PERSON_NPZ
+
+    def per_person(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(correct, visible)``: N×J bool arrays of the deploy stage at PCKh 0.5, or None when absent."""
+        path = self.per_person_file
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                correct = np.asarray(data["correct"], dtype=bool)
+                visible = np.asarray(data["visible"], dtype=bool)
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"{path}: not a per-person file with 'correct' and 'visible' arrays ({exc})") from None
+        if correct.ndim != 2 or correct.shape != visible.shape:
+            raise InputError(f"{path}: 'correct' {correct.shape} and 'visible' {visible.shape} must be the same N×J")
+        return correct, visible
+
+
+@dataclass
+class Matrix:
+    """An ablation matrix as read from its folder."""
+
+    root: Path
+    cells: list[Cell]
+    columns: tuple[str, ...]  # the columns results.csv has
+
+    @property
+    def name(self) -> str:
+        return self.root.resolve().name
+
+    @property
+    def done(self) -> list[Cell]:
+        return [c for c in self.cells if c.done]
+
+    def values(self, column: str) -> list[Any]:
+        """Distinct values of ``column`` in order of first appearance (None left out)."""
+        out: list[Any] = []
+        for c in self.cells:
+            v = c.row.get(column)
+            if v is not None and v not in out:
+                out.append(v)
+        return out
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in self.cells:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        return counts
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return data
+
+
+def _derived_context(metrics: dict | None) -> dict[str, Any]:
+    """Schedule facts that results.csv does not carry but a comparable table must share."""
+    sched = (metrics or {}).get("schedule") or {}
+    return {"lr": sched.get("lr"), "lr_schedule": sched.get("schedule")}
+
+
+def load_matrix(path: str | Path) -> Matrix:
+    """Read the matrix folder ``path`` (``results.csv`` and the cell folders it names).
+
+    Raises ``InputError`` with one line for a missing, empty or foreign folder, or a CSV that lacks
+    the schema's bookkeeping columns.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise InputError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder; pass the matrix folder that holds {RESULTS_CSV}")
+    csv = root / RESULTS_CSV
+    if not csv.is_file():
+        what = "is an empty folder" if not any(root.iterdir()) else f"has no {RESULTS_CSV}"
+        raise InputError(f"{root} {what}: not an ablation matrix folder (run `lspd-bench ablate` to make one)")
+    try:
+        frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{csv} is empty: the matrix has no cells yet") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{csv}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{csv} lacks the column(s) {', '.join(missing)}: not a results table of `lspd-bench ablate`")
+    if frame.empty:
+        raise InputError(f"{csv} has no cells yet")
+    cells = []
+    for record in frame.to_dict(orient="records"):
+        # Identifiers (cell ids, fingerprints, names) stay strings: a hash of digits is not a number.
+        row = {k: typed(v) if _is_typed(k) else (None if str(v).strip() in _MISSING else str(v).strip())
+               for k, v in record.items()}  # fmt: skip
+        for k in NUMERIC:
+            if k in row and row[k] is not None:
+                try:
+                    row[k] = float(row[k])
+                except (TypeError, ValueError):
+                    raise InputError(f"{csv}: column {k} of cell {record[schema.CELL]} is {row[k]!r}, not a number")
+        status = str(record[schema.STATUS]).strip() or "pending"
+        folder = root / str(record[schema.RUN_DIR] or record[schema.CELL])
+        cell = Cell(id=str(record[schema.CELL]), status=status, error=row.get(schema.ERROR) or "", folder=folder,
+                    row=row)  # fmt: skip
+        if cell.done:
+            cell.metrics = _read_json(folder / METRICS_JSON)
+            cell.cost = _read_json(folder / COST_JSON)
+            if cell.metrics is None:
+                cell.problems.append(f"no {METRICS_JSON}")
+            if cell.cost is None:
+                cell.problems.append(f"no {COST_JSON}")
+            if row.get("metric") == "pckh" and not cell.per_person_file.is_file():
+                cell.problems.append(f"no {PER_PERSON_NPZ}")
+        for k, v in _derived_context(cell.metrics).items():
+            row.setdefault(k, v)
+        cells.append(cell)
+    return Matrix(root=root, cells=cells, columns=tuple(frame.columns))
+
+
+def mixed_context(matrix: Matrix) -> dict[str, dict[str, list[Any]]]:
+    """Context columns with more than one value, by group: ``{"datasets": {"dataset_fingerprint": [a, b]}}``."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    for group, columns in MIX_GROUPS.items():
+        for col in columns:
+            values = matrix.values(col)
+            if len(values) > 1:
+                out.setdefault(group, {})[col] = values
+    return out
+
+
+def select_metric(matrix: Matrix, metric: str | None) -> Matrix:
+    """The cells scored with ``metric`` (``pckh`` or ``ap``) and those not scored yet (their metric is
+    still empty); None keeps all cells."""
+    if metric is None:
+        return matrix
+    kept = [c for c in matrix.cells if c.row.get("metric") in (metric, None)]
+    if not any(c.row.get("metric") == metric for c in kept):
+        have = ", ".join(map(str, matrix.values("metric"))) or "none"
+        raise InputError(f"{matrix.root}: no cell was scored with --metric {metric} (its cells use: {have})")
+    return Matrix(root=matrix.root, cells=kept, columns=matrix.columns)
+
+
+@dataclass
+class Reference:
+    """A comparison model profiled outside the matrix (``lspd-bench profile --json`` or a run folder)."""
+
+    label: str
+    family: str | None
+    input_hw: tuple[int, int] | None
+    params: float | None  # deploy model, count
+    gmacs: dict[str, float]  # counter → GMACs
+    latency_ms: dict[int, float]  # threads → median ms at batch 1
+    accuracy: float | None  # headline (%) on the matrix's dataset, when the folder has it
+    source: str
+
+
+def latency_runs(cost: dict | None) -> list[dict]:
+    """The latency measurements of a cost file as a list: ``lspd-bench profile`` writes a list, a matrix
+    cell's ``cost.json`` one ``latency`` (batch 1) and one ``throughput`` record."""
+    runs: list[dict] = []
+    for key in ("latency", "throughput"):
+        value = (cost or {}).get(key)
+        if isinstance(value, dict):
+            runs.append(value)
+        elif isinstance(value, list):
+            runs += [r for r in value if isinstance(r, dict)]
+    return runs
+
+
+def _reference(profile: dict, source: str, metrics: dict | None, fingerprint: Any) -> tuple[Reference, str | None]:
+    name = str(profile.get("model", "?"))
+    note = None
+    accuracy = None
+    if metrics is not None:
+        theirs = (metrics.get("dataset") or {}).get("fingerprint")
+        if fingerprint is not None and theirs == fingerprint:
+            accuracy = metrics.get("headline")
+        else:
+            note = f"reference {name} ({source}) was scored on another dataset: drawn by its cost only"
+    hw = profile.get("input")
+    return Reference(
+        label=reference_label(name), family=model_family(name),
+        input_hw=tuple(hw) if isinstance(hw, list) and len(hw) == 2 else None,
+        params=(profile.get("params") or {}).get("deploy"),
+        gmacs={m["counter"]: m["gmacs"] for m in profile.get("macs") or [] if m.get("gmacs") is not None},
+        latency_ms={r["threads"]: r["median_ms"] for r in latency_runs(profile) if r.get("batch") == 1},
+        accuracy=None if accuracy is None else float(accuracy), source=source,
+    ), note  # fmt: skip
+
+
+def load_references(paths: list[str | Path], fingerprint: Any = None) -> tuple[list[Reference], list[str]]:
+    """Comparison models from profile files or run folders, with notes on what could not be used.
+
+    A path is a JSON file written by ``lspd-bench profile --json`` (one model) or ``lspd-bench zoo --out``
+    (a list), or a folder holding such a ``cost.json`` and, optionally, the ``metrics.json`` of the model
+    trained on the matrix's dataset (``fingerprint``); only then is its accuracy used.
+    """
+    refs, notes = [], []
+    for p in map(Path, paths):
+        metrics = None
+        if p.is_dir():
+            metrics = _read_json(p / METRICS_JSON)
+            file = p / COST_JSON
+            if not file.is_file():
+                raise InputError(f"--reference {p}: the folder has no {COST_JSON}")
+        elif p.is_file():
+            file = p
+        else:
+            raise InputError(f"--reference {p}: no such file or folder")
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--reference {file}: not readable JSON ({exc})") from None
+        profiles = data if isinstance(data, list) else [data]
+        if not profiles or not all(isinstance(d, dict) and "model" in d and "macs" in d for d in profiles):
+            raise InputError(f"--reference {file}: not a profile (expected the JSON of `lspd-bench profile --json`)")
+        for prof in profiles:
+            ref, note = _reference(prof, str(p), metrics, fingerprint)
+            refs.append(ref)
+            if note:
+                notes.append(note)
+    return refs, notes
+
+
+def input_hw(value: Any) -> tuple[int, int] | None:
+    """An input size as (H, W) px from ``64x64``, ``64×64``, ``[64, 64]`` or a pair; None otherwise."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    if isinstance(value, str):
+        parts = [p for p in value.strip("[]() ").replace("×", "x").replace(",", "x").split("x") if p.strip()]
+        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+            return int(parts[0]), int(parts[1])
+    return None

@@ -1,0 +1,362 @@
+"""Pareto plots (accuracy against GMACs, parameters and latency, log-scaled cost) and axis plots
+(accuracy against a numeric axis, one line per block type, one panel per distillation mode).
+
+Figures are built on ``matplotlib.figure.Figure`` (no pyplot state) and saved as PNG, SVG and PDF with
+fixed metadata, so the same results give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+from lspd_bench.fileio import write_bytes
+from lspd_bench.report.load import Reference, reference_label
+from lspd_bench.report.stats import NUMERIC_AXES, Analysis, Variant, format_value, front_variants
+from lspd_bench.report.tables import fmt_number
+
+#: Okabe–Ito: distinguishable with the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#000000")
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h")
+REFERENCE_MARKERS = {"simplebaseline": "s", "litehrnet": "D", "hourglass": "^"}
+FRONT_COLOR = "#444444"
+FORMATS = ("png", "svg", "pdf")
+PNG_DPI = 160
+
+STYLE = {
+    "font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "legend.fontsize": 8.5,
+    "legend.title_fontsize": 8.5, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "#dddddd",
+    "grid.linewidth": 0.6, "axes.edgecolor": "#555555", "axes.axisbelow": True,
+    "svg.fonttype": "none", "svg.hashsalt": "lspd-bench", "pdf.fonttype": 42,
+}  # fmt: skip
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+#: Axis labels with their units or meaning.
+AXIS_LABELS = {
+    "stages": "stages K (in the distillation sequence)", "width": "width C (channels)",
+    "depth": "depth D (encoder–decoder levels)", "width_growth": "width growth (× per level)",
+    "blocks_per_level": "blocks per level", "deploy_stage": "deploy stage (index)",
+    "alpha": "α (weight of the teacher term)",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Point:
+    """One plotted variant: mean cost and accuracy with their spread over seeds."""
+
+    x: float
+    y: float
+    xerr: float | None
+    yerr: float | None
+    variant: Variant
+
+
+def cost_label(analysis: Analysis, kind: str) -> str:
+    """The x-axis label of a Pareto plot, with units and conditions."""
+    hw = analysis.constant("input_size")
+    at = f", {format_value(hw)} input" if hw is not None else ""
+    if kind == "gmacs":
+        return f"GMACs ({analysis.counter}, deploy model{at}, log scale)"
+    if kind == "params":
+        return "Parameters (M, deploy model, log scale)"
+    threads = analysis.constant("latency_threads")
+    thr = f", {format_value(threads)} thread{'s' if threads != 1 else ''}" if threads else ""
+    return f"Latency (ms, median, batch 1{thr}, log scale)"
+
+
+_COST_TITLE = {"gmacs": "GMACs", "params": "parameters", "latency": "latency"}
+_SCALE = {"gmacs": 1.0, "params": 1e-6, "latency": 1.0}
+
+
+def _points(analysis: Analysis, variants: Sequence[Variant], kind: str) -> list[Point]:
+    col = analysis.cost_column(kind)
+    out = []
+    for v in variants:
+        cost, acc = v.value(col), v.value(analysis.headline)
+        if cost is None or acc is None or not cost.mean > 0:
+            continue
+        s = _SCALE[kind]
+        xerr = cost.std * s if kind == "latency" and cost.std else None
+        out.append(Point(cost.mean * s, acc.mean, xerr, acc.std, v))
+    return out
+
+
+def _log_ticks(ax, lo: float, hi: float) -> None:
+    """Plain-number ticks on a log axis: decades when the range is wide, else 1-2-5 steps, else 1..9."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+    for subs in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0**d for d in decades for m in subs if lo <= m * 10.0**d <= hi]
+        if len(ticks) >= 4:
+            break
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _progression_axis(analysis: Analysis) -> str | None:
+    return next((a for a in NUMERIC_AXES if a in analysis.axes), None)
+
+
+def _series_axes(analysis: Analysis, points: list[Point], along: str | None) -> list[str]:
+    """The axes that tell the plotted points apart, except ``along`` (the model axis is constant once the
+    reference models are set aside)."""
+    return [a for a in analysis.axes if a != along and len({p.variant.axes.get(a) for p in points}) > 1]
+
+
+def _series(points: list[Point], others: list[str], along: str | None, order: list[Any]) -> dict[tuple, list[Point]]:
+    """Points grouped by the ``others`` axes (one connected series each), sorted along ``along``."""
+    out: dict[tuple, list[Point]] = {}
+    for p in points:
+        out.setdefault(tuple(p.variant.axes.get(a) for a in others), []).append(p)
+    for pts in out.values():
+        pts.sort(key=lambda p: order.index(p.variant.axes.get(along)) if p.variant.axes.get(along) in order else 0)
+    return out
+
+
+def _subtitle(analysis: Analysis, shown: int) -> str:
+    """``synth ci · 3 epochs · ± std over 2 seeds · 15/16 variants``: kept short to fit above the axes."""
+    dataset = analysis.constant("dataset")
+    preset = analysis.constant("synth_preset") if dataset == "synth" else None
+    epochs = analysis.constant("epochs")
+    seeds = len(analysis.matrix.values("seed")) or 1
+    parts = [" ".join(str(p) for p in (dataset, preset) if p) or "mixed datasets"]
+    if epochs is not None:
+        parts.append(f"{format_value(epochs)} epoch{'s' if epochs != 1 else ''}")
+    parts.append(f"± std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)")
+    lspd = [v for v in analysis.variants if not v.reference]
+    if shown < len(lspd):
+        parts.append(f"{shown} of {len(lspd)} variants plotted")
+    return " · ".join(parts)
+
+
+def _draw_marker_text(ax, p: Point, text: str) -> None:
+    ax.annotate(text, (p.x, p.y), ha="center", va="center", fontsize=6.5, color="white", fontweight="bold",
+                zorder=6, annotation_clip=False)  # fmt: skip
+
+
+def _draw_series(ax, points: list[Point], others: list[str], along: str | None, order: list[Any]):
+    """One colour per combination of the ``others`` axes, connected along ``along`` (printed in the
+    markers); returns the legend handles and labels."""
+    handles, labels = [], []
+    for i, (key, pts) in enumerate(_series(points, others, along, order).items()):
+        color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i // len(PALETTE)) % len(MARKERS)]
+        xs, ys = [p.x for p in pts], [p.y for p in pts]
+        if len(pts) > 1:
+            ax.plot(xs, ys, color=color, lw=1.1, alpha=0.55, zorder=3)
+        ax.errorbar(xs, ys, yerr=[p.yerr or 0 for p in pts],
+                    xerr=[p.xerr or 0 for p in pts] if any(p.xerr for p in pts) else None,
+                    fmt="none", ecolor=color, elinewidth=0.9, capsize=2, alpha=0.8, zorder=3)  # fmt: skip
+        ax.scatter(xs, ys, s=150 if along else 55, color=color, marker=marker, edgecolor="white", linewidth=0.8,
+                   zorder=5)  # fmt: skip
+        if along:
+            for p in pts:
+                _draw_marker_text(ax, p, format_value(p.variant.axes.get(along)))
+        handles.append(Line2D([], [], color=color, marker=marker, lw=1.1, markersize=7, markeredgecolor="white"))
+        labels.append(" / ".join(format_value(k) for k in key) if others else "LSPD variants")
+    return handles, labels
+
+
+def _draw_front(ax, front: list[Point], big: bool):
+    """The front as a dashed staircase with ringed members; returns its legend handle and label."""
+    fx, fy = [p.x for p in front], [p.y for p in front]
+    ax.plot(fx, fy, drawstyle="steps-post", color=FRONT_COLOR, lw=1.6, ls=(0, (4, 2)), zorder=2)
+    ax.scatter(fx, fy, s=330 if big else 150, facecolor="none", edgecolor=FRONT_COLOR, linewidth=1.4, zorder=4)
+    handle = Line2D([], [], color=FRONT_COLOR, lw=1.6, ls=(0, (4, 2)), marker="o", markersize=11,
+                    markerfacecolor="none", markeredgewidth=1.4)  # fmt: skip
+    return handle, f"Pareto front ({len(front)} variant{'s' if len(front) != 1 else ''})"
+
+
+def _draw_references(ax, ref_points, ref_lines, lo: float, hi: float) -> None:
+    """Reference models: named black markers, or a dotted line at the cost of one without accuracy."""
+    for ref, x, y, family in ref_points:
+        ax.scatter([x], [y], s=60, marker=REFERENCE_MARKERS.get(family or "", "*"), color="#222222",
+                   edgecolor="white", linewidth=0.8, zorder=5)  # fmt: skip
+        right = math.log(x / lo) / math.log(hi / lo) < 0.7  # name on the side with room
+        ax.annotate(ref, (x, y), xytext=(7 if right else -7, 0), textcoords="offset points",
+                    ha="left" if right else "right", va="center", fontsize=8, color="#222222", zorder=6)  # fmt: skip
+    for ref, x in ref_lines:
+        ax.axvline(x, color="#777777", lw=1.0, ls=":", zorder=1)
+        ax.annotate(f"{ref} (cost only)", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(-3, -4),
+                    textcoords="offset points", rotation=90, ha="right", va="top", fontsize=7.5, color="#555555")  # fmt: skip
+
+
+def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference] = ()) -> Figure | None:
+    """Accuracy (mean over seeds) against ``kind`` cost (log scale) of every finished variant.
+
+    Series connect the variants that differ only in the first numeric axis (its value is printed in
+    each marker); the Pareto front of the LSPD variants is the grey staircase with ringed members;
+    reference models (trained in the matrix, or profiled with ``--reference``) are black markers with
+    their names, and a reference without accuracy is a dotted line at its cost. None when no variant
+    has both figures yet.
+    """
+    points = _points(analysis, [v for v in analysis.variants if not v.reference], kind)
+    if not points:
+        return None
+    along = _progression_axis(analysis)
+    others = _series_axes(analysis, points, along)
+    ref_points, ref_lines = _reference_marks(analysis, kind, references)
+    xs = [p.x for p in points] + [x for _, x, _, _ in ref_points] + [x for _, x in ref_lines]
+    lo, hi = min(xs) / 1.5, max(xs) * 1.5
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.6, 4.6), layout="constrained")
+        ax = fig.add_subplot()
+        handles, labels = _draw_series(ax, points, others, along, analysis.axis_values.get(along, []))
+        front = [p for v in front_variants(analysis, kind) for p in points if p.variant is v]
+        if front:
+            handle, label = _draw_front(ax, front, big=along is not None)
+            handles.append(handle)
+            labels.append(label)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        _log_ticks(ax, lo, hi)
+        _draw_references(ax, ref_points, ref_lines, lo, hi)
+        if ref_points:
+            handles.append(Line2D([], [], color="#222222", marker="s", lw=0, markersize=6, markeredgecolor="white"))
+            labels.append("reference models")
+        ax.margins(y=0.12)
+        ax.set_xlabel(cost_label(analysis, kind))
+        ax.set_ylabel(f"{analysis.headline_name} (%)")
+        fig.suptitle(f"{analysis.headline_name} vs {_COST_TITLE[kind]}", x=0.01, ha="left", fontweight="bold")
+        subtitle = _subtitle(analysis, len(points))
+        if len(points) > 1 and len({p.x for p in points}) == 1:
+            subtitle += f" · every variant has the same deploy {_COST_TITLE[kind]}"
+        ax.set_title(subtitle, loc="left", fontsize=8, color="#555555")
+        title = " / ".join(others) if others else None
+        if along:
+            title = f"{title}\n(number in marker: {along})" if title else f"number in marker: {along}"
+        fig.legend(handles, labels, loc="outside right upper", title=title, frameon=False, alignment="left")
+    return fig
+
+
+def _reference_marks(analysis: Analysis, kind: str, references: Sequence[Reference]):
+    """``(label, x, y, family)`` for references with accuracy, ``(label, x)`` for cost-only ones."""
+    points, lines = [], []
+    for p in _points(analysis, [v for v in analysis.variants if v.reference], kind):
+        points.append((_ref_name(p.variant), p.x, p.y, p.variant.family))
+    for r in references:
+        if kind == "gmacs":
+            x = r.gmacs.get(analysis.counter)
+        elif kind == "params":
+            x = r.params * 1e-6 if r.params else None
+        else:
+            x = r.latency_ms.get(analysis.constant("latency_threads"))
+        if x is None or not x > 0:
+            continue
+        if r.accuracy is not None:
+            points.append((r.label, x, r.accuracy, r.family))
+        else:
+            lines.append((r.label, x))
+    return points, lines
+
+
+def _ref_name(v: Variant) -> str:
+    return reference_label(str(v.axes.get("model") or v.done[0].row.get("model")))
+
+
+def numeric_axes(analysis: Analysis) -> list[str]:
+    """The varying axes with an order, each worth an axis plot."""
+    return [a for a in NUMERIC_AXES if a in analysis.axes]
+
+
+def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
+    """Accuracy against ``axis``: one line per block type, one panel per distillation mode, the other
+    axes held at the baseline row; None when fewer than two values have finished."""
+    panel_axis = "distill" if "distill" in analysis.axes and axis != "distill" else None
+    line_axis = "block" if "block" in analysis.axes and axis != "block" else None
+    base = analysis.baseline.axes
+    free = {axis, panel_axis, line_axis}
+    rows = [v for v in analysis.variants if not v.reference and v.value(analysis.headline)
+            and all(v.axes.get(a) == base.get(a) for a in analysis.axes if a not in free)]  # fmt: skip
+    if len({v.axes.get(axis) for v in rows}) < 2:
+        return None
+    panels = analysis.axis_values[panel_axis] if panel_axis else [None]
+    lines = analysis.axis_values[line_axis] if line_axis else [None]
+    xs_order = analysis.axis_values[axis]
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(3.4 * len(panels) + 1.8, 3.9), layout="constrained")
+        axs = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        for ax, panel in zip(axs, panels):
+            for i, line in enumerate(lines):
+                pts = [v for v in rows if (panel_axis is None or v.axes.get(panel_axis) == panel)
+                       and (line_axis is None or v.axes.get(line_axis) == line)]  # fmt: skip
+                pts.sort(key=lambda v: xs_order.index(v.axes[axis]))
+                _mark_unfinished(ax, analysis, axis, panel_axis, panel, line_axis, line, i)
+                if not pts:
+                    continue
+                xs = [v.axes[axis] for v in pts]
+                ys = [v.value(analysis.headline).mean for v in pts]
+                err = [v.value(analysis.headline).std or 0 for v in pts]
+                ax.errorbar(xs, ys, yerr=err, color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
+                            markersize=5.5, lw=1.5, capsize=2.5, elinewidth=0.9, markeredgecolor="white",
+                            label=format_value(line) if line_axis else analysis.headline_name)  # fmt: skip
+            ax.set_xticks(xs_order if all(isinstance(x, (int, float)) for x in xs_order) else [])
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_xlabel(AXIS_LABELS.get(axis, axis))
+            if panel_axis:
+                ax.set_title(f"{panel_axis} = {format_value(panel)}", fontsize=9.5)
+            ax.margins(x=0.08, y=0.15)
+        axs[0].set_ylabel(f"{analysis.headline_name} (%)")
+        held = [f"{a}={format_value(base.get(a))}" for a in analysis.lspd_axes if a not in free]
+        fig.suptitle(f"{analysis.headline_name} vs {axis}", x=0.01, ha="left", fontweight="bold")
+        note = "mean ± std over seeds" + (f" · held at the baseline: {', '.join(held)}" if held else "")
+        fig.supxlabel(note, x=0.01, ha="left", fontsize=7.5, color="#555555")
+        if line_axis:
+            h, labels = axs[0].get_legend_handles_labels()
+            fig.legend(h, labels, loc="outside right upper", title=line_axis, frameon=False, alignment="left")
+    return fig
+
+
+def _mark_unfinished(ax, analysis: Analysis, axis: str, panel_axis: str | None, panel: Any, line_axis: str | None,
+                     line: Any, i: int) -> None:  # fmt: skip
+    """Name the status of a line's points that have no finished cell yet, at the foot of the panel."""
+    base = analysis.baseline.axes
+    for v in analysis.variants:
+        if v.done or v.reference or any(v.axes.get(a) != base.get(a) for a in analysis.axes
+                                        if a not in (axis, panel_axis, line_axis)):  # fmt: skip
+            continue
+        if (panel_axis and v.axes.get(panel_axis) != panel) or (line_axis and v.axes.get(line_axis) != line):
+            continue
+        statuses = {c.status for c in v.cells}
+        status = next((s for s in ("running", "pending", "failed") if s in statuses), sorted(statuses)[0])
+        ax.annotate(status, (v.axes[axis], 0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 4 + 10 * i), textcoords="offset points", ha="center", va="bottom", fontsize=7,
+                    color=PALETTE[i % len(PALETTE)], fontstyle="italic")  # fmt: skip
+
+
+def figure_bytes(fig: Figure, formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
+    """``{"png": …, "svg": …, "pdf": …}``: the figure in each of ``formats``, with fixed metadata.
+
+    PDF fonts are embedded as TrueType (Type 42): venues that reject Type 3 fonts accept it; SVG keeps
+    text as text.
+    """
+    out = {}
+    with matplotlib.rc_context(STYLE):
+        for fmt in formats:
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=PNG_DPI, metadata=_METADATA[fmt], facecolor="white")
+            out[fmt] = buf.getvalue()
+    return out
+
+
+def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> dict[str, Any]:
+    """Write ``stem.<fmt>`` atomically for each format (PNG always: the page embeds it); return
+    ``{"paths": {fmt: path}, "png": bytes}``."""
+    data = figure_bytes(fig, ["png", *(f for f in formats if f != "png")])
+    paths = {fmt: write_bytes(stem.with_suffix(f".{fmt}"), blob) for fmt, blob in data.items()}
+    return {"paths": paths, "png": data["png"]}
+
+
+def fmt_cost(value: float, kind: str) -> str:
+    """A cost for captions: ``0.0291 GMACs``, ``0.352 M``, ``3.10 ms``."""
+    unit = {"gmacs": " GMACs", "params": " M", "latency": " ms"}[kind]
+    return fmt_number(value * _SCALE[kind], None) + unit

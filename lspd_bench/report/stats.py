@@ -1,0 +1,369 @@
+"""From cells to variants: mean ± std over seeds, deltas against a baseline row with paired-bootstrap
+intervals, and Pareto fronts.
+
+A *variant* is one combination of the matrix's varying axes; its cells are the seeds (and, with
+``--allow-mixed``, nothing else: mixed context columns become axes of their own).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from lspd_bench.ablate import schema
+from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
+from lspd_bench.errors import InputError
+from lspd_bench.evaluation.bootstrap import paired_bootstrap
+from lspd_bench.report.load import (
+    MIX_GROUPS, REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric, typed,
+)  # fmt: skip
+
+#: The axes a variant is told apart by, in table order (seeds are averaged, not an axis).
+VARIANT_AXES = tuple(a for a in schema.AXES if a != "seed")
+#: Axes with an order (plotted on an x axis); the others are categories.
+NUMERIC_AXES = ("stages", "width", "depth", "width_growth", "blocks_per_level", "deploy_stage", "alpha")
+
+#: GMACs counters by their CLI name → results column.
+COUNTERS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear", "ptflops-pytorch": "gmacs_ptflops_pytorch",
+            "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip
+#: Cost kinds of the Pareto plots (``--cost``), each a results column (GMACs: the counter's).
+COST_KINDS = ("gmacs", "params", "latency")
+
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation (ddof = 1; None for one value) over ``n`` finished seeds."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> Stat | None:
+        xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if not xs:
+            return None
+        return cls(float(np.mean(xs)), float(np.std(xs, ddof=1)) if len(xs) > 1 else None, len(xs))
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Headline difference ``variant − baseline`` (points) over the seeds both finished, and its interval.
+
+    ``low``/``high`` is the paired-bootstrap percentile interval (None when it cannot be computed;
+    ``note`` says why), ``seeds`` the seeds that were paired.
+    """
+
+    delta: float
+    low: float | None
+    high: float | None
+    p_value: float | None
+    seeds: tuple[Any, ...]
+    note: str = ""
+
+
+@dataclass
+class Variant:
+    """One row of the tables: a combination of axis values and its cells (one per seed)."""
+
+    axes: dict[str, Any]
+    cells: list[Cell]
+    family: str | None
+    stats: dict[str, Stat | None] = field(default_factory=dict)
+    delta: Delta | None = None
+    is_baseline: bool = False
+
+    @property
+    def done(self) -> list[Cell]:
+        return [c for c in self.cells if c.done]
+
+    @property
+    def reference(self) -> bool:
+        """A comparison model (SimpleBaseline, Lite-HRNet, hourglass), not an LSPD variant."""
+        return self.family in REFERENCE_FAMILIES
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) == len(self.cells)
+
+    def status_text(self) -> str:
+        """``2/2``, or ``1/2 (1 running)``: finished cells of all, and what the others are doing."""
+        text = f"{len(self.done)}/{len(self.cells)}"
+        others: dict[str, int] = {}
+        for c in self.cells:
+            if not c.done:
+                others[c.status] = others.get(c.status, 0) + 1
+        if others:
+            text += " (" + ", ".join(f"{n} {s}" for s, n in others.items()) + ")"
+        return text
+
+    def value(self, column: str) -> Stat | None:
+        return self.stats.get(column)
+
+    def label(self, axes: Sequence[str]) -> str:
+        """``stages=2, distill=teacher`` over the given axes."""
+        return ", ".join(f"{a}={format_value(self.axes.get(a))}" for a in axes) or "all cells"
+
+
+def format_value(value: Any) -> str:
+    """An axis value for display: ``None`` → ``—``, tuples as ``64×64``, floats without trailing zeros."""
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return "×".join(format_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass
+class Analysis:
+    """Everything the tables and plots show, computed once."""
+
+    matrix: Matrix
+    metric: str  # pckh | ap
+    headline: str  # the results column of the headline: Mean or AP
+    headline_name: str  # PCKh@0.5 Mean or AP
+    accuracy_columns: tuple[str, ...]
+    axes: list[str]  # the axes that vary (the mixed context columns last, with --allow-mixed)
+    axis_values: dict[str, list[Any]]  # each axis's values in order of first appearance
+    variants: list[Variant]
+    baseline: Variant
+    counter: str
+    gmacs_column: str
+    mixed: dict[str, dict[str, list[Any]]]
+    n_boot: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lspd_axes(self) -> list[str]:
+        """The axes that tell the LSPD variants apart (``model`` drops out when only references vary it)."""
+        rows = [v for v in self.variants if not v.reference]
+        return [a for a in self.axes if len({v.axes.get(a) for v in rows}) > 1] or self.axes
+
+    def cost_column(self, kind: str) -> str:
+        return {"gmacs": self.gmacs_column, "params": "params_deploy", "latency": "latency_ms"}[kind]
+
+    def constant(self, column: str) -> Any:
+        """The value of a context column when all cells agree, else None."""
+        values = self.matrix.values(column)
+        return values[0] if len(values) == 1 else None
+
+
+def _mix_message(matrix: Matrix, mixed: dict[str, dict[str, list[Any]]]) -> str:
+    def short(v: Any) -> str:
+        s = format_value(v)
+        return s[:10] + "…" if len(s) > 12 else s
+
+    parts = [f"{group} ({'; '.join(f'{col}: ' + ', '.join(short(v) for v in vals) for col, vals in cols.items())})"
+             for group, cols in mixed.items()]  # fmt: skip
+    return (f"{matrix.root} mixes {' and '.join(parts)}; one table would compare unlike runs: report them "
+            "separately, or pass --allow-mixed to show these columns as extra axes")  # fmt: skip
+
+
+def parse_baseline_row(text: str | None) -> dict[str, Any]:
+    """``stages=1,distill=none`` → ``{"stages": 1, "distill": "none"}`` (values typed as in results.csv)."""
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InputError(f"--baseline-row item {item.strip()!r} is not of the form key=value")
+        if key in out:
+            raise InputError(f"--baseline-row gives {key!r} twice")
+        out[key] = typed(value.strip())
+    return out
+
+
+def _sort_key(variant: Variant, axes: list[str], axis_values: dict[str, list[Any]]) -> tuple:
+    idx = []
+    for a in axes:
+        v = variant.axes.get(a)
+        idx.append(axis_values[a].index(v) if v in axis_values[a] else len(axis_values[a]))
+    return (variant.reference, *idx)
+
+
+def _pick_baseline(variants: list[Variant], axes: list[str], axis_values: dict[str, list[Any]],
+                   requested: dict[str, Any], matrix: Matrix) -> tuple[Variant, list[str]]:  # fmt: skip
+    notes = []
+    for key, value in requested.items():
+        if key not in axes:
+            if key in schema.AXES and key != "seed" and matrix.values(key) == [value]:
+                continue  # an axis held constant at the requested value: nothing to choose
+            fixed = [a for a in VARIANT_AXES if a not in axes and matrix.values(a)]
+            raise InputError(f"--baseline-row key {key!r} is not an axis that varies in {matrix.root}; "
+                             f"varying: {', '.join(axes) or 'none'}"
+                             + (f"; held constant: {', '.join(fixed)}" if fixed else ""))  # fmt: skip
+        if value not in axis_values[key]:
+            raise InputError(f"--baseline-row {key}={format_value(value)}: {key} takes the values "
+                             f"{', '.join(format_value(v) for v in axis_values[key])} in {matrix.root}")  # fmt: skip
+    wanted = {a: requested.get(a, axis_values[a][0] if axis_values[a] else None) for a in axes}
+    for v in variants:
+        if all(v.axes.get(a) == wanted[a] for a in axes):
+            return v, notes
+    label = ", ".join(f"{a}={format_value(wanted[a])}" for a in axes)
+    if requested:
+        raise InputError(f"--baseline-row: no cell of {matrix.root} has {label}")
+    first = next((v for v in variants if not v.reference), variants[0])
+    notes.append(f"no variant has the first value of every axis ({label}); the baseline row is the first "
+                 f"variant in table order ({first.label(axes)})")  # fmt: skip
+    return first, notes
+
+
+def _by_seed(cells: list[Cell]) -> dict[Any, Cell]:
+    out: dict[Any, Cell] = {}
+    for c in cells:
+        out.setdefault(c.row.get("seed"), c)
+    return out
+
+
+def paired_delta(variant: Variant, baseline: Variant, headline: str, metric: str, n_boot: int) -> Delta | None:
+    """``variant − baseline`` headline difference with a paired-bootstrap 95% interval (points).
+
+    Seeds are paired by value (seed s of the variant with seed s of the baseline); only seeds both rows
+    finished count. For PCKh the per-person correctness of all paired seeds is laid side by side (N ×
+    16·S), so each bootstrap resample draws people and keeps every seed of a drawn person: the statistic
+    is the PCKh Mean difference pooled over the seeds, which equals the mean of the per-seed differences
+    (every seed scores the same people). The interval covers the sampling of validation people, not the
+    seed-to-seed training noise (that is the ± std of the rows).
+    """
+    a_cells, b_cells = _by_seed(variant.done), _by_seed(baseline.done)
+    seeds = tuple(s for s in a_cells if s in b_cells)
+    if not seeds:
+        return None
+    point = float(np.mean([_num(a_cells[s].row.get(headline)) for s in seeds])
+                  - np.mean([_num(b_cells[s].row.get(headline)) for s in seeds]))  # fmt: skip
+    if metric != "pckh":
+        return Delta(point, None, None, None, seeds, "no interval: per-person data exists for PCKh only")
+    pairs = []
+    for s in seeds:
+        a, b = a_cells[s].per_person(), b_cells[s].per_person()
+        if a is None or b is None:
+            missing = a_cells[s] if a is None else b_cells[s]
+            return Delta(point, None, None, None, seeds, f"no interval: cell {missing.id} has no per_person.npz")
+        if a[0].shape != b[0].shape or not np.array_equal(a[1], b[1]):
+            return Delta(point, None, None, None, seeds, "no interval: the per-person files cover different people")
+        pairs.append((a[0], b[0], b[1]))
+    joints = pairs[0][0].shape[1]
+    if any(p[0].shape != pairs[0][0].shape for p in pairs):
+        return Delta(point, None, None, None, seeds, "no interval: seeds scored different numbers of people")
+    a_correct = np.concatenate([p[0] for p in pairs], axis=1)
+    b_correct = np.concatenate([p[1] for p in pairs], axis=1)
+    visible = np.concatenate([p[2] for p in pairs], axis=1)
+    exclude = tuple(j + joints * k for k in range(len(pairs)) for j in MPII_EXCLUDED_FROM_MEAN if j < joints)
+    res = paired_bootstrap(a_correct, b_correct, visible, n=n_boot, seed=BOOTSTRAP_SEED, exclude=exclude)
+    return Delta(res["delta"], res["low"], res["high"], res["p_value"], seeds)
+
+
+def analyze(
+    matrix: Matrix,
+    *,
+    metric: str | None = None,
+    baseline_row: dict[str, Any] | None = None,
+    allow_mixed: bool = False,
+    counter: str = "fvcore",
+    n_boot: int = 1000,
+) -> Analysis:
+    """Group ``matrix``'s cells into variants and compute every figure the report shows.
+
+    ``metric`` keeps the cells scored with it (default: the matrix's one metric). ``baseline_row`` maps
+    axes to values (unnamed axes: their first value in the matrix). Mixed datasets, schedules or
+    evaluation settings are refused unless ``allow_mixed``, which turns them into axes.
+    """
+    if counter not in COUNTERS:
+        raise InputError(f"unknown MAC counter {counter!r}; choose from: {', '.join(COUNTERS)}")
+    if n_boot < 1:
+        raise InputError(f"--bootstrap must be a positive number of resamples, got {n_boot}")
+    matrix = select_metric(matrix, metric)
+    mixed = mixed_context(matrix)
+    if mixed and not allow_mixed:
+        raise InputError(_mix_message(matrix, mixed))
+    metrics = matrix.values("metric")
+    if len(metrics) > 1:
+        raise InputError(f"{matrix.root}: cells are scored with {' and '.join(metrics)}; pick one with --metric")
+    metric = metrics[0] if metrics else "pckh"
+    if metric not in ("pckh", "ap"):
+        raise InputError(f"{matrix.root}: unknown metric {metric!r} in results.csv (expected pckh or ap)")
+    if not matrix.done:
+        counts = ", ".join(f"{n} {s}" for s, n in matrix.status_counts().items())
+        raise InputError(f"{matrix.root}: none of its {len(matrix.cells)} cells has finished yet ({counts}); "
+                         "nothing to report")  # fmt: skip
+    headline = "Mean" if metric == "pckh" else "AP"
+    acc_cols = schema.PCKH_COLUMNS if metric == "pckh" else schema.AP_COLUMNS
+    mixed_cols = [c for group in MIX_GROUPS.values() for c in group if any(c in m for m in mixed.values())]
+    axes = [a for a in VARIANT_AXES if len(matrix.values(a)) > 1] + [c for c in mixed_cols if c != "metric"]
+    if not axes:
+        axes = ["model"]
+    axis_values = {a: matrix.values(a) for a in axes}
+
+    groups: dict[tuple, list[Cell]] = {}
+    for c in matrix.cells:
+        groups.setdefault(tuple(c.row.get(a) for a in axes), []).append(c)
+    variants = []
+    for cells in groups.values():
+        model = cells[0].row.get("model")
+        v = Variant(axes={a: cells[0].row.get(a) for a in axes}, cells=cells, family=model_family(model))
+        columns = (*acc_cols, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS)
+        v.stats = {col: Stat.of([c.row.get(col) for c in v.done]) for col in columns}
+        variants.append(v)
+    variants.sort(key=lambda v: _sort_key(v, axes, axis_values))
+
+    baseline, notes = _pick_baseline(variants, axes, axis_values, baseline_row or {}, matrix)
+    baseline.is_baseline = True
+    if not baseline.done:
+        notes.append(f"the baseline row ({baseline.label(axes)}) has no finished cell yet: no deltas")
+    for v in variants:
+        if v is not baseline and v.done and baseline.done:
+            v.delta = paired_delta(v, baseline, headline, metric, n_boot)
+    incomplete = [c for c in matrix.done if c.problems]
+    for c in incomplete:
+        notes.append(f"cell {c.id} is done but its folder has {', '.join(c.problems)}")
+    head_name = {"pckh": "PCKh@0.5 Mean", "ap": "AP"}[metric]
+    return Analysis(matrix=matrix, metric=metric, headline=headline, headline_name=head_name,
+                    accuracy_columns=tuple(acc_cols), axes=axes, axis_values=axis_values, variants=variants,
+                    baseline=baseline, counter=counter, gmacs_column=COUNTERS[counter], mixed=mixed,
+                    n_boot=n_boot, notes=notes)  # fmt: skip
+
+
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point dominates, by ascending cost.
+
+    A point is ``(cost, accuracy)``; lower cost and higher accuracy are better. ``q`` dominates ``p`` when
+    it is at least as good in both and strictly better in one; equal points are all on the front.
+    """
+    front = []
+    for i, (c, a) in enumerate(points):
+        if not any((c2 <= c and a2 >= a) and (c2 < c or a2 > a) for c2, a2 in points):
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
+
+
+def front_variants(analysis: Analysis, kind: str) -> list[Variant]:
+    """The LSPD variants on the accuracy-vs-``kind`` Pareto front (means over seeds; references excluded)."""
+    col = analysis.cost_column(kind)
+    cands = [v for v in analysis.variants if not v.reference and v.value(col) and v.value(analysis.headline)]
+    points = [(v.value(col).mean, v.value(analysis.headline).mean) for v in cands]
+    return [cands[i] for i in pareto_front(points)]
+
+
+def held_at_baseline(analysis: Analysis, axis: str) -> list[Variant]:
+    """The variants that differ from the baseline row in ``axis`` only, in the axis's order.
+
+    A variant with no value for another axis (a reference model has no ``stages``) still matches there.
+    """
+    base = analysis.baseline.axes
+    rows = [v for v in analysis.variants
+            if all(v.axes.get(a) is None or v.axes.get(a) == base.get(a) for a in analysis.axes if a != axis)]  # fmt: skip
+    order = analysis.axis_values[axis]
+    return sorted(rows, key=lambda v: order.index(v.axes[axis]) if v.axes.get(axis) in order else len(order))

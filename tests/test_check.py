@@ -1,0 +1,405 @@
+"""The CI regression gate: `lspd-bench check RESULTS --baseline B`.
+
+Hand-made tables pin each rule (accuracy tolerance, exact costs, latency ratio, Pareto front, presence,
+bad input); the slow tests train, evaluate and profile real cells and inject real regressions (a block
+with an extra convolution, a schedule with half the epochs).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lspd_bench.ablate import schema
+from lspd_bench.check import ACC_FLOOR, FORMAT, check, read_results, update_baseline
+from lspd_bench.cli import main
+
+COLUMNS = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.AXES, *schema.CONTEXT,
+           schema.HEADLINE, *schema.COST_COLUMNS]  # fmt: skip
+
+
+def cell_row(stages: int = 1, distill: str = "none", seed: int = 0, **values) -> dict:
+    """One results row of the ci matrix shape (costs of a small LSPD deploy model)."""
+    row = {
+        schema.CELL: f"c{stages}{distill[0]}{seed}", schema.STATUS: "done", "model": "lspd-xs", "stages": stages,
+        "block": "lmrb", "width": 32, "depth": 3, "width_growth": 2.0, "blocks_per_level": 1, "deploy_stage": 1,
+        "distill": distill, "alpha": 0.5 if distill != "none" else "", "loss": "fg_mse", "seed": seed,
+        "dataset": "synth", "preset": "ci", "epochs": 6, "metric": "pckh", "headline_name": "PCKh@0.5 Mean",
+        schema.HEADLINE: 50.0, "params_full": 100_000 * stages, "params_deploy": 100_000, "gmacs_fvcore": 0.012345,
+        "gmacs_ptflops_pytorch": 0.012999, "gmacs_ptflops_aten": 0.012001, "latency_ratio": 1.0,
+    }  # fmt: skip
+    row.update(values)
+    return row
+
+
+def write_table(folder: Path, rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def baseline_from(tmp_path: Path, rows: list[dict]) -> Path:
+    path = tmp_path / "baseline" / "ci.json"
+    update_baseline(write_table(tmp_path / "base", rows), path, created="2025-01-01T00:00:00+00:00")
+    return path
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, ["check", *map(str, args)])
+
+
+def failing(report: dict) -> set[tuple[str, str]]:
+    return {(r["cell"], r["figure"]) for r in report["rows"] if r["fails"]}
+
+
+#: The ci matrix's shape: every deploy model is backbone + stage 1, so the GMACs tie and the front is the
+#: most accurate cell (stages=2 distill=teacher).
+CI_ROWS = [cell_row(s, d, **{schema.HEADLINE: acc}) for (s, d), acc in
+           zip([(1, "none"), (1, "teacher"), (2, "none"), (2, "teacher")], (50.0, 52.0, 49.0, 53.0))]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- passing
+
+
+def test_identical_results_pass_with_exit_0_and_nothing_moved(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    results = write_table(tmp_path / "now", CI_ROWS)
+    out = run_cli(results.parent, "--baseline", base)
+    assert out.exit_code == 0, out.output
+    assert "passed: no regression in 4 cells" in out.output
+    assert check(results, base)["rows"] == []
+
+
+def test_cells_match_by_axes_not_by_hash_and_context_changes_are_noted(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    # A code change renames every cell (new suite version) and the preset's epochs moved: still comparable.
+    moved = [{**r, schema.CELL: "new" + r[schema.CELL], "epochs": 8} for r in reversed(CI_ROWS)]
+    report = check(write_table(tmp_path / "now", moved), base)
+    assert report["passed"] and report["cells"]["missing"] == [] and report["cells"]["new"] == []
+    assert any(n.startswith("context epochs: 6 → 8") for n in report["notes"])
+
+
+def test_costs_compare_as_integer_macs_so_csv_formatting_is_not_a_change(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    rows = [{**r, "gmacs_fvcore": "0.0123450000", "params_deploy": "100000.0"} for r in CI_ROWS]
+    assert check(write_table(tmp_path / "now", rows), base)["passed"]
+
+
+# ------------------------------------------------------------------------------------------ accuracy
+
+
+def test_accuracy_drop_beyond_the_floor_fails_naming_cell_and_headline(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    rows = [*CI_ROWS[:2], {**CI_ROWS[2], schema.HEADLINE: 49.0 - ACC_FLOOR - 0.01}, CI_ROWS[3]]
+    results = write_table(tmp_path / "now", rows)
+    out = run_cli(results, "--baseline", base)
+    assert out.exit_code == 1
+    assert "FAILED: 1 regression in 1 of 4 cells — stages=2 distill=none: headline" in out.output
+    report = check(results, base)
+    [row] = report["rows"]
+    assert (row["verdict"], row["direction"], row["limit"]) == ("worse", "down", ACC_FLOOR)
+    assert row["delta"] == pytest.approx(-ACC_FLOOR - 0.01)
+
+
+def test_drop_within_the_floor_passes_and_is_listed_as_moved(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    rows = [{**CI_ROWS[0], schema.HEADLINE: 50.0 - ACC_FLOOR + 0.01}, *CI_ROWS[1:]]
+    report = check(write_table(tmp_path / "now", rows), base)
+    assert report["passed"] and [r["verdict"] for r in report["rows"]] == ["within tolerance"]
+
+
+def test_default_accuracy_tolerance_comes_from_the_baseline_seed_spread(tmp_path):
+    # Three seeds at 48, 50, 52: s = 2, tolerance 3·2·√(1/3 + 1/3) = 4.90 points around the mean 50.
+    seeds = [cell_row(1, "none", seed=k, **{schema.HEADLINE: 48.0 + 2 * k}) for k in range(3)]
+    base = baseline_from(tmp_path, seeds)
+    stored = json.loads(base.read_text())["cells"][0]["accuracy"]
+    assert (stored["mean"], stored["std"], stored["n"]) == (50.0, 2.0, 3)
+    ok = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 4.5} for r in seeds]
+    bad = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 5.0} for r in seeds]
+    assert check(write_table(tmp_path / "ok", ok), base)["passed"]
+    report = check(write_table(tmp_path / "bad", bad), base)
+    assert failing(report) == {("model=lspd-xs", "headline")}
+    assert report["rows"][0]["limit"] == pytest.approx(4.899, abs=1e-3)
+
+
+def test_tol_acc_overrides_the_default(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    results = write_table(tmp_path / "now", [{**CI_ROWS[0], schema.HEADLINE: 47.0}, *CI_ROWS[1:]])
+    assert run_cli(results, "--baseline", base).exit_code == 1
+    assert run_cli(results, "--baseline", base, "--tol-acc", "3.5").exit_code == 0
+
+
+# --------------------------------------------------------------------------------------- cost, latency
+
+
+@pytest.mark.parametrize("figure, value", [("params_full", 100_001), ("params_deploy", 99_000),
+                                           ("gmacs_fvcore", 0.012346), ("gmacs_ptflops_pytorch", 0.0129),
+                                           ("gmacs_ptflops_aten", "")])  # fmt: skip
+def test_any_change_of_a_deterministic_cost_fails_in_either_direction(tmp_path, figure, value):
+    base = baseline_from(tmp_path, CI_ROWS)
+    report = check(write_table(tmp_path / "now", [{**CI_ROWS[0], figure: value}, *CI_ROWS[1:]]), base)
+    assert failing(report) == {("stages=1 distill=none", figure)}
+
+
+def test_latency_ratio_worse_beyond_tolerance_fails_within_passes(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    slow = write_table(tmp_path / "slow", [{**CI_ROWS[1], "latency_ratio": 1.3}, CI_ROWS[0], *CI_ROWS[2:]])
+    report = check(slow, base)
+    assert failing(report) == {("stages=1 distill=teacher", "latency_ratio")}
+    assert report["rows"][0]["direction"] == "up"
+    assert check(slow, base, tol_latency=0.35)["passed"]
+    noisy = write_table(tmp_path / "noisy", [{**CI_ROWS[1], "latency_ratio": 1.2}, CI_ROWS[0], *CI_ROWS[2:]])
+    assert [r["verdict"] for r in check(noisy, base)["rows"]] == ["within tolerance"]
+
+
+# --------------------------------------------------------------------------------------------- pareto
+
+
+def pareto_rows(a: float, b: float) -> list[dict]:
+    """Cell A (stages 1) is cheap, B (stages 2, deploying stage 2) costs more: both on the front."""
+    return [cell_row(1, "none", **{schema.HEADLINE: a}),
+            cell_row(2, "none", deploy_stage=2, gmacs_fvcore=0.02, **{schema.HEADLINE: b})]  # fmt: skip
+
+
+def test_the_baseline_records_the_accuracy_vs_gmacs_front(tmp_path):
+    base = baseline_from(tmp_path, [*pareto_rows(50.0, 60.0), cell_row(2, "teacher", gmacs_fvcore=0.03)])
+    assert [c["pareto"] for c in json.loads(base.read_text())["cells"]] == [True, True, False]
+
+
+def test_a_front_cell_dominated_beyond_tolerance_fails(tmp_path):
+    base = baseline_from(tmp_path, pareto_rows(50.0, 60.0))
+    # A improves past B at fewer GMACs: no accuracy or cost rule fires for either cell, but B is off the front.
+    results = write_table(tmp_path / "now", pareto_rows(65.0, 60.0))
+    report = check(results, base)
+    assert failing(report) == {("stages=2", "pareto")}
+    row = next(r for r in report["rows"] if r["figure"] == "pareto")
+    assert row["now"] == "dominated by stages=1" and row["delta"] == pytest.approx(5.0)
+    assert {r["verdict"] for r in report["rows"]} == {"better", "off the front"}
+    md = tmp_path / "pr.md"
+    assert run_cli(results, "--baseline", base, "--markdown", md).exit_code == 1
+    assert "| ✗ | stages=2 | pareto | on the front | dominated by stages=1 |" in md.read_text()
+
+
+def test_a_front_cell_dominated_within_the_noise_passes(tmp_path):
+    base = baseline_from(tmp_path, pareto_rows(50.0, 60.0))
+    report = check(write_table(tmp_path / "now", pareto_rows(50.0, 49.5)), base, tol_acc=11.0)
+    assert report["passed"]
+    assert {(r["figure"], r["verdict"]) for r in report["rows"]} == {("headline", "within tolerance"),
+                                                                     ("pareto", "within tolerance")}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- presence
+
+
+def test_a_missing_or_failed_baseline_cell_fails_and_a_new_cell_is_listed(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    rows = [CI_ROWS[0], {**CI_ROWS[1], schema.STATUS: "failed", schema.ERROR: "non-finite loss at epoch 2"},
+            CI_ROWS[2], cell_row(3, "none")]  # fmt: skip
+    report = check(write_table(tmp_path / "now", rows), base)
+    assert failing(report) == {("stages=1 distill=teacher", "cell"), ("stages=2 distill=teacher", "cell")}
+    assert report["cells"]["missing"] == ["stages=2 distill=teacher"]
+    assert report["cells"]["failed"] == ["stages=1 distill=teacher"]
+    assert report["cells"]["new"] == ["stages=3 distill=none"]
+    failed = next(r for r in report["rows"] if r["verdict"] == "failed")
+    assert failed["now"] == "failed: non-finite loss at epoch 2"
+
+
+# ----------------------------------------------------------------------------------- update-baseline
+
+
+def test_update_baseline_accepts_a_change_atomically_and_says_what_changed(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    changed = write_table(tmp_path / "now", [{**CI_ROWS[0], "params_deploy": 123_456}, *CI_ROWS[1:]])
+    out = run_cli(changed, "--baseline", base, "--update-baseline")
+    assert out.exit_code == 0, out.output
+    assert "1 figure changed against the previous one" in out.output and "params_deploy" in out.output
+    assert [p.name for p in base.parent.iterdir()] == ["ci.json"]  # no temporary file left behind
+    doc = json.loads(base.read_text())
+    assert doc["format"] == FORMAT and doc["cells"][0]["params_deploy"] == 123_456
+    assert {"created", "environment", "context", "headline_name"} <= set(doc)
+    assert run_cli(changed, "--baseline", base).exit_code == 0
+
+
+def test_update_baseline_creates_a_missing_file_and_refuses_unfinished_cells(tmp_path):
+    target = tmp_path / "reports" / "baseline" / "ci.json"
+    broken = write_table(tmp_path / "broken", [CI_ROWS[0], {**CI_ROWS[1], schema.STATUS: "running"}])
+    out = run_cli(broken, "--baseline", target, "--update-baseline")
+    assert out.exit_code == 2 and "stages=1" in out.output and "running" in out.output
+    assert not target.exists()
+    out = run_cli(write_table(tmp_path / "ok", CI_ROWS), "--baseline", target, "--update-baseline")
+    assert out.exit_code == 0 and "(4 cells; there was none before)" in out.output
+    assert len(json.loads(target.read_text())["cells"]) == 4
+
+
+# ---------------------------------------------------------------------------------------- bad input
+
+
+def one_line_error(out, *fragments: str) -> None:
+    assert out.exit_code == 2, out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit)
+    error_lines = [line for line in out.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and all(f in error_lines[0] for f in fragments), out.output
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    results = write_table(tmp_path / "now", CI_ROWS)
+    one_line_error(run_cli(tmp_path / "nowhere.csv", "--baseline", base), "nowhere.csv", "does not exist")
+    one_line_error(run_cli(tmp_path, "--baseline", base), "holds no results.csv")
+    one_line_error(run_cli(results, "--baseline", tmp_path / "none.json"), "none.json", "--update-baseline")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"benchmarks": []}')
+    one_line_error(run_cli(results, "--baseline", foreign), "foreign.json", "not an lspd-bench baseline")
+    one_line_error(run_cli(results, "--baseline", foreign, "--update-baseline"), "not an lspd-bench baseline")
+    assert foreign.read_text() == '{"benchmarks": []}'
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    one_line_error(run_cli(results, "--baseline", broken), "broken.json", "not readable JSON")
+    hollow = tmp_path / "hollow.json"
+    hollow.write_text(json.dumps({"format": FORMAT, "version": 1, "cells": []}))
+    one_line_error(run_cli(results, "--baseline", hollow), "hollow.json", "holds no cells")
+    empty = write_table(tmp_path / "empty", [])
+    one_line_error(run_cli(empty, "--baseline", base), "holds no cells")
+    other = tmp_path / "other.csv"
+    other.write_text("name,value\na,1\n")
+    one_line_error(run_cli(other, "--baseline", base), "other.csv", "not an lspd-bench results table")
+
+
+def test_json_output_is_the_report(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    results = write_table(tmp_path / "now", [{**CI_ROWS[0], "gmacs_fvcore": 0.02}, *CI_ROWS[1:]])
+    out = run_cli(results, "--baseline", base, "--json")
+    assert out.exit_code == 1
+    report = json.loads(out.output)
+    # More GMACs at the same accuracy also puts it behind the others on the front, but only within the noise.
+    assert report["regressed_cells"] == {"stages=1 distill=none": ["gmacs_fvcore"]}
+    assert read_results(results).cells[0].costs["gmacs_fvcore"] == 0.02
+
+
+# --------------------------------------------------------------------- real cells, real regressions
+# Results tables made by the ablation store. `run_matrix` runs cells in spawned processes, which a
+# monkeypatched block cannot reach; the extra-convolution tests therefore build the same table in this
+# process from the store's own parts: `train_and_evaluate`, `profile_cell` (parameters, every MAC
+# counter, latency ratio to the reference model), `cell.json`/`status.json`, `result_row`, `write_results`.
+
+CI_CELLS = [(1, "none"), (1, "teacher"), (2, "none"), (2, "teacher")]
+
+
+def store_matrix(folder: Path, overrides: dict, cells=CI_CELLS) -> Path:
+    """Train, evaluate and profile ``cells`` (stages, distill) of the ci preset here; the store writes results.csv."""
+    from lspd_bench.ablate import store
+    from lspd_bench.ablate.run import profile_cell, reference_model
+    from lspd_bench.config import load_config
+    from lspd_bench.data.build import build_data
+    from lspd_bench.evaluation.run import train_and_evaluate
+    from lspd_bench.fileio import write_json
+
+    rows, reference = [], None
+    for stages, distill in cells:
+        cfg = load_config("ci", None, {**overrides, "stages": stages, "distill": distill, "device": "cpu"})
+        bundle = build_data(cfg)
+        staging = folder / f"s{stages}-{distill}"
+        metrics = train_and_evaluate(cfg, staging, bundle=bundle)
+        cell_dir = staging.rename(folder / metrics["run"])  # the store files a cell under its run id
+        store.write_cell(cell_dir, {"cell": cell_dir.name, "config": cfg.to_dict(), "identity": metrics["identity"]})
+        reference = reference or reference_model(bundle.num_joints)
+        write_json(cell_dir / store.COST_FILE, profile_cell(cfg, cell_dir, bundle.num_joints, reference, batch=1,
+                                                              min_time_s=0.05))  # fmt: skip
+        store.write_status(cell_dir, "done")
+        rows.append(store.result_row(cell_dir, "done", "ci"))
+    store.write_results(folder, rows, max_stages=max(s for s, _ in cells))
+    return folder / "results.csv"
+
+
+def synth(tmp_path_factory, name: str, **sizes) -> str:
+    from lspd_bench.data.synth import generate_dataset, preset
+
+    root = tmp_path_factory.mktemp("synth") / name
+    generate_dataset(root, preset("ci", **sizes), seed=0, workers=1)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_matrix(tmp_path_factory):
+    """The four ci cells on a tiny benchmark (1 epoch, width 16), and a baseline made from them."""
+    tmp = tmp_path_factory.mktemp("tiny-matrix")
+    overrides = {"data_dir": synth(tmp_path_factory, "tiny", n_train=96, n_val=32), "cache_dir": str(tmp / "cache"),
+                 "epochs": 1, "batch_size": 16, "width": 16, "teacher_features": 16, "flip_test": False}  # fmt: skip
+    baseline = tmp / "reports" / "baseline" / "ci.json"
+    update_baseline(store_matrix(tmp / "base", overrides), baseline)
+    return overrides, baseline
+
+
+@pytest.mark.slow
+def test_a_fresh_run_of_the_same_code_passes_with_identical_accuracy_and_costs(tiny_matrix, tmp_path):
+    overrides, baseline = tiny_matrix
+    report = check(store_matrix(tmp_path / "again", overrides), baseline)
+    assert report["passed"], report["rows"]
+    # Deterministic on CPU: only the timing may move.
+    assert {r["figure"] for r in report["rows"]} <= {"latency_ratio"}
+    assert json.loads(baseline.read_text())["environment"]["libraries"]["torch"]  # from the cells' metrics.json
+
+
+@pytest.mark.slow
+def test_a_block_with_an_extra_convolution_fails_on_params_and_macs(tiny_matrix, tmp_path, monkeypatch):
+    from lspd_bench.models import lspd
+
+    class LMRBExtraConv(lspd.LMRB):
+        """The injected regression: one more 1×1 conv-BN-ReLU after the block."""
+
+        def __init__(self, channels: int, **kw):
+            super().__init__(channels, **kw)
+            self.extra = lspd.conv_bn(channels, channels, 1)
+
+        def forward(self, x):
+            return self.extra(super().forward(x))
+
+    monkeypatch.setitem(lspd.BLOCKS, "lmrb", LMRBExtraConv)
+    overrides, baseline = tiny_matrix
+    results = store_matrix(tmp_path / "extra-conv", overrides)
+    md = tmp_path / "check.md"
+    out = run_cli(results.parent, "--baseline", baseline, "--markdown", md)
+    assert out.exit_code == 1, out.output
+    report = check(results, baseline)
+    costs = ["params_full", "params_deploy", "gmacs_fvcore", "gmacs_ptflops_pytorch", "gmacs_ptflops_aten"]
+    for stages, distill in CI_CELLS:
+        cell = f"stages={stages} distill={distill}"
+        assert set(costs) <= set(report["regressed_cells"][cell])  # the accuracy may move too: it is another model
+        verdict_line = next(line for line in out.output.splitlines() if line.startswith("FAILED"))
+        assert f"{cell}: " in verdict_line and ", ".join(costs) in verdict_line
+        assert f"| ✗ | {cell} | gmacs_fvcore |" in md.read_text()
+    assert all(r["direction"] == "up" for r in report["rows"] if r["figure"] in costs)
+
+
+@pytest.mark.slow
+def test_a_schedule_with_half_the_epochs_fails_on_the_headline(tmp_path_factory, tmp_path):
+    from lspd_bench.ablate.matrix import load_matrix
+    from lspd_bench.ablate.run import run_matrix
+
+    # Settings under which the ci benchmark learns within seconds (the ci preset's own schedule and σ = 2
+    # heatmaps barely move PCKh): 4 epochs reach about 10 points, 2 epochs about 3-4 (measured on seeds
+    # 0 and 1), far past the 1-point floor.
+    specs = ["stages=1..2", "distill=none", "sigma=1.0", "lr=0.01", "schedule=cosine", "batch_size=16",
+             "flip_test=false", f"data_dir={synth(tmp_path_factory, 'ci')}", f"cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+    for name, epochs in (("base", 4), ("half", 2)):
+        run_matrix(load_matrix(None, [*specs, f"epochs={epochs}"], preset="ci"), tmp_path / name, jobs=2, threads=1,
+                   latency_min_time_s=0.05, throughput_batch=1)  # fmt: skip
+    baseline = tmp_path / "ci.json"
+    update_baseline(tmp_path / "base", baseline)
+    out = run_cli(tmp_path / "half", "--baseline", baseline)
+    assert out.exit_code == 1, out.output
+    verdict_line = next(line for line in out.output.splitlines() if line.startswith("FAILED"))
+    assert "stages=1: headline" in verdict_line and "stages=2: headline" in verdict_line
+    report = check(tmp_path / "half", baseline)
+    for row in (r for r in report["rows"] if r["figure"] == "headline"):
+        assert (row["verdict"], row["direction"]) == ("worse", "down") and row["delta"] < -ACC_FLOOR
+    assert not any(r["rule"] == "cost" for r in report["rows"])  # the same models: costs are untouched
+    assert any(n.startswith("context epochs: 4 → 2") for n in report["notes"])

@@ -1,0 +1,163 @@
+"""Matrix specs and validation (`lspd-bench ablate ... --dry-run`) as a user writes them."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lspd_bench.ablate.matrix import load_matrix, model_catalogue, parse_spec
+from lspd_bench.cli import main
+from lspd_bench.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+ABLATIONS = sorted((ROOT / "ablations").glob("*.yaml"))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private cache (LSPD_BENCH_CACHE) holding the model catalogue, as any earlier run leaves it."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("LSPD_BENCH_CACHE", str(path))
+    model_catalogue(path)
+    return path
+
+
+def axes(matrix, key):
+    return [c.axes[key] for c in matrix.cells]
+
+
+def test_range_is_inclusive_at_both_ends():
+    assert parse_spec("stages", "1..4") == (1, 2, 3, 4)
+    assert parse_spec("seed", "0..0") == (0,)
+
+
+def test_lists_fixed_values_and_list_valued_keys():
+    assert parse_spec("distill", "none,teacher") == ("none", "teacher")
+    assert parse_spec("alpha", "0.25,0.5") == (0.25, 0.5)
+    assert parse_spec("block", "lmrb") == ("lmrb",)
+    assert parse_spec("input_size", "[128,128],[256,192]") == ((128, 128), (256, 192))
+    assert parse_spec("input_size", "[128,128]") == ((128, 128),)
+
+
+def test_several_keys_make_the_product_and_seeds_repeat_it(cache):
+    m = load_matrix(None, ["stages=1..2", "distill=none,teacher", "seed=0..2"], preset="ci")
+    assert len(m.cells) == 12
+    assert set(m.varying) == {"stages", "distill", "seed"}
+    first = m.cells[0]
+    assert (first.config.stages, first.config.distill, first.config.seed) == (1, "none", 0)
+    assert first.config.model == "lspd-xs" and first.config.synth_preset == "ci"  # the preset underneath
+    assert len({c.key for c in m.cells}) == 12
+
+
+def test_yaml_groups_exclude_rules_and_command_line_overrides(tmp_path, cache):
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "preset: ci\nconfig: {epochs: 2}\nmatrix:\n"
+        "  - {stages: 1..3, distill: [none, sequence]}\n"
+        "  - {model: [simplebaseline-r18]}\n"
+        "exclude:\n  - {stages: 1, distill: sequence}\n  - {block: basic}\n"
+    )
+    m = load_matrix(f, ["epochs=1"])
+    labels = [c.label(m.varying) for c in m.cells]
+    assert "stages=1 distill=sequence" not in labels and "stages=2 distill=sequence" in labels
+    assert len(m.cells) == 6  # 3 x 2 - 1 excluded + 1 baseline
+    baseline = m.cells[-1].config
+    assert baseline.model == "simplebaseline-r18" and baseline.stages is None  # its knobs are not passed
+    assert all(c.config.epochs == 1 for c in m.cells)  # the command line wins over the file's config
+    assert any("exclude rule 2" in w and "matches no cell" in w for w in m.warnings)
+    assert m.name == f"m-{m.spec_hash}"  # changed on the command line: its own folder, not runs/m
+
+
+def test_a_matrix_file_used_as_is_is_named_by_its_file(cache):
+    m = load_matrix(ROOT / "ablations" / "ci.yaml")
+    assert m.name == "ci" and str(m.default_out()) == os.path.join("runs", "ci")
+    assert [c.label(m.varying) for c in m.cells] == [
+        "stages=1 distill=none", "stages=1 distill=teacher", "stages=2 distill=none", "stages=2 distill=teacher"]
+
+
+@pytest.mark.parametrize("path", ABLATIONS, ids=[p.stem for p in ABLATIONS])
+def test_shipped_matrices_are_valid(path, cache):
+    m = load_matrix(path)
+    assert m.cells and not m.warnings
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["stagez=1..2"], "unknown key 'stagez'; valid keys: dataset, data_dir"),
+        (["stages=4..1"], "stages=4..1: a range a..b needs a <= b"),
+        (["alpha=0.1..0.5"], "ranges a..b are for integers"),
+        (["distill=teachr"], "distill='teachr' is not one of: none, teacher, sequence, teacher+sequence"),
+        (["stages=two"], "stages='two' is not a valid int"),
+        (["model=nope"], "unknown model 'nope'; choose from: hourglass, litehrnet-18"),
+        (["block=dense"], "block='dense' is not one of: basic, bottleneck, inverted, lmrb"),
+        (["model=lspd-xs,simplebaseline-r18", "stages=2"], "model 'simplebaseline-r18' has no knob 'stages'"),
+        (["stages"], "is not of the form key=spec"),
+        (["stages=1,,2"], "an empty item in the list"),
+        (["stages=1", "stages=2"], "key 'stages' is given twice"),
+    ],
+)
+def test_bad_specs_name_the_key_and_the_valid_choices(specs, message, cache):
+    with pytest.raises(InputError, match=None) as err:
+        load_matrix(None, specs, preset="ci")
+    assert message in str(err.value)
+
+
+def test_bad_matrix_files_are_input_errors(tmp_path, cache):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("matrix: {stages: 1..2}\nseeds: 3\n")
+    with pytest.raises(InputError, match="unknown key"):
+        load_matrix(bad)
+    bad.write_text("matrix: {stages: 1..2}\nexclude: [{stages: 1}, {stages: 2}]\n")
+    with pytest.raises(InputError, match="every cell is excluded"):
+        load_matrix(bad)
+    with pytest.raises(InputError, match="unknown preset 'fast'; choose from: ci, paper, quick"):
+        load_matrix(None, ["stages=1"], preset="fast")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["distill=teachr"], "distill='teachr' is not one of"),
+        (["stages=1", "--executor", "slurm"], "unknown executor 'slurm'; choose from: local, ray, submitit"),
+        (["stages=1", "--jobs", "0"], "--jobs 0: must be at least 1"),
+        (["stages=1", "--dataset", "imagenet"], "dataset='imagenet' is not one of: synth, mpii, coco"),
+        (["a.yaml", "b.yaml"], "one MATRIX.yaml at most"),
+        (["missing.yaml"], "matrix file missing.yaml does not exist"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_code_2(args, message, cache):
+    r = CliRunner().invoke(main, ["ablate", *args, "--dry-run"])
+    assert r.exit_code == 2
+    assert message in r.output and "Traceback" not in r.output
+
+
+def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
+    r = CliRunner().invoke(main, ["ablate", "stages=1..2", "distill=none,teacher", "--preset", "ci",
+                                  "--out", str(tmp_path / "m"), "--dry-run", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert [c["state"] for c in plan["cells"]] == ["new"] * 4
+    assert [s["what"] for s in plan["shared"]] == ["dataset", "teacher"]
+    assert plan["shared"][0]["state"] == "to generate"
+    assert set(plan["estimate_s"]) == {"shared", "cells", "latency", "wall", "unknown"}
+    assert plan["estimate_s"]["unknown"] == 6  # never timed here: 4 cells, the dataset and the teacher
+    assert not (tmp_path / "m").exists()  # a dry run writes nothing
+
+
+def test_dry_run_answers_in_under_2_s_without_importing_torch(tmp_path, cache):
+    code = ("import sys; from lspd_bench.cli import main; "
+            "main(['ablate', 'stages=1..4', 'distill=none,teacher', '--preset', 'quick', '--dry-run', '--out', "
+            f"{str(tmp_path / 'm')!r}], standalone_mode=False); print('torch' in sys.modules)")  # fmt: skip
+    started = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    elapsed = time.perf_counter() - started
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("False")
+    assert "stages=4 distill=teacher" in r.stdout
+    assert elapsed < 2.0
