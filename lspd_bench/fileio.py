@@ -6,6 +6,7 @@ A reader never sees a half-written file, and a crash leaves the previous version
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -51,3 +52,16 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (keys in insertion order, non-JSON values as str)."""
     return write_text(path, json.dumps(data, indent=indent, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed) for the block, waiting for it if held."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -136,7 +136,7 @@ def test_matrix_trains_evaluates_profiles_and_a_rerun_skips_everything(tiny_synt
         cell = store.read_json(out / cid / store.CELL_FILE)
         assert run_id(cell["identity"]) == cid  # content-addressed
         cost = store.read_json(out / cid / store.COST_FILE)
-        assert cost["reference"]["model"] == "lspd-xs" and cost["latency"]["threads"] == 1
+        assert cost["reference"]["model"] == "simplebaseline-mbv2" and cost["latency"]["threads"] == 1
         ratio = cost["latency"]["median_ms"] / cost["reference"]["latency"]["median_ms"]
         assert cost["latency_ratio"] == pytest.approx(ratio)
     # The latency phase starts only once every cell has finished training.

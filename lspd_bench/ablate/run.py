@@ -9,7 +9,7 @@
    ``ray``, ``submitit``), longest first. Each resumes from its last checkpoint; finished cells are skipped.
 4. **Latency**, in a separate phase with no cell running: each cell's deploy model is profiled
    (parameters, MACs from every counter, batch-1 latency at 1 thread, throughput at a batch) right after
-   the reference model (``lspd-xs`` deploy, same input size) in the same process, so that
+   the reference model (``simplebaseline-mbv2``, same input size) in the same process, so that
    ``latency_ratio`` = cell median / reference median cancels the machine's speed.
 5. ``results.csv`` and ``results.parquet``: one row per cell, rewritten atomically whenever a cell ends.
 
@@ -35,7 +35,8 @@ from lspd_bench.fileio import write_json
 Progress = Callable[[dict], None]
 
 #: The model every cell's latency is divided by (deploy model, same input size, same process).
-REFERENCE_MODEL = "lspd-xs"
+# Another family than the LSPD cells, so that a change to an LSPD block cannot slow the reference too.
+REFERENCE_MODEL = "simplebaseline-mbv2"
 #: Latency is measured at batch 1 on one thread (PROTOCOLS.md §4: the quiet setting for a shared machine).
 LATENCY_THREADS = 1
 #: Throughput batch (images/s at this batch, same thread count).
@@ -640,7 +641,7 @@ def _latency_phase(runs: list[CellRun], out: Path, bundles: dict[str, Any], disp
 
 
 def reference_model(num_joints: int):
-    """The latency reference: ``lspd-xs``'s deploy model (fixed initialisation; weights do not change latency)."""
+    """The latency reference: ``simplebaseline-mbv2``'s deploy model (fixed initialisation; weights do not change latency)."""
     from lspd_bench.models import build
     from lspd_bench.train.loop import seeded
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from lspd_bench.ablate import schema
-from lspd_bench.fileio import atomic_path, write_json
+from lspd_bench.fileio import atomic_path, file_lock, write_json
 
 MATRIX_FILE = "matrix.json"
 RESULTS_CSV = "results.csv"
@@ -76,7 +76,6 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
 
 # --- locks ------------------------------------------------------------------------------------------
-# fcntl here rather than lspd_bench.data.build.file_lock: this module must stay free of torch imports.
 
 
 @contextlib.contextmanager
@@ -98,16 +97,8 @@ def try_lock(path: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def wait_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``fcntl`` lock on ``path`` for the block, waiting for it if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+#: Hold an exclusive lock on a path for a block, waiting for it: the data layer's lock, shared.
+wait_lock = file_lock
 
 
 def cell_lock(cell_dir: Path):

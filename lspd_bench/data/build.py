@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from lspd_bench.data.dataset import FolderImages, PoseDataset, default_flip_pair
 from lspd_bench.data.keypoints import COCO_UPPER_BODY
 from lspd_bench.data.transforms import AugmentConfig
 from lspd_bench.errors import InputError
+from lspd_bench.fileio import file_lock
 
 
 @dataclass
@@ -40,18 +39,6 @@ class DataBundle:
         t = self.train
         return PoseDataset(t.records, t.images, input_size=t.input_size, heatmap_size=t.heatmap_size,
                            train=False, flip_pairs=t.flip_pairs, sigma=t.sigma)  # fmt: skip
-
-
-@contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock on ``path`` (created if needed) for the block: one writer at a time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def synth_dir(cfg: RunConfig) -> Path:

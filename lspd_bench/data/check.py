@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
@@ -12,17 +11,10 @@ import numpy as np
 
 from lspd_bench.data.dataset import ArrayImages, FolderImages, PersonRecord, validate_records
 from lspd_bench.data.keypoints import COCO_JOINTS, MPII_JOINTS
+from lspd_bench.data.synth import sha256_file
 from lspd_bench.errors import InputError
 
 FORMATS = ("mpii", "coco", "synth")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _synth_array(ann: Path, images: Path) -> Path:
@@ -47,7 +39,7 @@ def _verify_synth_files(ann: Path, array: Path) -> bool | None:
     hashes = read_meta(ann.parent).get("files", {})
     for path in (ann, array):
         expected = hashes.get(path.name)
-        if expected is not None and expected != _sha256(path):
+        if expected is not None and expected != sha256_file(path):
             raise InputError(f"{path}: content differs from the sha256 in {ann.parent / META_FILE} (changed after generation)")
     return True
 

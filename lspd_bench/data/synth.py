@@ -962,7 +962,8 @@ def _write_json(path: Path, obj) -> None:
     write_text(path, json.dumps(obj, separators=(",", ":")) + "\n")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 4 MiB blocks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -1035,7 +1036,7 @@ def generate_dataset(
                 headboxes=[_plus_one(a["headbox"]) for a in annotations],
             )
             files.append(GT_MAT_FILE)
-    hashes = {name: _sha256(out / name) for name in sorted(files)}
+    hashes = {name: sha256_file(out / name) for name in sorted(files)}
     fingerprint = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in hashes.items()).encode()).hexdigest()
     meta = {
         "format": "lspd-bench-synth",

@@ -17,14 +17,14 @@ import torch
 import torch.nn as nn
 
 from lspd_bench.config import RunConfig, cache_root, canonical_json, load_config, replace
-from lspd_bench.data.build import DataBundle, build_data, file_lock
+from lspd_bench.data.build import DataBundle, build_data
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.coco_ap import coco_keypoint_ap, coco_results, write_results
 from lspd_bench.evaluation.io import load_mpii_ground_truth
 from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
 from lspd_bench.evaluation.predict import Predictions, predict
-from lspd_bench.fileio import atomic_path, write_json, write_text
+from lspd_bench.fileio import atomic_path, file_lock, write_json, write_text
 from lspd_bench.train.build import build_student, build_teacher, identity, run_id, teacher_config, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
