@@ -341,9 +341,10 @@ def tiny_matrix(tmp_path_factory):
 @pytest.mark.slow
 def test_a_fresh_run_of_the_same_code_passes_with_identical_accuracy_and_costs(tiny_matrix, tmp_path):
     overrides, baseline = tiny_matrix
-    report = check(store_matrix(tmp_path / "again", overrides), baseline)
-    assert report["passed"], report["rows"]
-    # Deterministic on CPU: only the timing may move.
+    # Deterministic on CPU: only the timing may move. These width-16 models run for microseconds and are
+    # timed for 0.05 s, so their latency ratio is noise; the latency rule has tests of its own.
+    report = check(store_matrix(tmp_path / "again", overrides), baseline, tol_latency=10.0)
+    assert report["passed"], [r for r in report["rows"] if r["fails"]]
     assert {r["figure"] for r in report["rows"]} <= {"latency_ratio"}
     assert json.loads(baseline.read_text())["environment"]["libraries"]["torch"]  # from the cells' metrics.json
 
