@@ -82,6 +82,7 @@ class RunConfig:
     teacher_stacks: int = 2
     teacher_features: int = 64
     teacher_epochs: int | None = None  # None = the student's epochs
+    teacher_lr: float | None = None  # None = the student's lr (pre-activation hourglasses want a lower one)
     teacher_targets: str = "precomputed"  # precomputed (once, warped per sample) | online (forward per batch)
     # evaluation
     flip_test: bool = True
@@ -183,8 +184,10 @@ def _check_choices(cfg: RunConfig) -> None:
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             raise InputError(f"{key}={getattr(cfg, key)} must be a positive integer")
-    if cfg.lr <= 0:
-        raise InputError(f"lr={cfg.lr} must be positive")
+    for key in ("lr", "teacher_lr"):
+        value = getattr(cfg, key)
+        if value is not None and value <= 0:
+            raise InputError(f"{key}={value} must be positive")
     if len(cfg.input_size) != 2 or min(cfg.input_size) < 16:
         raise InputError(f"input_size={list(cfg.input_size)} must be [H, W] px, each at least 16")
     if cfg.workers < 0:

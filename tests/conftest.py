@@ -32,4 +32,4 @@ def tiny_synth(tmp_path_factory) -> str:
 def tiny_overrides(tiny_synth, tmp_path) -> dict:
     """Overrides that make the ci preset train in about a second on the tiny benchmark."""
     return {"data_dir": tiny_synth, "cache_dir": str(tmp_path / "cache"), "epochs": 2, "batch_size": 16,
-            "width": 16, "teacher_features": 16, "flip_test": False}  # fmt: skip
+            "width": 16, "teacher_features": 16, "teacher_epochs": 2, "flip_test": False}  # fmt: skip

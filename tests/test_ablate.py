@@ -21,7 +21,7 @@ from lspd_bench.cli import main
 def tiny_specs(tiny_synth, cache, epochs=1):
     """Fixed keys that make a ci-preset cell train in about a second on the tiny benchmark."""
     return [f"data_dir={tiny_synth}", f"cache_dir={cache}", f"epochs={epochs}", "batch_size=16", "width=16",
-            "teacher_features=16", "flip_test=false"]  # fmt: skip
+            "teacher_features=16", "teacher_epochs=2", "flip_test=false"]  # fmt: skip
 
 
 def ablate(*args):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lspd_bench.config import RunConfig, config_hash, load_config, parse_overrides, preset_names
+from lspd_bench.config import RunConfig, config_hash, load_config, parse_overrides, preset_names, replace
 from lspd_bench.errors import InputError
 from lspd_bench.train.build import identity, run_id
 
@@ -77,3 +77,18 @@ def test_identity_fills_model_defaults_and_ignores_location():
     assert run_id(identity(base, 16, "f")) != run_id(identity(load_config("ci", None, {"stages": 3}), 16, "f"))
     # alpha and teacher settings do not matter without distillation
     assert run_id(identity(base, 16, "f")) == run_id(identity(load_config("ci", None, {"alpha": 0.3}), 16, "f"))
+
+
+def test_the_teacher_trains_with_its_own_epochs_and_learning_rate_when_set():
+    from lspd_bench.train.build import teacher_config
+
+    cfg = load_config("ci", None, {"lr": 0.2, "epochs": 4, "teacher_lr": 0.05, "teacher_epochs": 8, "seed": 3})
+    teacher = teacher_config(cfg)
+    assert (teacher.model, teacher.lr, teacher.epochs, teacher.seed, teacher.distill) == ("hourglass", 0.05, 8, 0, "none")
+    plain = teacher_config(load_config("ci", None, {"lr": 0.2, "epochs": 4, "teacher_lr": None, "teacher_epochs": None}))
+    assert (plain.lr, plain.epochs) == (0.2, 4)  # unset: the student's schedule
+    distilled = load_config("ci", None, {"distill": "teacher"})
+    # A different teacher learning rate is a different teacher: the distilled run's identity says so.
+    assert run_id(identity(distilled, 16, "f")) != run_id(identity(replace(distilled, teacher_lr=0.01), 16, "f"))
+    with pytest.raises(InputError, match="teacher_lr=-0.1 must be positive"):
+        load_config("ci", None, {"teacher_lr": -0.1})

@@ -211,4 +211,4 @@ def test_bad_configuration_is_rejected_by_name():
         preset("ci", colour=1)
     with pytest.raises(InputError, match="n_val"):
         preset("ci", n_val=0)
-    assert preset("quick").size == 128 and preset("ci").n_train == 512
+    assert preset("quick").size == 128 and preset("ci").n_train == 2048

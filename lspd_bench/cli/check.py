@@ -9,7 +9,7 @@ import click
 from lspd_bench.check import ACC_FLOOR, TOL_LATENCY
 from lspd_bench.cli import echo_json, input_errors, main
 
-_STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yellow"}
+_STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yellow", "≠": "yellow"}
 
 
 @main.command("check")
@@ -30,8 +30,9 @@ def check_command(results, baseline, tol_acc, tol_latency, update_baseline, mark
     """Compare RESULTS (a matrix folder or its results.csv) with the baseline; exit 1 on a regression.
 
     Fails on an accuracy drop beyond the tolerance, any change of parameters or MACs, a latency ratio
-    grown beyond the tolerance, a cell that fell off the accuracy-vs-GMACs Pareto front, or a baseline
-    cell missing from the results. Cells are matched by their axes (not their hash).
+    grown beyond the tolerance (on the baseline's CPU model only), a cell that fell off the
+    accuracy-vs-GMACs Pareto front, or a baseline cell missing from the results. Cells are matched by
+    their axes (not their hash).
     """
     from lspd_bench import check as gate
     from lspd_bench.fileio import write_text

@@ -106,8 +106,8 @@ class SynthConfig:
 
 
 PRESETS: dict[str, SynthConfig] = {
-    "ci": SynthConfig(n_train=512, n_val=128, size=64),
-    "quick": SynthConfig(n_train=4_000, n_val=500, size=128),
+    "ci": SynthConfig(n_train=2_048, n_val=256, size=64),
+    "quick": SynthConfig(n_train=2_500, n_val=500, size=128),
     "standard": SynthConfig(n_train=10_000, n_val=1_000, size=128),
 }
 
@@ -151,17 +151,18 @@ for _name, _parts in _OWN_PARTS.items():
     _OWN_TABLE[_J[_name], 0] = True  # a joint on the background is not covered by anything
     _OWN_TABLE[_J[_name], list(_parts)] = True
 
+# Lookup tables indexed by part id (a part map indexed with them is one NumPy gather).
 # Outline groups: a contour is drawn where the group changes (not between segments of one limb).
-_GROUP_LUT = [0] * 256
+_GROUP_TABLE = np.zeros(256, dtype=np.uint8)
 for _pid, _group in {
     TORSO: 1, NECK: 2, HEAD: 2, HAIR: 2, R_UARM: 3, R_FARM: 3, R_HAND: 3, L_UARM: 4, L_FARM: 4,
     L_HAND: 4, R_THIGH: 5, R_SHIN: 5, R_FOOT: 5, L_THIGH: 6, L_SHIN: 6, L_FOOT: 6,
 }.items():  # fmt: skip
-    _GROUP_LUT[_pid] = _group
-for _k in range(MAX_OCCLUDERS):
-    _GROUP_LUT[OCCLUDER_ID + _k] = 10 + _k
-
-_PERSON_LUT = [255 if 1 <= i < N_PARTS else 0 for i in range(256)]
+    _GROUP_TABLE[_pid] = _group
+_GROUP_TABLE[OCCLUDER_ID : OCCLUDER_ID + MAX_OCCLUDERS] = 10 + np.arange(MAX_OCCLUDERS)
+# The person's silhouette: every body part (255), not the background or occluders (0).
+_PERSON_TABLE = np.zeros(256, dtype=np.uint8)
+_PERSON_TABLE[1:N_PARTS] = 255
 
 # Standing proportions (fractions of height) and half-widths.
 _LENGTHS = {
@@ -573,8 +574,9 @@ def _random_polygon(rng: np.random.Generator, center: np.ndarray, radius: float)
     return center + corners @ np.array([[c, s], [-s, c]])
 
 
-def _flat(poly: np.ndarray) -> list[tuple[float, float]]:
-    return list(map(tuple, poly.tolist()))
+def _flat(poly: np.ndarray) -> list[float]:
+    """A K×2 polygon as the flat [x0, y0, x1, y1, ...] list ImageDraw takes."""
+    return poly.ravel().tolist()
 
 
 def _draw_clutter(rng: np.random.Generator, canvas: Image.Image, cfg: SynthConfig, render: int, body_h: float) -> None:
@@ -740,11 +742,11 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
             colour = _random_colour(rng)
             layers.append((str(rng.choice(_CLOTH_KINDS)), colour, _jitter(rng, colour, 60), (OCCLUDER_ID + k,)))
 
-    region_lut = [0] * 256
+    ids_arr = np.asarray(ids)
+    region_lut = np.zeros(256, dtype=np.uint8)
     for r, (_, _, _, members) in enumerate(layers, start=1):
-        for pid in members:
-            region_lut[pid] = r
-    region_map = np.asarray(ids.point(region_lut))
+        region_lut[list(members)] = r
+    region_map = region_lut.take(ids_arr)
     for r, (kind, c1, c2, _) in enumerate(layers, start=1):
         alpha = shrink(Image.fromarray((region_map == r).view(np.uint8) * np.uint8(255)))
         box = alpha.getbbox()
@@ -753,8 +755,7 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
             canvas.paste(tex, box[:2], alpha.crop(box))
 
     # Shading: soft darkening towards every contour between groups, and a dark outline on it.
-    ids_arr = np.asarray(ids)
-    groups = np.asarray(ids.point(_GROUP_LUT))
+    groups = _GROUP_TABLE.take(ids_arr)
     # A pixel is on a contour when a 4-neighbour belongs to another group.
     edge = np.zeros(groups.shape, dtype=bool)
     diff_x = groups[:, 1:] != groups[:, :-1]
@@ -804,7 +805,7 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     visible = in_image & uncovered & facing
 
     # Box-filtered coverage comes back as round(255·k / ss²): invert it to the exact count k.
-    person = np.asarray(shrink(ids.point(_PERSON_LUT)), dtype=np.float32)
+    person = np.asarray(shrink(Image.fromarray(_PERSON_TABLE.take(ids_arr))), dtype=np.float32)
     counts = np.rint(person * (ss * ss / 255.0))
     coverage = (counts / (ss * ss)).astype(np.float32)
     area = float(counts.sum()) / ss**2

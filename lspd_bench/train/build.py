@@ -45,13 +45,15 @@ def teacher_knobs(cfg: RunConfig, num_joints: int) -> dict[str, Any]:
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig:
-    """The teacher's own run: same data and schedule, its own model, no distillation, seed 0.
+    """The teacher's own run: same data and schedule (``teacher_epochs`` and ``teacher_lr`` when set), its own
+    model, no distillation, seed 0.
 
     The seed is fixed so that every cell of a matrix, whatever its seed, learns from the same teacher.
     """
     cleared = {k: None for k in ("stages", "block", "width", "depth", "width_growth", "blocks_per_level",
                                  "deploy_stage", "stage_weights")}  # fmt: skip
-    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=cfg.teacher_epochs or cfg.epochs, **cleared)
+    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=cfg.teacher_epochs or cfg.epochs,
+                   lr=cfg.teacher_lr or cfg.lr, **cleared)
 
 
 def build_teacher(cfg: RunConfig, num_joints: int) -> nn.Module:

@@ -1,0 +1,119 @@
+"""Calibrate the synthetic benchmark and the quick schedule: what each model reaches, and how fast.
+
+    python benchmarks/bench_calibration.py [--synth standard] [--preset quick] [--cache DIR] [--only NAME ...]
+
+Trains each run below as a user would, ``lspd-bench train --preset quick synth_preset=standard KEY=VALUE ...
+--json``, one after another with the machine to itself (2 torch threads on 2 cores), and writes one JSON
+document to ``benchmarks/results/calibration.json``: per run the command's wall time (start-up, data
+from the cache, training with per-epoch validation, final evaluation with the flip test), the training
+seconds, PCKh@0.5 Mean and Mean@0.1 of every stage, and the teacher's own training time where one was
+trained first. The dataset and the teacher are shared work, generated and trained once into the cache.
+
+The targets it checks (``checks`` in the output):
+
+- ``bar``: a 2-stage LSPD on the quick schedule reaches PCKh@0.5 ≥ 55 at its deployed stage (stage 1)
+  within 300 s of wall time, for every seed measured;
+- ``spread``: the largest model of the zoo (SimpleBaseline-ResNet-50, 34.0 M parameters) beats the
+  smallest (``lspd-xs`` as registered, K = 2, 0.55 M) by at least 10 points, and no run exceeds 95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lspd_bench.config import load_config
+from lspd_bench.data.build import ensure_synth
+from lspd_bench.env import environment
+from lspd_bench.fileio import write_json
+
+RUNS: dict[str, list[str]] = {
+    "lspd-xs K=1": ["model=lspd-xs", "stages=1"],
+    "lspd-xs K=2": ["model=lspd-xs", "stages=2"],
+    "lspd-xs K=2 seed 1": ["model=lspd-xs", "stages=2", "seed=1"],
+    "lspd-xs K=2 teacher": ["model=lspd-xs", "stages=2", "distill=teacher"],
+    "simplebaseline-r50": ["model=simplebaseline-r50"],
+}
+BAR_RUNS = ("lspd-xs K=2", "lspd-xs K=2 seed 1")
+SMALLEST, LARGEST = "lspd-xs K=2", "simplebaseline-r50"
+BAR_PCKH, BAR_SECONDS, SPREAD, CEILING = 55.0, 300.0, 10.0, 95.0
+
+
+def train(name: str, overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "lspd_bench", "train", "--preset", preset, f"synth_preset={synth}", *overrides,
+           "--out", str(out), "--json"]  # fmt: skip
+    env = {**os.environ, "LSPD_BENCH_CACHE": cache}
+    started = time.perf_counter()
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if run.returncode != 0:
+        sys.exit(f"{name}: {' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    metrics = json.loads(run.stdout)
+    teacher = (metrics["distill"].get("teacher") or {})
+    return {
+        "command": " ".join(["lspd-bench", "train", "--preset", preset, f"synth_preset={synth}", *overrides]),
+        "wall_s": round(wall, 1),
+        "train_s": round(metrics["train"]["seconds_total"], 1),
+        "images_per_s": round(metrics["train"]["images_per_s"], 1),
+        "deploy_stage": metrics["deploy_stage"],
+        "headline": round(metrics["headline"], 2),
+        "stages": [{"stage": s["stage"], "Mean": round(s["Mean"], 2), "Mean@0.1": round(s["Mean@0.1"], 2)}
+                   for s in metrics["stages"]],  # fmt: skip
+        "flip_test": metrics["flip_test"],
+        "loss": metrics["loss"]["name"],
+        "teacher_train_s": round(teacher["train_seconds"], 1) if "train_seconds" in teacher else None,
+        "torch_threads": metrics["environment"]["torch_threads"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--synth", default="standard", help="synthetic preset (default: standard)")
+    parser.add_argument("--preset", default="quick", help="training preset (default: quick)")
+    parser.add_argument("--cache", help="cache folder for the dataset and the teacher (default: a fresh one)")
+    parser.add_argument("--only", nargs="*", choices=list(RUNS),
+                        help="measure these runs again; the others keep their figures from the results file")
+    args = parser.parse_args()
+
+    out_file = Path(__file__).parent / "results" / "calibration.json"
+    # --only measures some runs again: the others keep their earlier figures (same preset and data).
+    results: dict[str, dict] = {}
+    if args.only and out_file.is_file():
+        earlier = json.loads(out_file.read_text(encoding="utf-8"))
+        if (earlier.get("preset"), earlier.get("synth")) == (args.preset, args.synth):
+            results = {k: v for k, v in earlier["runs"].items() if k in RUNS}
+    with tempfile.TemporaryDirectory(prefix="lspd-bench-calibration-") as tmp:
+        cache = args.cache or str(Path(tmp) / "cache")
+        # The dataset is shared work: generated before the clock of the first run starts.
+        ensure_synth(load_config(args.preset, None, {"synth_preset": args.synth, "cache_dir": cache}))
+        for name in args.only or RUNS:
+            results[name] = train(name, RUNS[name], args.preset, args.synth, cache, Path(tmp) / name.replace(" ", "_"))
+            print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
+
+    checks = {}
+    bar = [results[n] for n in BAR_RUNS if n in results]
+    if bar:
+        checks["bar"] = {"target": f"stage 1 ≥ {BAR_PCKH:g} PCKh@0.5 within {BAR_SECONDS:g} s wall",
+                         "runs": {n: [results[n]["headline"], results[n]["wall_s"]] for n in BAR_RUNS if n in results},
+                         "passed": all(r["headline"] >= BAR_PCKH and r["wall_s"] <= BAR_SECONDS for r in bar)}  # fmt: skip
+    if SMALLEST in results and LARGEST in results:
+        gap = results[LARGEST]["headline"] - results[SMALLEST]["headline"]
+        top = max(s["Mean"] for r in results.values() for s in r["stages"])
+        checks["spread"] = {"target": f"{LARGEST} − {SMALLEST} ≥ {SPREAD:g} points, every stage ≤ {CEILING:g}",
+                            "gap": round(gap, 2), "highest": top, "passed": gap >= SPREAD and top <= CEILING}  # fmt: skip
+    document = {"preset": args.preset, "synth": args.synth, "runs": results, "checks": checks,
+                "machine": {**environment("cpu"), "python": platform.python_version(),
+                            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}}  # fmt: skip
+    write_json(out_file, document)
+    print(json.dumps(document, indent=2))
+
+
+if __name__ == "__main__":
+    main()
