@@ -17,7 +17,7 @@ Rules (each failing rule is a *regression*; ``passed`` is False when there is at
 - **cost** (``params_full``, ``params_deploy``, ``gmacs_fvcore``, ``gmacs_ptflops_pytorch``,
   ``gmacs_ptflops_aten``): deterministic, so any change at all, up or down, fails (MACs compared as
   integers). An intended change is accepted with ``update_baseline``.
-- **latency** (``latency_ratio``: the cell's median latency / a reference model's, measured in the same
+- **latency** (``latency_ratio``: the cell's fastest latency / a reference model's, measured in the same
   process so that machine speed cancels): fails when it grows by more than ``tol_latency`` (relative).
   Speed cancels, the microarchitecture does not (the ci cells' ratio measured 0.19 on an Intel Xeon and
   0.35 on an AMD EPYC with the same code), so the rule applies only when the results were measured on the

@@ -30,7 +30,7 @@ STAGE_HEADLINE = "stage{k}_headline"  # the same figure for every stage k = 1..K
 COST_COLUMNS = ("params_full", "params_deploy", "gmacs_fvcore", "gmacs_conv_linear", "gmacs_ptflops_pytorch",
                 "gmacs_ptflops_aten", "latency_ms", "latency_p90_ms", "latency_threads", "throughput_img_s",
                 "throughput_batch", "latency_ratio")  # fmt: skip
-#: latency_ratio = the cell's median latency / a reference model's, measured in the same process
+#: latency_ratio = the cell's minimum latency / a reference model's, measured in the same process
 #: (machine speed cancels; the CI gate compares this, not milliseconds).
 
 #: Training facts.
