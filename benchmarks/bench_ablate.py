@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import machine, run_cli, save
 
 DEFAULT_SPECS = ("stages=1..4", "distill=none,teacher")
 
@@ -40,15 +37,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="lspd-bench-ablate-") as tmp:
         out = Path(tmp) / "matrix"
-        env = {**os.environ, "LSPD_BENCH_CACHE": args.cache or str(Path(tmp) / "cache")}
-        cmd = [sys.executable, "-m", "lspd_bench", "ablate", *args.specs, "--preset", args.preset, "--out", str(out),
-               "--json", *(["--jobs", str(args.jobs)] if args.jobs else [])]  # fmt: skip
-        started = time.perf_counter()
-        run = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        if run.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-        summary = json.loads(run.stdout)
+        env = {"LSPD_BENCH_CACHE": args.cache or str(Path(tmp) / "cache")}
+        jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+        summary, wall = run_cli(["ablate", *args.specs, "--preset", args.preset, "--out", str(out), *jobs], env)
         cells = [json.loads((Path(c["run_dir"]) / "status.json").read_text()) for c in summary["cells"]]
 
     seconds = summary["seconds"]
@@ -68,10 +59,9 @@ def main() -> None:
         "bound_s": round(bound, 1),
         "wall_over_bound": round(wall / bound, 3),
         "target": "wall_over_bound <= 1.10",
-        "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},  # fmt: skip
+        "machine": machine(),
     }
-    print(json.dumps(result, indent=2))
+    save(f"ablate_{args.preset}", result)
 
 
 if __name__ == "__main__":

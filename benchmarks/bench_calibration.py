@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import RESULTS, machine, run_cli, save
 
 from lspd_bench.config import load_config
 from lspd_bench.data.build import ensure_synth
-from lspd_bench.env import environment
-from lspd_bench.fileio import write_json
 
 RUNS: dict[str, list[str]] = {
     "lspd-xs K=1": ["model=lspd-xs", "stages=1"],
@@ -46,19 +42,12 @@ SMALLEST, LARGEST = "lspd-xs K=2", "simplebaseline-r50"
 BAR_PCKH, BAR_SECONDS, SPREAD, CEILING = 55.0, 300.0, 10.0, 95.0
 
 
-def train(name: str, overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "lspd_bench", "train", "--preset", preset, f"synth_preset={synth}", *overrides,
-           "--out", str(out), "--json"]  # fmt: skip
-    env = {**os.environ, "LSPD_BENCH_CACHE": cache}
-    started = time.perf_counter()
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if run.returncode != 0:
-        sys.exit(f"{name}: {' '.join(cmd)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-    metrics = json.loads(run.stdout)
+def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
+    args = ["train", "--preset", preset, f"synth_preset={synth}", *overrides]
+    metrics, wall = run_cli([*args, "--out", str(out)], {"LSPD_BENCH_CACHE": cache})
     teacher = (metrics["distill"].get("teacher") or {})
     return {
-        "command": " ".join(["lspd-bench", "train", "--preset", preset, f"synth_preset={synth}", *overrides]),
+        "command": " ".join(["lspd-bench", *args]),
         "wall_s": round(wall, 1),
         "train_s": round(metrics["train"]["seconds_total"], 1),
         "images_per_s": round(metrics["train"]["images_per_s"], 1),
@@ -82,7 +71,7 @@ def main() -> None:
                         help="measure these runs again; the others keep their figures from the results file")
     args = parser.parse_args()
 
-    out_file = Path(__file__).parent / "results" / "calibration.json"
+    out_file = RESULTS / "calibration.json"
     # --only measures some runs again: the others keep their earlier figures (same preset and data).
     results: dict[str, dict] = {}
     if args.only and out_file.is_file():
@@ -94,7 +83,7 @@ def main() -> None:
         # The dataset is shared work: generated before the clock of the first run starts.
         ensure_synth(load_config(args.preset, None, {"synth_preset": args.synth, "cache_dir": cache}))
         for name in args.only or RUNS:
-            results[name] = train(name, RUNS[name], args.preset, args.synth, cache, Path(tmp) / name.replace(" ", "_"))
+            results[name] = train(RUNS[name], args.preset, args.synth, cache, Path(tmp) / name.replace(" ", "_"))
             print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
 
     checks = {}
@@ -108,11 +97,8 @@ def main() -> None:
         top = max(s["Mean"] for r in results.values() for s in r["stages"])
         checks["spread"] = {"target": f"{LARGEST} − {SMALLEST} ≥ {SPREAD:g} points, every stage ≤ {CEILING:g}",
                             "gap": round(gap, 2), "highest": top, "passed": gap >= SPREAD and top <= CEILING}  # fmt: skip
-    document = {"preset": args.preset, "synth": args.synth, "runs": results, "checks": checks,
-                "machine": {**environment("cpu"), "python": platform.python_version(),
-                            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}}  # fmt: skip
-    write_json(out_file, document)
-    print(json.dumps(document, indent=2))
+    save("calibration", {"preset": args.preset, "synth": args.synth, "runs": results, "checks": checks,
+                         "machine": machine()})  # fmt: skip
 
 
 if __name__ == "__main__":

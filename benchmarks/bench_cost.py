@@ -9,18 +9,13 @@ Prints one JSON document and writes it to benchmarks/results/cost.json.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 
 import torch
 import torch.utils.benchmark as tb
+from common import machine, run_cli, save
 
 from lspd_bench.cost import count_macs, count_params, measure_latency
-from lspd_bench.env import environment
-from lspd_bench.fileio import write_json
 from lspd_bench.models import build, list_models
 
 MODELS = [("lspd-s", (256, 256)), ("litehrnet-18", (256, 192)), ("simplebaseline-mbv2", (256, 192))]
@@ -45,15 +40,13 @@ def timer_agreement(threads: int = 1) -> list[dict]:
 
 
 def repeated_profiles(n: int = 5, model: str = "lspd-s") -> dict:
-    medians = []
+    medians, minima = [], []
     for _ in range(n):
-        out = subprocess.run(
-            [sys.executable, "-m", "lspd_bench", "profile", model, "--threads", "1", "--batch", "1", "--json"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        medians.append(json.loads(out.stdout)["latency"][0]["median_ms"])
+        profile, _ = run_cli(["profile", model, "--threads", "1", "--batch", "1"])
+        medians.append(profile["latency"][0]["median_ms"])
+        minima.append(profile["latency"][0]["min_ms"])
     spread = max(medians) / min(medians) - 1
-    return {"model": model, "threads": 1, "medians_ms": medians, "max_over_min_minus_1": spread,
+    return {"model": model, "threads": 1, "medians_ms": medians, "max_over_min_minus_1": spread, "minima_ms": minima,
             "within_5pct": spread <= 0.05}  # fmt: skip
 
 
@@ -76,10 +69,9 @@ def main() -> None:
         "timer_agreement": timer_agreement(),
         "repeated_profiles": repeated_profiles(),
         "zoo_counting": zoo_counting_time(),
-        "environment": environment(),
+        "machine": machine(),
     }
-    write_json(os.path.join(os.path.dirname(__file__), "results", "cost.json"), result)
-    print(json.dumps(result, indent=2))
+    save("cost", result)
 
 
 if __name__ == "__main__":

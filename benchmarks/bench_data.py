@@ -2,24 +2,22 @@
 
     python benchmarks/bench_data.py [--samples 10000] [--size 128] [--workers 2] [--load-samples 2000]
 
-Prints one JSON document: generation wall time and samples/s over ``--workers`` processes (the target
-is 10,000 samples at 128×128 in under 30 s on 2 cores), and single-process ``PoseDataset`` throughput
-(samples/s) in training mode (random scale, rotation, flip; one affine warp; heatmaps) and evaluation
-mode, to compare with the training step's speed.
+Prints one JSON document and writes it to ``benchmarks/results/data.json``: generation wall time and
+samples/s over ``--workers`` processes (the target is 10,000 samples at 128×128 in under 30 s on 2 cores),
+and single-process ``PoseDataset`` throughput (samples/s) in training mode (random scale, rotation, flip;
+one affine warp; heatmaps) and evaluation mode, to compare with the training step's speed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 
-import numpy as np
 import PIL
 import torch
+from common import machine, save
 
 from lspd_bench.data.dataset import PoseDataset
 from lspd_bench.data.synth import SYNTH_VERSION, generate_dataset, load_synth, preset
@@ -79,16 +77,9 @@ def main() -> None:
             "eval_samples_per_s": round(eval_rate, 1),
             "samples": args.load_samples,
         },
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "pillow": PIL.__version__,
-            "torch": torch.__version__,
-        },
+        "machine": {**machine(), "pillow": PIL.__version__},
     }
-    print(json.dumps(result, indent=2))
+    save("data", result)
 
 
 if __name__ == "__main__":

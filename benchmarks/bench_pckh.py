@@ -1,4 +1,4 @@
-"""Time MPII PCKh on a validation-sized set (3,000 people × 16 joints) and print JSON.
+"""Time MPII PCKh on a validation-sized set (3,000 people × 16 joints); print and keep the JSON.
 
     python benchmarks/bench_pckh.py [--people 3000] [--repeat 7] [--number 10]
 
@@ -9,11 +9,10 @@ Inputs are seeded random data: the cost does not depend on the values.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import timeit
 
 import numpy as np
+from common import machine, save
 
 from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
 
@@ -36,28 +35,12 @@ def main() -> None:
 
     runs = timeit.repeat(lambda: pckh(pred, gt, visible, head), repeat=args.repeat, number=args.number)
     per_call_ms = np.array(runs) / args.number * 1e3
-    print(
-        json.dumps(
-            {
-                "benchmark": "pckh",
-                "people": args.people,
-                "joints": 16,
-                "thresholds": 51,
-                "repeat": args.repeat,
-                "number": args.number,
-                "median_ms": round(float(np.median(per_call_ms)), 3),
-                "min_ms": round(float(per_call_ms.min()), 3),
-                "max_ms": round(float(per_call_ms.max()), 3),
-                "target_ms": TARGET_MS,
-                "within_target": bool(np.median(per_call_ms) < TARGET_MS),
-                "numpy": np.__version__,
-                "python": platform.python_version(),
-                "cpu": platform.processor() or platform.machine(),
-            },
-            indent=2,
-        )
-    )
-
+    save("pckh", {
+        "benchmark": "pckh", "people": args.people, "joints": 16, "thresholds": 51, "repeat": args.repeat,
+        "number": args.number, "median_ms": round(float(np.median(per_call_ms)), 3),
+        "min_ms": round(float(per_call_ms.min()), 3), "max_ms": round(float(per_call_ms.max()), 3),
+        "target_ms": TARGET_MS, "within_target": bool(np.median(per_call_ms) < TARGET_MS), "machine": machine(),
+    })  # fmt: skip
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,8 @@ Rules (each failing rule is a *regression*; ``passed`` is False when there is at
   integers). An intended change is accepted with ``update_baseline``.
 - **latency** (``latency_ratio``: the cell's fastest latency / a reference model's, measured in the same
   process so that machine speed cancels): fails when it grows by more than ``tol_latency`` (relative).
-  Speed cancels, the microarchitecture does not (the ci cells' ratio measured 0.19 on an Intel Xeon and
-  0.35 on an AMD EPYC with the same code), so the rule applies only when the results were measured on the
+  Speed cancels, the microarchitecture does not (the ci cells' ratio of medians measured 0.19 on an Intel
+  Xeon and 0.27-0.48 on an AMD EPYC with the same code), so the rule applies only when the results were measured on the
   baseline's CPU model; on another CPU the ratios are listed as ``other cpu`` and not gated.
 - **pareto**: a cell on the baseline's accuracy-vs-GMACs front (fvcore GMACs of the deploy model, seed
   means) fails when another cell with no more GMACs is now more accurate by more than the cell's

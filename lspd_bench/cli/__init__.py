@@ -32,6 +32,15 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
+def stdout_console(**kwargs):
+    """A rich console on stdout for tables; 160 columns when it is not a terminal (CI logs, pipes), where
+    rich would otherwise fold every table into 80 and cut the names."""
+    from rich.console import Console
+
+    console = Console(**kwargs)
+    return console if console.is_terminal else Console(width=160, **kwargs)
+
+
 def stderr_console():
     """A rich console on stderr, so that ``--json`` output on stdout stays clean."""
     from rich.console import Console

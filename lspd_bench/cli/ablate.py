@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
 
 
 def _duration(seconds: float | None) -> str:
@@ -77,10 +77,9 @@ class LiveView:
 
 
 def print_dry_run(plan: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     m = plan["matrix"]
     title = f"matrix {m['name']} ({m['source']}, preset {m['preset']}): {len(plan['cells'])} cells → {plan['out']}"
     table = Table(title=title)
@@ -105,10 +104,9 @@ def print_dry_run(plan: dict) -> None:
 
 
 def print_summary(summary: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     table = Table(title=f"matrix {summary['matrix']['name']}: {summary['out']}")
     for col in ("cell", "variant", "status", "headline", "params (deploy)", "GMACs (fvcore)", "latency ms", "ratio"):
         table.add_column(col, justify="left" if col in ("cell", "variant", "status") else "right")

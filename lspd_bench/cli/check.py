@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lspd_bench.check import ACC_FLOOR, TOL_LATENCY
-from lspd_bench.cli import echo_json, input_errors, main
+from lspd_bench.cli import echo_json, input_errors, main, stdout_console
 
 _STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yellow", "≠": "yellow"}
 
@@ -56,14 +56,11 @@ def check_command(results, baseline, tol_acc, tol_latency, update_baseline, mark
 
 def print_report(report: dict) -> None:
     """What moved as a rich table, then the verdict line and the notes."""
-    from rich.console import Console
     from rich.table import Table
 
     from lspd_bench.check import COLUMNS, summary, table_rows
 
-    console = Console()
-    if not console.is_terminal:  # CI logs: no terminal width to fit, and a folded cell name is hard to read
-        console = Console(width=160)
+    console = stdout_console()
     rows = table_rows(report)
     if rows:
         table = Table(title="what moved against the baseline")

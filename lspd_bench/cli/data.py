@@ -7,7 +7,7 @@ import time
 import click
 import yaml
 
-from lspd_bench.cli import echo_json, input_errors, main
+from lspd_bench.cli import echo_json, input_errors, main, stdout_console
 from lspd_bench.errors import InputError
 
 
@@ -99,7 +99,6 @@ def check_command(fmt, ann, images, gt_mat, as_json) -> None:
     if as_json:
         echo_json(summary)
         return
-    from rich.console import Console
     from rich.table import Table
 
     sizes = summary["image_sizes"]
@@ -114,7 +113,7 @@ def check_command(fmt, ann, images, gt_mat, as_json) -> None:
     table = Table("joint", "annotated", "visible", title="joints", title_justify="left")
     for name, counts in summary["joints"].items():
         table.add_row(name, str(counts["annotated"]), "-" if counts["visible"] is None else str(counts["visible"]))
-    Console(highlight=False).print(table)
+    stdout_console(highlight=False).print(table)
 
 
 main.add_command(data)

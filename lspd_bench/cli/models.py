@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lspd_bench.cli import echo_json, main
+from lspd_bench.cli import echo_json, main, stdout_console
 
 
 @main.command("models")
@@ -23,7 +23,6 @@ def models_command(as_json: bool) -> None:
             ]  # fmt: skip
         )
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="lspd-bench models (build with lspd_bench.models.build(name, **knobs))")
@@ -32,4 +31,4 @@ def models_command(as_json: bool) -> None:
     for e in entries:
         knobs = ", ".join(f"{k}={v}" for k, v in e.knobs.items())
         table.add_row(e.name, e.family, "x".join(map(str, e.default_input)), knobs)
-    Console().print(table)
+    stdout_console().print(table)

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
 
 
 def parse_hw(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -73,10 +73,9 @@ def profile_command(model, input_hw, joints, deploy, threads, batch, runtime, de
 
 def print_profile(result: dict) -> None:
     """The profile as rich tables on stdout."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     h, w = result["input"]
     p = result["params"]
     console.print(

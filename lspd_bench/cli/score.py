@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main
+from lspd_bench.cli import echo_json, input_errors, main, stdout_console
 from lspd_bench.errors import InputError
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -19,10 +19,9 @@ def _fmt(value: float | None) -> str:
 def _print_report(title: str, header: list[str], rows: list[list[str]], notes: list[str],
                   conventions: list[str]) -> None:  # fmt: skip
     """A rich table, then the notes and the conventions the numbers were computed with."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = stdout_console()
     table = Table(title=title)
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 and not name else "right")

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
 
 
 class TrainDisplay:
@@ -91,7 +91,6 @@ def train_command(args, preset, out, resume, as_json) -> None:
 
 def print_stage_table(metrics: dict) -> None:
     """The per-stage accuracy table of a metrics dict, the deploy stage marked, conventions below it."""
-    from rich.console import Console
     from rich.table import Table
 
     stages = metrics["stages"]
@@ -104,7 +103,7 @@ def print_stage_table(metrics: dict) -> None:
     for s in stages:
         mark = " (deploy)" if s["stage"] == metrics["deploy_stage"] else ""
         table.add_row(f"{s['stage']}{mark}", *("-" if s[c] is None else f"{s[c]:.2f}" for c in cols))
-    console = Console()
+    console = stdout_console()
     console.print(table)
     for line in metrics["conventions"]:
         console.print(f"[dim]convention: {line}[/]")
@@ -112,10 +111,9 @@ def print_stage_table(metrics: dict) -> None:
 
 def print_metrics(metrics: dict, out: str) -> None:
     """A training run's table, and how it was trained."""
-    from rich.console import Console
 
     print_stage_table(metrics)
     t = metrics["train"]
-    Console().print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
+    stdout_console().print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
                     f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
                     f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip

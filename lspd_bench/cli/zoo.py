@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
 
 
 @main.command("zoo")
@@ -38,7 +38,6 @@ def zoo_command(latency: bool, out: str | None, as_json: bool) -> None:
 
 
 def print_zoo(results: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Model zoo: deploy models, batch 1, eval mode (GMACs = 10^9 multiply-accumulates)")
@@ -54,7 +53,7 @@ def print_zoo(results: list[dict]) -> None:
         if "latency" in r:
             row.append(f"{r['latency'][0]['median_ms']:.2f}")
         table.add_row(*row)
-    console = Console()
+    console = stdout_console()
     console.print(table)
     libs = results[0]["environment"]["libraries"] if results else {}
     console.print(f"[dim]counters: fvcore {libs.get('fvcore')}, ptflops {libs.get('ptflops')} (backends named); "
