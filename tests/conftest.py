@@ -6,7 +6,10 @@ import torch
 # Tests measure behaviour, not speed: one thread keeps them from fighting each other on 2 cores.
 torch.set_num_threads(1)
 
-SHARED = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+# ../shared beside the project; LSPD_BENCH_SHARED points elsewhere (a clone in another folder).
+SHARED = os.environ.get("LSPD_BENCH_SHARED") or os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+)
 REAL_SAMPLES = os.path.join(SHARED, "data", "real_samples")
 
 
@@ -14,7 +17,7 @@ REAL_SAMPLES = os.path.join(SHARED, "data", "real_samples")
 def real_samples() -> str:
     """The real MPII/COCO sample folder (``../shared/data/real_samples`` from the project root)."""
     if not os.path.isdir(REAL_SAMPLES):
-        pytest.skip(f"real samples not found at {REAL_SAMPLES} (they live in ../shared beside the project)")
+        pytest.skip(f"real samples not found at {REAL_SAMPLES} (../shared beside the project, or $LSPD_BENCH_SHARED)")
     return REAL_SAMPLES
 
 

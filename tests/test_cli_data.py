@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import REAL_SAMPLES
 from PIL import Image
 
 from lspd_bench.cli import main
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real_samples"
+REAL = Path(REAL_SAMPLES)
 
 
 @pytest.fixture(scope="module")

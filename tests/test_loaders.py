@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REAL_SAMPLES
 
 from lspd_bench.data.coco import load_coco
 from lspd_bench.data.dataset import ArrayImages, FolderImages, PersonRecord, PoseDataset
 from lspd_bench.data.mpii import load_mpii, write_gt_mat
 from lspd_bench.errors import InputError
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real_samples"
+REAL = Path(REAL_SAMPLES)
 needs_real = pytest.mark.skipif(
-    not REAL.is_dir(), reason=f"real MPII/COCO samples not found at {REAL} (the project's ../shared folder)"
+    not REAL.is_dir(), reason=f"real MPII/COCO samples not found at {REAL} (../shared, or $LSPD_BENCH_SHARED)"
 )
 MPII_JSON = REAL / "mpii" / "test_mpii.json"
 COCO_JSON = REAL / "coco" / "test_coco.json"
