@@ -61,7 +61,8 @@ def demo(session: nox.Session) -> None:
     """
     install(session, extras="")
     session.run("lspd-bench", "zoo", "--out", os.path.join("reports", "zoo", "zoo.json"))
-    data, out, report = os.path.join("runs", "data", "quick"), os.path.join("runs", "demo"), os.path.join("reports", "demo")
+    data, out = os.path.join("runs", "data", "quick"), os.path.join("runs", "demo")
+    report = os.path.join("reports", "demo")
     if not os.path.isfile(os.path.join(data, "meta.json")):  # deterministic: a second demo reuses it
         session.run("lspd-bench", "data", "synth", "--preset", "quick", "--out", data)
     session.run("lspd-bench", "data", "show", data, "--n", "16", "--out", os.path.join(report, "samples.png"))

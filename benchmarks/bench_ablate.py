@@ -58,7 +58,8 @@ def main() -> None:
         "shared_work_s": round(shared, 1),
         "cells_own_work_s": round(own, 1),
         "cell_seconds": {c["label"]: round(s["seconds"], 1) for c, s in zip(summary["cells"], cells)},
-        "cell_headline": {c["label"]: None if c["headline"] is None else round(c["headline"], 2) for c in summary["cells"]},
+        "cell_headline": {c["label"]: None if c["headline"] is None else round(c["headline"], 2)
+                          for c in summary["cells"]},
         "bound_s": round(bound, 1),
         "wall_over_bound": round(wall / bound, 3),
         "target": "wall_over_bound <= 1.10",

@@ -89,14 +89,18 @@ def main() -> None:
     checks = {}
     bar = [results[n] for n in BAR_RUNS if n in results]
     if bar:
-        checks["bar"] = {"target": f"stage 1 ≥ {BAR_PCKH:g} PCKh@0.5 within {BAR_SECONDS:g} s wall",
-                         "runs": {n: [results[n]["headline"], results[n]["wall_s"]] for n in BAR_RUNS if n in results},
-                         "passed": all(r["headline"] >= BAR_PCKH and r["wall_s"] <= BAR_SECONDS for r in bar)}  # fmt: skip
+        checks["bar"] = {
+            "target": f"stage 1 ≥ {BAR_PCKH:g} PCKh@0.5 within {BAR_SECONDS:g} s wall",
+            "runs": {n: [results[n]["headline"], results[n]["wall_s"]] for n in BAR_RUNS if n in results},
+            "passed": all(r["headline"] >= BAR_PCKH and r["wall_s"] <= BAR_SECONDS for r in bar),
+        }
     if SMALLEST in results and LARGEST in results:
         gap = results[LARGEST]["headline"] - results[SMALLEST]["headline"]
         top = max(s["Mean"] for r in results.values() for s in r["stages"])
-        checks["spread"] = {"target": f"{LARGEST} − {SMALLEST} ≥ {SPREAD:g} points, every stage ≤ {CEILING:g}",
-                            "gap": round(gap, 2), "highest": top, "passed": gap >= SPREAD and top <= CEILING}  # fmt: skip
+        checks["spread"] = {
+            "target": f"{LARGEST} − {SMALLEST} ≥ {SPREAD:g} points, every stage ≤ {CEILING:g}",
+            "gap": round(gap, 2), "highest": top, "passed": gap >= SPREAD and top <= CEILING,
+        }  # fmt: skip
     save("calibration", {"preset": args.preset, "synth": args.synth, "runs": results, "checks": checks,
                          "machine": machine()})  # fmt: skip
 

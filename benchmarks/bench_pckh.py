@@ -42,5 +42,6 @@ def main() -> None:
         "target_ms": TARGET_MS, "within_target": bool(np.median(per_call_ms) < TARGET_MS), "machine": machine(),
     })  # fmt: skip
 
+
 if __name__ == "__main__":
     main()

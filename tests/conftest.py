@@ -17,7 +17,8 @@ REAL_SAMPLES = os.path.join(SHARED, "data", "real_samples")
 def real_samples() -> str:
     """The real MPII/COCO sample folder (``../shared/data/real_samples`` from the project root)."""
     if not os.path.isdir(REAL_SAMPLES):
-        pytest.skip(f"real samples not found at {REAL_SAMPLES} (../shared beside the project, or $LSPD_BENCH_SHARED)")
+        pytest.skip(f"real samples not found at {REAL_SAMPLES} (../shared beside the project, or "
+                    "$LSPD_BENCH_SHARED)")
     return REAL_SAMPLES
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lspd_bench.ablate.matrix import load_matrix, model_catalogue, parse_spec
+from lspd_bench.ablate.matrix import PACKAGED_CATALOGUE, load_matrix, model_catalogue, packaged_catalogue, parse_spec
 from lspd_bench.cli import main
 from lspd_bench.errors import InputError
 
@@ -150,12 +150,20 @@ def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
     assert not (tmp_path / "m").exists()  # a dry run writes nothing
 
 
-def test_dry_run_answers_in_under_2_s_without_importing_torch(tmp_path, cache):
+def test_the_packaged_model_catalogue_is_current():
+    # A stale file would silently validate matrices against old knobs: regenerate it with
+    # `python -m lspd_bench.ablate.matrix` after changing a model.
+    shipped = json.loads(PACKAGED_CATALOGUE.read_text(encoding="utf-8"))
+    assert shipped == json.loads(json.dumps(packaged_catalogue()))
+
+
+def test_dry_run_answers_in_under_2_s_without_importing_torch_even_on_an_empty_cache(tmp_path):
     code = ("import sys; from lspd_bench.cli import main; "
             "main(['ablate', 'stages=1..4', 'distill=none,teacher', '--preset', 'quick', '--dry-run', '--out', "
             f"{str(tmp_path / 'm')!r}], standalone_mode=False); print('torch' in sys.modules)")  # fmt: skip
     started = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    env = {**os.environ, "COLUMNS": "200", "LSPD_BENCH_CACHE": str(tmp_path / "empty-cache")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith("False")

@@ -186,12 +186,30 @@ def build_catalogue() -> dict[str, Any]:
     return {"models": models, "choices": {"block": list(BLOCKS)}}
 
 
-def model_catalogue(cache: Path) -> dict[str, Any]:
-    """The registry's catalogue, cached under ``cache/catalogue/`` by a hash of the models' source.
+#: The catalogue shipped with the package, so that even a first ``--dry-run`` (empty cache) needs no torch.
+PACKAGED_CATALOGUE = Path(__file__).resolve().parent.parent / "models" / "catalogue.json"
 
-    Importing the registry costs a torch import (over a second); the cache keeps it out of ``--dry-run``.
+
+def packaged_catalogue() -> dict[str, Any]:
+    """The catalogue as it is shipped: ``{"source_digest": ..., "catalogue": ...}`` (regenerate with
+    ``python -m lspd_bench.ablate.matrix`` after changing a model; a test checks that it is current)."""
+    return {"source_digest": _models_source_digest(), "catalogue": build_catalogue()}
+
+
+def model_catalogue(cache: Path) -> dict[str, Any]:
+    """The registry's catalogue: the packaged one while the models' source matches it, otherwise built
+    once and cached under ``cache/catalogue/`` by a hash of that source.
+
+    Importing the registry costs a torch import (about 2 s); neither path pays it twice.
     """
-    path = cache / "catalogue" / f"models-{_models_source_digest()}.json"
+    digest = _models_source_digest()
+    try:
+        shipped = json.loads(PACKAGED_CATALOGUE.read_text(encoding="utf-8"))
+        if shipped.get("source_digest") == digest:
+            return shipped["catalogue"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    path = cache / "catalogue" / f"models-{digest}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -365,3 +383,7 @@ def load_matrix(
 
 def rule_text(rule: dict[str, tuple[Any, ...]]) -> str:
     return ", ".join(f"{k}={','.join(_show(v) for v in vs)}" for k, vs in rule.items())
+
+
+if __name__ == "__main__":  # regenerate the packaged catalogue after changing a model
+    write_json(PACKAGED_CATALOGUE, packaged_catalogue())
