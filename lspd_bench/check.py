@@ -20,8 +20,8 @@ Rules (each failing rule is a *regression*; ``passed`` is False when there is at
 - **latency** (``latency_ratio``: the cell's fastest latency / a reference model's, measured in the same
   process so that machine speed cancels): fails when it grows by more than ``tol_latency`` (relative).
   Speed cancels, the microarchitecture does not (the ci cells' ratio of medians measured 0.19 on an Intel
-  Xeon and 0.27-0.48 on an AMD EPYC with the same code), so the rule applies only when the results were measured on the
-  baseline's CPU model; on another CPU the ratios are listed as ``other cpu`` and not gated.
+  Xeon and 0.27-0.48 on an AMD EPYC with the same code), so the rule applies only when the results were
+  measured on the baseline's CPU model; on another CPU the ratios are listed as ``other cpu``, not gated.
 - **pareto**: a cell on the baseline's accuracy-vs-GMACs front (fvcore GMACs of the deploy model, seed
   means) fails when another cell with no more GMACs is now more accurate by more than the cell's
   accuracy tolerance (being dominated within the noise is listed, not failed).
@@ -460,7 +460,8 @@ def _pareto_rows(label: str, name_of: Callable[[Cell], str], base: Cell, now: Ce
                          f"{PARETO_COST}")]  # fmt: skip
 
 
-def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results) -> list[str]:
+def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results,
+           other_cpu: tuple[str, str] | None) -> list[str]:  # fmt: skip
     """What differs around the figures: context, machine, libraries, seeds (none for a first baseline)."""
     if not baseline:
         return []
@@ -475,7 +476,7 @@ def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results) -
         for key in ("cpu", "device"):
             if old_env.get(key) != new_env.get(key):
                 notes.append(f"environment {key}: {old_env.get(key)!r} → {new_env.get(key)!r}")
-        if _other_cpu(baseline, results):
+        if other_cpu:
             notes.append("latency ratios are not gated on another CPU model; to gate them on this one, update "
                          "the baseline on it")  # fmt: skip
         old_lib, new_lib = old_env.get("libraries") or {}, new_env.get("libraries") or {}
@@ -549,7 +550,7 @@ def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], 
         "regressions": len(failing),
         "regressed_cells": {c: [r["figure"] for r in failing if r["cell"] == c] for c in regressed},
         "rows": rows,
-        "notes": _notes(baseline, base_cells, results),
+        "notes": _notes(baseline, base_cells, results, other_cpu),
     }
 
 

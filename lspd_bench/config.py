@@ -102,6 +102,10 @@ class RunConfig:
         """The model constructor's overrides: the knobs set here (not None), plus the joint count."""
         return {k: getattr(self, k) for k in MODEL_KNOBS if getattr(self, k) is not None}
 
+    def teacher_schedule(self) -> tuple[int, float]:
+        """The teacher's (epochs, lr): ``teacher_epochs`` and ``teacher_lr`` when set, else the student's."""
+        return self.teacher_epochs or self.epochs, self.teacher_lr or self.lr
+
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value

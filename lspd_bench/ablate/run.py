@@ -100,8 +100,8 @@ def _describe_data(cfg: RunConfig) -> str:
 
 def _describe_teacher(cfg: RunConfig) -> str:
     size = f" {cfg.teacher_stacks}x{cfg.teacher_features}" if cfg.teacher == "hourglass" else ""
-    return (f"{cfg.teacher}{size}, {cfg.teacher_epochs or cfg.epochs} epochs at lr {cfg.teacher_lr or cfg.lr:g} "
-            f"({cfg.teacher_targets} targets)")
+    epochs, lr = cfg.teacher_schedule()
+    return f"{cfg.teacher}{size}, {epochs} epochs at lr {lr:g} ({cfg.teacher_targets} targets)"
 
 
 def latency_seconds_per_cell(min_time_s: float) -> float:

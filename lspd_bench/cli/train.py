@@ -111,9 +111,8 @@ def print_stage_table(metrics: dict) -> None:
 
 def print_metrics(metrics: dict, out: str) -> None:
     """A training run's table, and how it was trained."""
-
     print_stage_table(metrics)
     t = metrics["train"]
     stdout_console().print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
-                    f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
-                    f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip
+                           f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
+                           f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip

@@ -52,8 +52,8 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
     """
     cleared = {k: None for k in ("stages", "block", "width", "depth", "width_growth", "blocks_per_level",
                                  "deploy_stage", "stage_weights")}  # fmt: skip
-    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=cfg.teacher_epochs or cfg.epochs,
-                   lr=cfg.teacher_lr or cfg.lr, **cleared)
+    epochs, lr = cfg.teacher_schedule()
+    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=epochs, lr=lr, **cleared)
 
 
 def build_teacher(cfg: RunConfig, num_joints: int) -> nn.Module:
