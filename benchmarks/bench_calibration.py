@@ -1,6 +1,7 @@
 """Calibrate the synthetic benchmark and the quick schedule: what each model reaches, and how fast.
 
     python benchmarks/bench_calibration.py [--synth standard] [--preset quick] [--cache DIR] [--only NAME ...]
+    python benchmarks/bench_calibration.py --lr-sweep [--only-models NAME ...]
 
 Trains each run below as a user would, ``lspd-bench train --preset quick synth_preset=standard KEY=VALUE ...
 --json``, one after another with the machine to itself (2 torch threads on 2 cores), and writes one JSON
@@ -15,6 +16,11 @@ The targets it checks (``checks`` in the output):
   within 300 s of wall time, for every seed measured;
 - ``spread``: the largest model of the zoo (SimpleBaseline-ResNet-50, 34.0 M parameters) beats the
   smallest (``lspd-xs`` as registered, K = 2, 0.55 M) by at least 10 points, and no run exceeds 95.
+
+Every run has the quick schedule's epochs; the learning rate is each model's own. One Adam rate does not
+suit both ends of the zoo (a comparison at one rate measures the rate, not the model), so ``--lr-sweep``
+trains one epoch on the quick data for each family's model at three rates and writes
+``benchmarks/results/lr_sweep.json``; the ResNet-50 above trains at the best rate it found for it (0.01).
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ RUNS: dict[str, list[str]] = {
     "lspd-xs K=2": ["model=lspd-xs", "stages=2"],
     "lspd-xs K=2 seed 1": ["model=lspd-xs", "stages=2", "seed=1"],
     "lspd-xs K=2 teacher": ["model=lspd-xs", "stages=2", "distill=teacher"],
-    "simplebaseline-r50": ["model=simplebaseline-r50"],
+    "simplebaseline-r50": ["model=simplebaseline-r50", "lr=0.01"],
 }
 BAR_RUNS = ("lspd-xs K=2", "lspd-xs K=2 seed 1")
 SMALLEST, LARGEST = "lspd-xs K=2", "simplebaseline-r50"
 BAR_PCKH, BAR_SECONDS, SPREAD, CEILING = 55.0, 300.0, 10.0, 95.0
+#: ``--lr-sweep``: one epoch of the quick schedule on the quick data, per model and Adam rate.
+SWEEP_MODELS = ("lspd-xs", "simplebaseline-r50", "simplebaseline-r18", "simplebaseline-mbv2", "litehrnet-18")
+SWEEP_RATES = (0.2, 0.01, 0.001)
 
 
 def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
@@ -62,6 +71,24 @@ def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) 
     }
 
 
+def lr_sweep(models: list[str], preset: str, cache: str, tmp: Path) -> None:
+    """One epoch per (model, rate) on the quick data; merged into ``results/lr_sweep.json``."""
+    out_file = RESULTS / "lr_sweep.json"
+    earlier = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
+    runs: dict[str, dict[str, float]] = {m: v for m, v in earlier.get("runs", {}).items() if m in SWEEP_MODELS}
+    ensure_synth(load_config(preset, None, {"synth_preset": "quick", "cache_dir": cache}))
+    for model in models:
+        runs[model] = {}
+        for rate in SWEEP_RATES:
+            overrides = ["epochs=1", f"model={model}", f"lr={rate}"]
+            runs[model][str(rate)] = train(overrides, preset, "quick", cache, tmp / f"{model}-{rate}")["headline"]
+            print(f"{model} lr {rate}: {runs[model][str(rate)]}", file=sys.stderr, flush=True)
+    best = {m: max(r, key=r.get) for m, r in runs.items()}
+    save("lr_sweep", {"command": f"lspd-bench train --preset {preset} synth_preset=quick epochs=1 model=M lr=R",
+                      "metric": "PCKh@0.5 Mean of the deployed stage, flip test", "runs": runs, "best": best,
+                      "machine": machine()})  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synth", default="standard", help="synthetic preset (default: standard)")
@@ -69,7 +96,14 @@ def main() -> None:
     parser.add_argument("--cache", help="cache folder for the dataset and the teacher (default: a fresh one)")
     parser.add_argument("--only", nargs="*", choices=list(RUNS),
                         help="measure these runs again; the others keep their figures from the results file")
+    parser.add_argument("--lr-sweep", action="store_true", help="measure the learning-rate sweep instead")
+    parser.add_argument("--only-models", nargs="*", choices=SWEEP_MODELS, help="sweep these models again")
     args = parser.parse_args()
+    if args.lr_sweep:
+        with tempfile.TemporaryDirectory(prefix="lspd-bench-lr-") as tmp:
+            lr_sweep(args.only_models or list(SWEEP_MODELS), args.preset, args.cache or str(Path(tmp) / "cache"),
+                     Path(tmp))  # fmt: skip
+        return
 
     out_file = RESULTS / "calibration.json"
     # --only measures some runs again: the others keep their earlier figures (same preset and data).

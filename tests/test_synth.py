@@ -43,8 +43,10 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_same_seed_gives_the_same_bytes_whatever_the_workers_and_chunks(tiny, tmp_path):
     root, meta = tiny
-    again = generate_dataset(tmp_path, TINY, seed=7, workers=2, chunk=3)
+    seen: list[tuple[int, int]] = []
+    again = generate_dataset(tmp_path, TINY, seed=7, workers=2, chunk=3, progress=lambda *a: seen.append(a))
     assert _files(tmp_path) == _files(root)
+    assert seen == [(3, 11), (6, 11), (9, 11), (11, 11)]  # a call per chunk: train 3 + 3, val 3 + 2
     assert again["fingerprint"] == meta["fingerprint"]
     assert set(_files(root)) == {
         "meta.json", "train_images.npy", "val_images.npy", "train_mpii.json", "val_mpii.json",

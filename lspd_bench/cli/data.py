@@ -7,7 +7,7 @@ import time
 import click
 import yaml
 
-from lspd_bench.cli import echo_json, input_errors, main, stdout_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
 from lspd_bench.errors import InputError
 
 
@@ -46,12 +46,18 @@ def _overrides(pairs: tuple[str, ...]) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print meta.json content as JSON.")
 def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, workers, png, as_json) -> None:
     """Render the synthetic pose benchmark (MPII + COCO annotations, images as .npy arrays)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from lspd_bench.data.synth import generate_dataset, preset
 
-    with input_errors():
+    columns = (TextColumn("rendering"), BarColumn(), TextColumn("{task.completed}/{task.total} samples"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with input_errors(), Progress(*columns, console=stderr_console(), transient=True) as bar:
         cfg = preset(preset_name, n_train=n_train, n_val=n_val, size=size, **_overrides(sets))
+        task = bar.add_task("rendering", total=cfg.n_train + cfg.n_val)
         start = time.perf_counter()
-        meta = generate_dataset(out_dir, cfg, seed=seed, workers=workers, png=png)
+        meta = generate_dataset(out_dir, cfg, seed=seed, workers=workers, png=png,
+                                progress=lambda done, total: bar.update(task, completed=done))  # fmt: skip
         seconds = time.perf_counter() - start
     if as_json:
         echo_json({**meta, "seconds": round(seconds, 2)})

@@ -20,6 +20,7 @@ configuration and ``SYNTH_VERSION`` however many processes render them.
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import hashlib
 import json
 import math
@@ -28,6 +29,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -724,8 +726,12 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
 
     ids = Image.new("L", (render, render), 0)
     draw_ids = ImageDraw.Draw(ids)
-    for _, part, poly in sorted(fig.parts, key=lambda item: item[0]):
-        draw_ids.polygon(_flat(to_render(to_out(poly))), fill=part)
+    # Every outline goes to output px in one product (back to front), then is drawn in render px.
+    in_order = sorted(fig.parts, key=lambda item: item[0])
+    parts_out = to_out(np.concatenate([poly for _, _, poly in in_order]))
+    ends = np.cumsum([len(poly) for _, _, poly in in_order])[:-1]
+    for (_, part, _), poly in zip(in_order, np.split(to_render(parts_out), ends)):
+        draw_ids.polygon(_flat(poly), fill=part)
 
     # Occluders: objects in front of the person, centred near a random joint.
     if rng.random() < cfg.occluder_prob:
@@ -817,8 +823,7 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     )
     head = to_out(fig.head_polygon)
     headbox = np.round(np.array([head.min(0), head.max(0)]), 2)
-    all_pts = np.concatenate([to_out(p) for _, _, p in fig.parts])
-    extent = np.round(np.concatenate([all_pts.min(0), all_pts.max(0)]), 2)
+    extent = np.round(np.concatenate([parts_out.min(0), parts_out.max(0)]), 2)
     return SynthSample(
         image=image,
         joints=joints,
@@ -892,7 +897,8 @@ def _render_chunk(args: tuple) -> list[dict]:
             with atomic_path(Path(png_dir) / image_name(index)) as tmp:
                 Image.fromarray(sample.image).save(tmp, format="PNG")
         annotations.append(_annotation(sample, index))
-    images.flush()
+    # No flush (msync): the pages are shared with the parent through the page cache, which is all the
+    # hash and the rename need; a synchronous write-back per chunk cost seconds of disk waits.
     del images
     return annotations
 
@@ -978,23 +984,23 @@ def _pool_context():
     return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
-def _render_split(cfg: SynthConfig, seed: int, split: str, n: int, out: Path, workers: int, chunk: int, png: bool) -> list[dict]:
-    with atomic_path(out / images_file(split)) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, cfg.size, cfg.size, 3))
-        array.flush()
-        del array
-        png_dir = None
-        if png:
-            png_dir = out / "images" / split
-            png_dir.mkdir(parents=True, exist_ok=True)
-            png_dir = str(png_dir)
-        jobs = [(asdict(cfg), seed, split, a, min(a + chunk, n), tmp, png_dir) for a in range(0, n, chunk)]
-        if workers > 1 and len(jobs) > 1:
-            with _pool_context().Pool(min(workers, len(jobs))) as pool:
-                results = pool.map(_render_chunk, jobs, chunksize=1)
-        else:
-            results = [_render_chunk(job) for job in jobs]
-    return [ann for part in results for ann in part]
+def _finish_split(out: Path, cfg: SynthConfig, split: str, annotations: list[dict], images: Path) -> dict[str, str]:
+    """Write a rendered split's annotation files; return {file name: sha256} of them and of its images."""
+    from lspd_bench.data.mpii import write_gt_mat  # mpii imports torch (via dataset); workers need not
+
+    _write_json(out / mpii_file(split), mpii_entries(annotations))
+    _write_json(out / coco_file(split), coco_document(annotations, cfg.size))
+    written = [mpii_file(split), coco_file(split)]
+    if split == "val":
+        write_gt_mat(
+            out / GT_MAT_FILE,
+            joints=[_plus_one(a["joints"][:16]) for a in annotations],
+            missing=[[1 - v for v in a["in_image"][:16]] for a in annotations],
+            headboxes=[_plus_one(a["headbox"]) for a in annotations],
+        )
+        written.append(GT_MAT_FILE)
+    # The images are hashed under their temporary name: they are renamed only when every split is done.
+    return {images_file(split): sha256_file(images), **{name: sha256_file(out / name) for name in written}}
 
 
 def generate_dataset(
@@ -1004,6 +1010,7 @@ def generate_dataset(
     workers: int = 2,
     png: bool = False,
     chunk: int = 250,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Render the benchmark into ``out_dir`` and return its ``meta.json`` content.
 
@@ -1011,10 +1018,12 @@ def generate_dataset(
     ``{split}_mpii.json``, ``{split}_coco.json`` for ``train`` and ``val``, ``gt_valid.mat`` (val, the
     MPII evaluation layout), ``meta.json`` (config, version, seed, counts, per-file sha256 and a content
     ``fingerprint`` over them), and with ``png`` also ``images/{split}/NNNNNN.png``. ``workers``
-    processes render chunks of ``chunk`` samples; the bytes do not depend on either.
-    """
-    from lspd_bench.data.mpii import write_gt_mat  # mpii imports torch (via dataset); workers need not
+    processes render chunks of ``chunk`` samples; the bytes do not depend on either. ``progress(done,
+    total)`` is called with the samples rendered so far after each chunk.
 
+    Both splits' chunks go to one pool, training first; the parent writes the training annotations and
+    hashes its images while the workers render the validation split.
+    """
     cfg = cfg.validate()
     if workers < 1 or chunk < 1:
         raise InputError(f"workers and chunk must be at least 1, got {workers} and {chunk}")
@@ -1023,21 +1032,37 @@ def generate_dataset(
         raise InputError(f"output path exists and is not a directory: {out}")
     out.mkdir(parents=True, exist_ok=True)
     counts = {"train": cfg.n_train, "val": cfg.n_val}
-    files: list[str] = []
-    for split, n in counts.items():
-        annotations = _render_split(cfg, seed, split, n, out, workers, chunk, png)
-        _write_json(out / mpii_file(split), mpii_entries(annotations))
-        _write_json(out / coco_file(split), coco_document(annotations, cfg.size))
-        files += [images_file(split), mpii_file(split), coco_file(split)]
-        if split == "val":
-            write_gt_mat(
-                out / GT_MAT_FILE,
-                joints=[_plus_one(a["joints"][:16]) for a in annotations],
-                missing=[[1 - v for v in a["in_image"][:16]] for a in annotations],
-                headboxes=[_plus_one(a["headbox"]) for a in annotations],
-            )
-            files.append(GT_MAT_FILE)
-    hashes = {name: sha256_file(out / name) for name in sorted(files)}
+    total = sum(counts.values())
+    hashes: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        jobs: dict[str, list[tuple]] = {}
+        tmps: dict[str, Path] = {}
+        for split, n in counts.items():
+            tmps[split] = tmp = stack.enter_context(atomic_path(out / images_file(split)))
+            array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, cfg.size, cfg.size, 3))
+            del array
+            png_dir = None
+            if png:
+                (out / "images" / split).mkdir(parents=True, exist_ok=True)
+                png_dir = str(out / "images" / split)
+            jobs[split] = [(asdict(cfg), seed, split, a, min(a + chunk, n), tmp, png_dir) for a in range(0, n, chunk)]
+        every = [job for split_jobs in jobs.values() for job in split_jobs]
+        if workers > 1 and len(every) > 1:
+            pool = stack.enter_context(_pool_context().Pool(min(workers, len(every))))
+            results = pool.imap(_render_chunk, every, chunksize=1)
+        else:
+            results = map(_render_chunk, every)
+        done = 0
+        for split in counts:
+            annotations: list[dict] = []
+            for _ in jobs[split]:
+                part = next(results)
+                annotations += part
+                done += len(part)
+                if progress is not None:
+                    progress(done, total)
+            hashes.update(_finish_split(out, cfg, split, annotations, tmps[split]))
+    hashes = dict(sorted(hashes.items()))
     fingerprint = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in hashes.items()).encode()).hexdigest()
     meta = {
         "format": "lspd-bench-synth",
