@@ -1,10 +1,12 @@
 """Cost figures: the counters' own totals, what they skip, and latency measured per PROTOCOLS.md §4."""
 
+import time
+
 import pytest
 import torch
 import torch.nn as nn
 
-from lspd_bench.cost import count_macs, count_params, measure_latency, peak_forward_memory
+from lspd_bench.cost import count_macs, count_params, measure_latencies, measure_latency, peak_forward_memory
 from lspd_bench.cost.latency import torch_threads
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, list_models
@@ -97,6 +99,28 @@ def test_latency_reports_the_protocol_statistics():
     assert (r.threads, r.batch, r.runtime, r.device, r.dtype) == (1, 2, "eager", "cpu", "float32")
     assert r.throughput == pytest.approx(2 * 1000 / r.median_ms)
     assert torch.get_num_threads() == before  # the thread count is set for the measurement only
+
+
+class Sleeper(nn.Module):
+    """A model whose forward pass takes a known time, and whose calls are counted in order."""
+
+    def __init__(self, ms: float, log: list):
+        super().__init__()
+        self.ms, self.log = ms, log
+
+    def forward(self, x):
+        self.log.append(self.ms)
+        time.sleep(self.ms / 1000)
+        return x
+
+
+def test_models_measured_together_take_turns_and_keep_their_ratio():
+    log: list[float] = []
+    fast, slow = measure_latencies([Sleeper(1.0, log), Sleeper(3.0, log)], (8, 8), min_time_s=0.0)
+    assert fast.iters >= 50 and slow.iters >= 50
+    timed = log[20:]  # after both warm-ups (10 calls each)
+    assert timed[:15] == [1.0] * 5 + [3.0] * 5 + [1.0] * 5  # blocks of 5 calls, alternating
+    assert slow.min_ms / fast.min_ms == pytest.approx(3.0, rel=0.25)
 
 
 def test_latency_refuses_fewer_iterations_than_the_protocol():

@@ -9,8 +9,8 @@
    ``ray``, ``submitit``), longest first. Each resumes from its last checkpoint; finished cells are skipped.
 4. **Latency**, in a separate phase with no cell running: each cell's deploy model is profiled
    (parameters, MACs from every counter, batch-1 latency at 1 thread, throughput at a batch) right after
-   the reference model (``simplebaseline-mbv2``, same input size) in the same process, so that
-   ``latency_ratio`` = cell median / reference median cancels the machine's speed.
+   with the reference model (``simplebaseline-mbv2``, same input size), the two taking turns in blocks
+   of calls, so that ``latency_ratio`` = cell minimum / reference minimum cancels the machine's speed.
 5. ``results.csv`` and ``results.parquet``: one row per cell, rewritten atomically whenever a cell ends.
 
 ``dry_run`` answers without torch: the cells, what is done, the shared work and a cost estimate from
@@ -44,7 +44,8 @@ THROUGHPUT_BATCH = 8
 # The fastest runs, not the medians: on a shared 2-core VM the same model's median moved ×1.8 between three
 # runs (6.2-11.2 ms) while its minimum moved 7 % (5.7-6.1 ms); the medians are reported as well.
 RATIO_CONVENTION = (f"latency_ratio: the cell's minimum batch-1 latency / the minimum of the reference model "
-                    f"({REFERENCE_MODEL} deploy, same input size), measured just before it in the same process")  # fmt: skip
+                    f"({REFERENCE_MODEL} deploy, same input size), the two measured taking turns in blocks of "
+                    "5 calls in the same process")  # fmt: skip
 _TEACHER_MODES = ("teacher", "teacher+sequence")
 _DATA_KEYS = ("dataset", "data_dir", "synth_preset", "data_seed", "coco_detections", "det_score_threshold")
 _STUDENT_ONLY = (*MODEL_KNOBS, "model", "stage_weights", "distill", "alpha", "seed", "cache_dir", "workers", "device")
@@ -657,8 +658,8 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
                  min_time_s: float = 1.0) -> dict[str, Any]:  # fmt: skip
     """Cost of a trained cell's deploy model at the run's input size (H, W px): parameters, MACs (every
     counter, GMACs), batch-1 latency (ms, 1 thread), throughput (images/s at ``batch``, 1 thread) and the
-    latency ratio to ``reference`` measured just before it in this process."""
-    from lspd_bench.cost import count_macs, count_params, measure_latency
+    latency ratio to ``reference``, the two measured taking turns in this process."""
+    from lspd_bench.cost import count_macs, count_params, measure_latencies, measure_latency
     from lspd_bench.cost.profile import CONVENTIONS
     from lspd_bench.env import environment
     from lspd_bench.train.build import build_student
@@ -671,8 +672,7 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     deployed = model.deploy()
     hw = (int(cfg.input_size[0]), int(cfg.input_size[1]))
     timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
-    ref = measure_latency(reference, hw, batch=1, **timing)
-    lat = measure_latency(deployed, hw, batch=1, **timing)
+    ref, lat = measure_latencies([reference, deployed], hw, batch=1, **timing)
     thr = measure_latency(deployed, hw, batch=batch, **timing)
     return {
         "model": cfg.model, "knobs": cfg.model_knobs(), "input": list(hw), "measured": "deploy",

@@ -13,7 +13,7 @@ import io
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -105,22 +105,39 @@ def prepare(model: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> tu
 
 def time_calls(call: Callable[[], object], warmup: int, iters: int, min_time_s: float, cuda: bool) -> np.ndarray:
     """Per-call wall times in ms: ``warmup`` untimed calls, then ≥ ``iters`` calls lasting ≥ ``min_time_s``."""
+    return time_interleaved([call], warmup, iters, min_time_s, cuda)[0]
+
+
+def time_interleaved(calls: Sequence[Callable[[], object]], warmup: int, iters: int, min_time_s: float, cuda: bool,
+                     block: int = 5) -> list[np.ndarray]:  # fmt: skip
+    """Per-call wall times in ms of several calls taking turns in blocks of ``block`` calls, so that each
+    sees the same machine (a shared VM's speed drifts over seconds): ``warmup`` untimed calls each, then
+    rounds until every call has ≥ ``iters`` times and ≥ ``min_time_s`` per call has passed."""
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    for _ in range(warmup):
-        call()
+    for call in calls:
+        for _ in range(warmup):
+            call()
     sync()
-    times: list[float] = []
+    times: list[list[float]] = [[] for _ in calls]
     started = time.perf_counter()
-    while len(times) < iters or time.perf_counter() - started < min_time_s:
-        t0 = time.perf_counter()
-        call()
-        sync()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return np.asarray(times)
+    while len(times[0]) < iters or time.perf_counter() - started < min_time_s * len(calls):
+        for call, out in zip(calls, times):
+            for _ in range(block):
+                t0 = time.perf_counter()
+                call()
+                sync()
+                out.append((time.perf_counter() - t0) * 1000.0)
+    return [np.asarray(t) for t in times]
 
 
-def measure_latency(
-    model: nn.Module,
+def measure_latency(model: nn.Module, input_hw: tuple[int, int], **kwargs) -> LatencyResult:
+    """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (PROTOCOLS.md §4); keyword
+    arguments as in ``measure_latencies``."""
+    return measure_latencies([model], input_hw, **kwargs)[0]
+
+
+def measure_latencies(
+    models: Sequence[nn.Module],
     input_hw: tuple[int, int],
     *,
     batch: int = 1,
@@ -131,11 +148,13 @@ def measure_latency(
     iters: int = 50,
     min_time_s: float = 1.0,
     seed: int = 0,
-) -> LatencyResult:
-    """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (PROTOCOLS.md §4).
+) -> list[LatencyResult]:
+    """Latency of one forward pass of each of ``models`` on the same ``batch``×3×H×W input, the models
+    taking turns in blocks of calls (``time_interleaved``), so that their ratio does not depend on when
+    each was measured.
 
     ``threads`` is applied with ``torch.set_num_threads`` (and as ONNX Runtime's intra-op threads) for the
-    measurement only. ``model`` is put in eval mode; for ``channels_last`` it is converted in place.
+    measurement only. Models are put in eval mode; for ``channels_last`` they are converted in place.
     """
     if warmup < 10 or iters < 50:
         raise InputError(f"the protocol asks for ≥10 warm-up and ≥50 timed iterations, got {warmup}, {iters}")
@@ -144,13 +163,15 @@ def measure_latency(
         torch.backends.cudnn.benchmark = True
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 3, *input_hw, generator=gen).to(device)
-    model = model.to(device)
     with torch_threads(threads):
-        call, memory_format = prepare(model, x, runtime, threads)
-        times = time_calls(call, warmup, iters, min_time_s, cuda)
-    q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
-    return LatencyResult(
-        median_ms=float(q50), p90_ms=float(q90), min_ms=float(times.min()), iqr_ms=float(q75 - q25),
-        mean_ms=float(times.mean()), iters=len(times), warmup=warmup, batch=batch, threads=threads,
-        runtime=runtime, device=device, dtype=str(x.dtype).replace("torch.", ""), memory_format=memory_format,
-    )  # fmt: skip
+        prepared = [prepare(model.to(device), x, runtime, threads) for model in models]
+        all_times = time_interleaved([call for call, _ in prepared], warmup, iters, min_time_s, cuda)
+    results = []
+    for times, (_, memory_format) in zip(all_times, prepared):
+        q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
+        results.append(LatencyResult(
+            median_ms=float(q50), p90_ms=float(q90), min_ms=float(times.min()), iqr_ms=float(q75 - q25),
+            mean_ms=float(times.mean()), iters=len(times), warmup=warmup, batch=batch, threads=threads,
+            runtime=runtime, device=device, dtype=str(x.dtype).replace("torch.", ""), memory_format=memory_format,
+        ))  # fmt: skip
+    return results
