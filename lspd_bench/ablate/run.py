@@ -39,13 +39,15 @@ Progress = Callable[[dict], None]
 REFERENCE_MODEL = "simplebaseline-mbv2"
 #: Latency is measured at batch 1 on one thread (PROTOCOLS.md §4: the quiet setting for a shared machine).
 LATENCY_THREADS = 1
+#: Calls per turn when the cell and the reference take turns (stated in the ratio's convention).
+LATENCY_BLOCK = 5
 #: Throughput batch (images/s at this batch, same thread count).
 THROUGHPUT_BATCH = 8
 # The fastest runs, not the medians: on a shared 2-core VM the same model's median moved ×1.8 between three
 # runs (6.2-11.2 ms) while its minimum moved 7 % (5.7-6.1 ms); the medians are reported as well.
 RATIO_CONVENTION = (f"latency_ratio: the cell's minimum batch-1 latency / the minimum of the reference model "
                     f"({REFERENCE_MODEL} deploy, same input size), the two measured taking turns in blocks of "
-                    "5 calls in the same process")  # fmt: skip
+                    f"{LATENCY_BLOCK} calls in the same process")  # fmt: skip
 _TEACHER_MODES = ("teacher", "teacher+sequence")
 _DATA_KEYS = ("dataset", "data_dir", "synth_preset", "data_seed", "coco_detections", "det_score_threshold")
 _STUDENT_ONLY = (*MODEL_KNOBS, "model", "stage_weights", "distill", "alpha", "seed", "cache_dir", "workers", "device")
@@ -672,7 +674,7 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     deployed = model.deploy()
     hw = (int(cfg.input_size[0]), int(cfg.input_size[1]))
     timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
-    ref, lat = measure_latencies([reference, deployed], hw, batch=1, **timing)
+    ref, lat = measure_latencies([reference, deployed], hw, batch=1, block=LATENCY_BLOCK, **timing)
     thr = measure_latency(deployed, hw, batch=batch, **timing)
     return {
         "model": cfg.model, "knobs": cfg.model_knobs(), "input": list(hw), "measured": "deploy",

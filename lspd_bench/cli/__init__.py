@@ -48,6 +48,16 @@ def stderr_console():
     return Console(stderr=True, file=sys.stderr)
 
 
+def stderr_progress(unit: str = ""):
+    """A transient rich progress bar on stderr: the task's description, a bar, done/total ``unit``,
+    elapsed time and ETA."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    count = TextColumn("{task.completed}/{task.total}" + (f" {unit}" if unit else ""))
+    return Progress(TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=stderr_console(), transient=True)  # fmt: skip
+
+
 # Command modules register themselves on `main` when imported (one line each, in flow order).
 from lspd_bench.cli import models as _models  # noqa: E402,F401
 from lspd_bench.cli import profile as _profile  # noqa: E402,F401

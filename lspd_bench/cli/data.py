@@ -7,7 +7,7 @@ import time
 import click
 import yaml
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_progress, stdout_console
 from lspd_bench.errors import InputError
 
 
@@ -46,13 +46,9 @@ def _overrides(pairs: tuple[str, ...]) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print meta.json content as JSON.")
 def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, workers, png, as_json) -> None:
     """Render the synthetic pose benchmark (MPII + COCO annotations, images as .npy arrays)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from lspd_bench.data.synth import generate_dataset, preset
 
-    columns = (TextColumn("rendering"), BarColumn(), TextColumn("{task.completed}/{task.total} samples"),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with input_errors(), Progress(*columns, console=stderr_console(), transient=True) as bar:
+    with input_errors(), stderr_progress("samples") as bar:
         cfg = preset(preset_name, n_train=n_train, n_val=n_val, size=size, **_overrides(sets))
         task = bar.add_task("rendering", total=cfg.n_train + cfg.n_val)
         start = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_progress, stdout_console
 
 
 @main.command("zoo")
@@ -13,17 +13,13 @@ from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout
 @click.option("--json", "as_json", is_flag=True, help="Print the full profiles as JSON.")
 def zoo_command(latency: bool, out: str | None, as_json: bool) -> None:
     """Profile every registered model at its customary input size (deploy models, batch 1)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from lspd_bench.cost import profile_model
     from lspd_bench.fileio import write_json
     from lspd_bench.models import list_models
 
     entries = list_models()
     results = []
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with input_errors(), Progress(*columns, console=stderr_console(), transient=True) as bar:
+    with input_errors(), stderr_progress() as bar:
         task = bar.add_task("profiling the zoo", total=len(entries))
         for entry in entries:
             bar.update(task, description=f"profiling {entry.name}")

@@ -103,13 +103,12 @@ def prepare(model: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> tu
     return call, memory_format
 
 
-def time_calls(call: Callable[[], object], warmup: int, iters: int, min_time_s: float, cuda: bool) -> np.ndarray:
-    """Per-call wall times in ms: ``warmup`` untimed calls, then ≥ ``iters`` calls lasting ≥ ``min_time_s``."""
-    return time_interleaved([call], warmup, iters, min_time_s, cuda)[0]
+#: Calls per turn when several models are timed together (``time_interleaved``).
+BLOCK_CALLS = 5
 
 
 def time_interleaved(calls: Sequence[Callable[[], object]], warmup: int, iters: int, min_time_s: float, cuda: bool,
-                     block: int = 5) -> list[np.ndarray]:  # fmt: skip
+                     block: int = BLOCK_CALLS) -> list[np.ndarray]:  # fmt: skip
     """Per-call wall times in ms of several calls taking turns in blocks of ``block`` calls, so that each
     sees the same machine (a shared VM's speed drifts over seconds): ``warmup`` untimed calls each, then
     rounds until every call has ≥ ``iters`` times and ≥ ``min_time_s`` per call has passed."""
@@ -148,10 +147,11 @@ def measure_latencies(
     iters: int = 50,
     min_time_s: float = 1.0,
     seed: int = 0,
+    block: int = BLOCK_CALLS,
 ) -> list[LatencyResult]:
     """Latency of one forward pass of each of ``models`` on the same ``batch``×3×H×W input, the models
-    taking turns in blocks of calls (``time_interleaved``), so that their ratio does not depend on when
-    each was measured.
+    taking turns in blocks of ``block`` calls (``time_interleaved``), so that their ratio does not depend
+    on when each was measured.
 
     ``threads`` is applied with ``torch.set_num_threads`` (and as ONNX Runtime's intra-op threads) for the
     measurement only. Models are put in eval mode; for ``channels_last`` they are converted in place.
@@ -165,7 +165,7 @@ def measure_latencies(
     x = torch.randn(batch, 3, *input_hw, generator=gen).to(device)
     with torch_threads(threads):
         prepared = [prepare(model.to(device), x, runtime, threads) for model in models]
-        all_times = time_interleaved([call for call, _ in prepared], warmup, iters, min_time_s, cuda)
+        all_times = time_interleaved([call for call, _ in prepared], warmup, iters, min_time_s, cuda, block)
     results = []
     for times, (_, memory_format) in zip(all_times, prepared):
         q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
