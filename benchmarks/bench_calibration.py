@@ -2,6 +2,7 @@
 
     python benchmarks/bench_calibration.py [--synth standard] [--preset quick] [--cache DIR] [--only NAME ...]
     python benchmarks/bench_calibration.py --lr-sweep [--only-models NAME ...]
+    python benchmarks/bench_calibration.py --spread-study [--only-variants NAME ...]
 
 Trains each run below as a user would, ``lspd-bench train --preset quick synth_preset=standard KEY=VALUE ...
 --json``, one after another with the machine to itself (2 torch threads on 2 cores), and writes one JSON
@@ -21,6 +22,11 @@ Every run has the quick schedule's epochs; the learning rate is each model's own
 suit both ends of the zoo (a comparison at one rate measures the rate, not the model), so ``--lr-sweep``
 trains one epoch on the quick data for each family's model at three rates and writes
 ``benchmarks/results/lr_sweep.json``; the ResNet-50 above trains at the best rate it found for it (0.01).
+
+``--spread-study`` trains the smallest and the largest run again under each variant of the schedule or the
+data in ``STUDY`` (overrides for both, and synthetic-data knobs generated into a dataset of their own) and
+writes the two figures and their gap per variant to ``benchmarks/results/spread_study.json``: what moves
+the spread, measured.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from common import RESULTS, machine, run_cli, save
 
 from lspd_bench.config import load_config
 from lspd_bench.data.build import ensure_synth
+from lspd_bench.data.synth import generate_dataset
+from lspd_bench.data.synth import preset as synth_preset
 
 RUNS: dict[str, list[str]] = {
     "lspd-xs K=1": ["model=lspd-xs", "stages=1"],
@@ -49,6 +57,14 @@ BAR_PCKH, BAR_SECONDS, SPREAD, CEILING = 55.0, 300.0, 10.0, 95.0
 #: ``--lr-sweep``: one epoch of the quick schedule on the quick data, per model and Adam rate.
 SWEEP_MODELS = ("lspd-xs", "simplebaseline-r50", "simplebaseline-r18", "simplebaseline-mbv2", "litehrnet-18")
 SWEEP_RATES = (0.2, 0.01, 0.001)
+#: ``--spread-study``: variant -> (overrides for both runs, synthetic-data knobs of the standard preset).
+STUDY: dict[str, tuple[list[str], dict[str, float]]] = {
+    "preset": ([], {}),
+    "batch 16": (["batch_size=16"], {}),
+    "harder data": ([], {"hard_pose_prob": 0.5, "rotation_prob": 0.15, "back_view_prob": 0.3}),
+    "sigma 1": (["sigma=1"], {}),
+    "sigma 1, 4 epochs": (["sigma=1", "epochs=4"], {}),
+}
 
 
 def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
@@ -89,6 +105,32 @@ def lr_sweep(models: list[str], preset: str, cache: str, tmp: Path) -> None:
                       "machine": machine()})  # fmt: skip
 
 
+def spread_study(variants: list[str], preset: str, synth: str, cache: str, tmp: Path) -> None:
+    """The smallest and the largest run per variant of ``STUDY``; merged into ``results/spread_study.json``."""
+    out_file = RESULTS / "spread_study.json"
+    earlier = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
+    rows: dict[str, dict] = {v: r for v, r in earlier.get("variants", {}).items() if v in STUDY}
+    ensure_synth(load_config(preset, None, {"synth_preset": synth, "cache_dir": cache}))
+    for variant in variants:
+        overrides, knobs = STUDY[variant]
+        extra = list(overrides)
+        if knobs:  # a dataset of its own, same seed and size as the preset's
+            data = tmp / f"data-{variant.replace(' ', '_')}"
+            generate_dataset(data, synth_preset(synth, **knobs), seed=0)
+            extra.append(f"data_dir={data}")
+        runs = {}
+        for name in (SMALLEST, LARGEST):
+            out = tmp / f"{variant}-{name}".replace(" ", "_")
+            runs[name] = train([*RUNS[name], *extra], preset, synth, cache, out)
+        rows[variant] = {"overrides": overrides, "data_knobs": knobs,
+                         **{name: {k: r[k] for k in ("headline", "wall_s", "stages")} for name, r in runs.items()},
+                         "gap": round(runs[LARGEST]["headline"] - runs[SMALLEST]["headline"], 2)}  # fmt: skip
+        print(f"{variant}: gap {rows[variant]['gap']}", file=sys.stderr, flush=True)
+    save("spread_study", {"preset": preset, "synth": synth, "runs": {n: RUNS[n] for n in (SMALLEST, LARGEST)},
+                          "metric": "PCKh@0.5 Mean of the deployed stage, flip test", "variants": rows,
+                          "machine": machine()})  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--synth", default="standard", help="synthetic preset (default: standard)")
@@ -98,7 +140,14 @@ def main() -> None:
                         help="measure these runs again; the others keep their figures from the results file")
     parser.add_argument("--lr-sweep", action="store_true", help="measure the learning-rate sweep instead")
     parser.add_argument("--only-models", nargs="*", choices=SWEEP_MODELS, help="sweep these models again")
+    parser.add_argument("--spread-study", action="store_true", help="measure what moves the spread instead")
+    parser.add_argument("--only-variants", nargs="*", choices=list(STUDY), help="study these variants again")
     args = parser.parse_args()
+    if args.spread_study:
+        with tempfile.TemporaryDirectory(prefix="lspd-bench-spread-") as tmp:
+            spread_study(args.only_variants or list(STUDY), args.preset, args.synth,
+                         args.cache or str(Path(tmp) / "cache"), Path(tmp))  # fmt: skip
+        return
     if args.lr_sweep:
         with tempfile.TemporaryDirectory(prefix="lspd-bench-lr-") as tmp:
             lr_sweep(args.only_models or list(SWEEP_MODELS), args.preset, args.cache or str(Path(tmp) / "cache"),
