@@ -67,6 +67,15 @@ STUDY: dict[str, tuple[list[str], dict[str, float]]] = {
 }
 
 
+def earlier(name: str, key: str, keep, **identity) -> dict:
+    """Entries ``key`` of ``results/NAME.json`` named in ``keep``, if the file's ``identity`` fields match."""
+    path = RESULTS / f"{name}.json"
+    doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if any(doc.get(field) != value for field, value in identity.items()):
+        return {}
+    return {k: v for k, v in doc.get(key, {}).items() if k in keep}
+
+
 def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
     args = ["train", "--preset", preset, f"synth_preset={synth}", *overrides]
     metrics, wall = run_cli([*args, "--out", str(out)], {"LSPD_BENCH_CACHE": cache})
@@ -89,9 +98,7 @@ def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) 
 
 def lr_sweep(models: list[str], preset: str, cache: str, tmp: Path) -> None:
     """One epoch per (model, rate) on the quick data; merged into ``results/lr_sweep.json``."""
-    out_file = RESULTS / "lr_sweep.json"
-    earlier = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
-    runs: dict[str, dict[str, float]] = {m: v for m, v in earlier.get("runs", {}).items() if m in SWEEP_MODELS}
+    runs: dict[str, dict[str, float]] = earlier("lr_sweep", "runs", SWEEP_MODELS)
     ensure_synth(load_config(preset, None, {"synth_preset": "quick", "cache_dir": cache}))
     for model in models:
         runs[model] = {}
@@ -107,9 +114,7 @@ def lr_sweep(models: list[str], preset: str, cache: str, tmp: Path) -> None:
 
 def spread_study(variants: list[str], preset: str, synth: str, cache: str, tmp: Path) -> None:
     """The smallest and the largest run per variant of ``STUDY``; merged into ``results/spread_study.json``."""
-    out_file = RESULTS / "spread_study.json"
-    earlier = json.loads(out_file.read_text(encoding="utf-8")) if out_file.is_file() else {}
-    rows: dict[str, dict] = {v: r for v, r in earlier.get("variants", {}).items() if v in STUDY}
+    rows: dict[str, dict] = earlier("spread_study", "variants", STUDY, preset=preset, synth=synth)
     ensure_synth(load_config(preset, None, {"synth_preset": synth, "cache_dir": cache}))
     for variant in variants:
         overrides, knobs = STUDY[variant]
@@ -154,13 +159,10 @@ def main() -> None:
                      Path(tmp))  # fmt: skip
         return
 
-    out_file = RESULTS / "calibration.json"
     # --only measures some runs again: the others keep their earlier figures (same preset and data).
     results: dict[str, dict] = {}
-    if args.only and out_file.is_file():
-        earlier = json.loads(out_file.read_text(encoding="utf-8"))
-        if (earlier.get("preset"), earlier.get("synth")) == (args.preset, args.synth):
-            results = {k: v for k, v in earlier["runs"].items() if k in RUNS}
+    if args.only:
+        results = earlier("calibration", "runs", RUNS, preset=args.preset, synth=args.synth)
     with tempfile.TemporaryDirectory(prefix="lspd-bench-calibration-") as tmp:
         cache = args.cache or str(Path(tmp) / "cache")
         # The dataset is shared work: generated before the clock of the first run starts.
