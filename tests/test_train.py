@@ -97,6 +97,11 @@ def test_train_cli_bad_input_is_one_line_and_exit_code_2(tiny_overrides, tmp_pat
     assert r.exit_code == 2 and "unknown key 'stagez'" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["train", "--preset", "ci", "distill=maybe"])
     assert r.exit_code == 2 and "distill='maybe' is not one of" in r.output
+    not_a_folder = tmp_path / "data.npy"
+    not_a_folder.write_bytes(b"kept")
+    r = CliRunner().invoke(main, ["train", "--preset", "ci", f"data_dir={not_a_folder}", f"cache_dir={tmp_path}"])
+    assert r.exit_code == 2 and f"data_dir {not_a_folder} is a file" in r.output and "Traceback" not in r.output
+    assert not_a_folder.read_bytes() == b"kept"
 
 
 def _train_cmd(tiny_overrides, out, epochs):

@@ -55,6 +55,8 @@ def ensure_synth(cfg: RunConfig, workers: int = 2) -> Path:
     from lspd_bench.data.synth import generate_dataset, preset, read_meta
 
     root = synth_dir(cfg)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"data_dir {root} is a file, not a dataset folder")
     with file_lock(root.parent / f".{root.name}.lock"):
         if not (root / "meta.json").is_file():
             if cfg.data_dir and root.exists() and any(root.iterdir()):
