@@ -64,6 +64,7 @@ STUDY: dict[str, tuple[list[str], dict[str, float]]] = {
     "harder data": ([], {"hard_pose_prob": 0.5, "rotation_prob": 0.15, "back_view_prob": 0.3}),
     "sigma 1": (["sigma=1"], {}),
     "sigma 1, 4 epochs": (["sigma=1", "epochs=4"], {}),
+    "sigma 1, 5 epochs": (["sigma=1", "epochs=5"], {}),
 }
 
 
