@@ -37,7 +37,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from lspd_bench.ablate import schema
 from lspd_bench.config import canonical_json
@@ -65,10 +65,10 @@ DONE = "done"
 _EPS = 1e-9
 
 #: Verdicts that fail the gate.
-FAILING = ("worse", "changed", "missing", "failed", "off the front")
+FAILING = ("worse", "changed", "missing", "failed", "off the front", "contradicted")
 #: Each verdict's one-character mark, as asv's compare marks its lines.
 MARKS = {**dict.fromkeys(FAILING, "✗"), "better": "✓", "new": "+", "within tolerance": "~", "not measured": "?",
-         "other cpu": "≠"}
+         "other cpu": "≠", "claim moved": "~"}
 
 
 @dataclass
@@ -262,7 +262,7 @@ def mark_pareto(cells: list[Cell]) -> None:
 # ---------------------------------------------------------------------------------------- baseline
 
 
-def make_baseline(results: Results, *, created: str | None = None) -> dict[str, Any]:
+def make_baseline(results: Results, *, created: str | None = None, claims: Sequence[str] = ()) -> dict[str, Any]:
     """The baseline document of ``results``: per cell its axes, seeds, accuracy (mean, seed spread),
     parameters, MACs (GMACs), latency ratio and Pareto membership; plus context, environment and date.
 
@@ -290,7 +290,42 @@ def make_baseline(results: Results, *, created: str | None = None) -> dict[str, 
         "rules": {"acc_floor_points": ACC_FLOOR, "acc_sigmas": ACC_SIGMAS, "latency_tolerance": TOL_LATENCY,
                   "pareto_cost": PARETO_COST, "cost_figures": list(COST_FIGURES)},  # fmt: skip
         "cells": [c.to_json() for c in results.cells],
+        "claims": claim_verdicts(results.source.parent, claims),
     }
+
+
+def claim_verdicts(matrix_dir: Path, extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The verdicts of the claims of the matrix in ``matrix_dir`` (its matrix.json) and of ``extra`` ones;
+    empty for a results table without its matrix folder."""
+    from lspd_bench.report.claims import judge_all
+    from lspd_bench.report.load import load_matrix
+
+    if not (matrix_dir / RESULTS_FILE).is_file():
+        return []
+    matrix = load_matrix(matrix_dir)
+    return judge_all(matrix, extra) if matrix.done else []
+
+
+def _claim_rows(baseline: dict[str, Any], now: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A failing row for each claim the baseline supported that the results contradict; an informational
+    row for each other change of verdict."""
+    from lspd_bench.report.claims import interval_text
+
+    current = {c["claim"]: c for c in now}
+    rows = []
+    for old in baseline.get("claims") or []:
+        new = current.get(old["claim"])
+        if new is None:
+            raise InputError(f"claim '{old['claim']}' of the baseline cannot be judged on the results: add it to "
+                             "the matrix's claims or pass it with --claim")  # fmt: skip
+        if new["verdict"] == old["verdict"]:
+            continue
+        verdict = "contradicted" if old["verdict"] == "supported" and new["verdict"] == "contradicted" else "claim moved"
+        rows.append(_row(f"claim '{old['claim']}'", "claim", "a supported claim must not be contradicted", verdict,
+                         baseline=old["verdict"], now=new["verdict"],
+                         message=f"Δ {interval_text(old)} → {interval_text(new)} points ({new['seeds']} seeds; "
+                                 f"{new['reason']})"))  # fmt: skip
+    return rows
 
 
 def _number(value: Any) -> float | None:
@@ -555,20 +590,37 @@ def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], 
 
 
 def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
-          tol_latency: float = TOL_LATENCY) -> dict[str, Any]:  # fmt: skip
-    """Read ``results`` (a matrix folder or its results.csv) and compare it with the baseline file."""
+          tol_latency: float = TOL_LATENCY, claims: bool = False, extra_claims: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """Read ``results`` (a matrix folder or its results.csv) and compare it with the baseline file.
+
+    With ``claims``, the claims the baseline recorded are judged again on the results (with ``extra_claims``
+    for those the matrix does not carry): one that was supported and is now contradicted fails the gate.
+    """
     doc, cells = load_baseline(baseline)
-    report = compare(read_results(results), doc, cells, tol_acc=tol_acc, tol_latency=tol_latency)
-    return {**report, "baseline": str(baseline), "updated": False}
+    res = read_results(results)
+    report = compare(res, doc, cells, tol_acc=tol_acc, tol_latency=tol_latency)
+    report = {**report, "baseline": str(baseline), "updated": False}
+    if not claims:
+        return report
+    if not doc.get("claims"):
+        raise InputError(f"--claims: the baseline {baseline} records no claims (write it with --update-baseline "
+                         "from a matrix that has claims)")  # fmt: skip
+    now = claim_verdicts(res.source.parent, extra_claims)
+    rows = _claim_rows(doc, now)
+    failing = [r for r in rows if r["fails"]]
+    return {**report, "rows": report["rows"] + rows, "passed": report["passed"] and not failing,
+            "regressions": report["regressions"] + len(failing), "claims": now,
+            "contradicted_claims": [r["cell"] for r in failing]}  # fmt: skip
 
 
 def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
-                    tol_latency: float = TOL_LATENCY, created: str | None = None) -> dict[str, Any]:  # fmt: skip
+                    tol_latency: float = TOL_LATENCY, created: str | None = None,
+                    claims: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     """Accept ``results`` as the new baseline: write it atomically and return what changed against the
     old one (every cell ``new`` when there was none). A file at ``baseline`` that is not a baseline is
-    not overwritten (``InputError``)."""
+    not overwritten (``InputError``). The matrix's claims and ``claims`` are recorded with their verdicts."""
     res = read_results(results)
-    doc = make_baseline(res, created=created)
+    doc = make_baseline(res, created=created, claims=claims)
     path = Path(baseline)
     path_existed = path.exists()
     if path_existed:
@@ -657,7 +709,10 @@ def summary(report: dict[str, Any]) -> str:
     cells = report["regressed_cells"]
     detail = "; ".join(f"{c}: {', '.join(dict.fromkeys(f))}" for c, f in cells.items())
     count = report["regressions"]
-    return f"FAILED: {count} regression{'s' * (count != 1)} in {len(cells)} of {n} cells — {detail}"
+    claims = report.get("contradicted_claims") or []
+    where = f"{len(cells)} of {n} cells" + (f" and {len(claims)} claim{'s' * (len(claims) != 1)}" if claims else "")
+    detail = "; ".join([*([detail] if detail else []), *(f"{c}: now contradicted" for c in claims)])
+    return f"FAILED: {count} regression{'s' * (count != 1)} in {where} — {detail}"
 
 
 def markdown(report: dict[str, Any]) -> str:

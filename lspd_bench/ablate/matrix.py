@@ -18,6 +18,8 @@ Several keys make the Cartesian product; ``seed=0..2`` repeats every cell three 
       distill: [none, teacher]
     exclude:                      # a cell matching every key of one rule is left out
       - {stages: 1, distill: sequence}
+    claims:                       # what the matrix expects; the report gives each a verdict
+      - distill=teacher > distill=none at every stages
 
 Baselines go in their own group of a list ``matrix`` (``- {model: [simplebaseline-r18, litehrnet-18]}``):
 a model that lacks a knob the matrix sets is a validation error; a knob left at ``null`` is not passed.
@@ -40,11 +42,12 @@ from lspd_bench import __version__
 from lspd_bench.config import (
     FIELD_TYPES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml, replace,
 )  # fmt: skip
+from lspd_bench.ablate.claims import Claim, parse_claim, parse_claims, validate as validate_claim
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
 #: Top-level keys of a YAML matrix file.
-MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude")
+MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude", "claims")
 #: The preset a matrix uses when neither the command nor the file names one (minutes on 2 CPU cores).
 DEFAULT_PRESET = "quick"
 #: Config keys that say where or how a run executes: not part of a cell's key (nor of its identity).
@@ -83,6 +86,7 @@ class Matrix:
     varying: tuple[str, ...]  # keys whose value differs between cells (the table's interesting columns)
     spec: dict[str, Any]  # the canonical specification (hashed into the default folder name)
     warnings: tuple[str, ...] = field(default=())
+    claims: tuple[Claim, ...] = field(default=())
 
     @property
     def spec_hash(self) -> str:
@@ -95,7 +99,7 @@ class Matrix:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "description": self.description, "preset": self.preset,
                 "spec": self.spec, "spec_hash": self.spec_hash, "varying": list(self.varying),
-                "warnings": list(self.warnings)}  # fmt: skip
+                "warnings": list(self.warnings), "claims": [c.to_dict() for c in self.claims]}  # fmt: skip
 
 
 def _show(value: Any) -> str:
@@ -274,12 +278,14 @@ def load_matrix(
     *,
     preset: str | None = None,
     dataset: str | None = None,
+    claims: Iterable[str] = (),
 ) -> Matrix:
     """Parse and validate a matrix from a YAML file and/or ``key=spec`` items.
 
     Command-line specs replace the file's axis or fixed value of the same key in every group, or add
-    an axis. ``preset`` (default: the file's, else ``quick``) and ``dataset`` apply to every cell. Every
-    key, value, model and knob is checked before this returns; errors name the key and the valid choices.
+    an axis. ``preset`` (default: the file's, else ``quick``) and ``dataset`` apply to every cell.
+    ``claims`` are added to the file's ``claims:``. Every key, value, model, knob and claim is checked
+    before this returns; errors name the key and the valid choices.
     """
     doc: dict[str, Any] = {}
     source = "command line"
@@ -290,6 +296,7 @@ def load_matrix(
         if unknown:
             raise InputError(f"matrix file {source}: unknown key(s) {', '.join(unknown)}; valid keys: "
                              f"{', '.join(MATRIX_FILE_KEYS)}")  # fmt: skip
+    parsed_claims = parse_claims(doc.get("claims"), source) + tuple(parse_claim(c) for c in claims)
     preset_name = preset or doc.get("preset") or DEFAULT_PRESET
     load_config(preset_name)  # an unknown preset fails here, listing the presets
 
@@ -377,8 +384,10 @@ def load_matrix(
     stem = str(doc.get("name") or (Path(matrix_file).stem if matrix_file is not None else "ablate"))
     changed = matrix_file is None or bool(cli) or (preset is not None and preset != doc.get("preset"))
     name = f"{stem}-{config_hash(spec, 8)}" if changed else stem
+    for claim in parsed_claims:
+        validate_claim(claim, [c.axes for c in cells], [c.config.stages for c in cells], source)
     return Matrix(name, source, str(doc.get("description") or ""), preset_name, tuple(cells),
-                  varying, spec, warnings)  # fmt: skip
+                  varying, spec, warnings, parsed_claims)  # fmt: skip
 
 
 def rule_text(rule: dict[str, tuple[Any, ...]]) -> str:

@@ -3,7 +3,8 @@
 The report and the regression gate read these names; the store writes them. A cell's own folder
 ``<matrix>/<cell>/`` holds ``cell.json`` (its axes and identity), the run's ``config.json``,
 ``metrics.json``, ``cost.json``, ``per_person.npz`` (PCKh data: ``correct`` N×16 bool at 0.5 and
-``visible`` N×16 bool of the deploy stage, for paired bootstrap intervals), ``log.csv`` and checkpoints.
+``visible`` N×16 bool of the deploy stage, ``stage_correct`` K×N×16 of every stage, for the intervals of
+deltas and claims), ``log.csv`` and checkpoints.
 """
 
 #: Bookkeeping columns.

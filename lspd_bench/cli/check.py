@@ -25,8 +25,14 @@ _STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yell
               help="Accept the results: write them as the new baseline (atomically) and show what changed.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.md",
               help="Also write the report as Markdown (for a pull-request comment).")
+@click.option("--claims", "claims", is_flag=True,
+              help="Also judge the baseline's claims on the results: one it supported that is now contradicted fails.")
+@click.option("--claim", "extra_claims", multiple=True, metavar="CLAIM",
+              help="A claim the matrix does not carry (as in `report --claim`), recorded by --update-baseline and "
+                   "judged by --claims. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
-def check_command(results, baseline, tol_acc, tol_latency, update_baseline, markdown_out, as_json) -> None:
+def check_command(results, baseline, tol_acc, tol_latency, update_baseline, markdown_out, claims, extra_claims,
+                  as_json) -> None:  # fmt: skip
     """Compare RESULTS (a matrix folder or its results.csv) with the baseline; exit 1 on a regression.
 
     Fails on an accuracy drop beyond the tolerance, any change of parameters or MACs, a latency ratio
@@ -39,9 +45,11 @@ def check_command(results, baseline, tol_acc, tol_latency, update_baseline, mark
 
     with input_errors():
         if update_baseline:
-            report = gate.update_baseline(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency)
+            report = gate.update_baseline(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency,
+                                          claims=extra_claims)  # fmt: skip
         else:
-            report = gate.check(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency)
+            report = gate.check(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency, claims=claims,
+                                extra_claims=extra_claims)  # fmt: skip
     if markdown_out is not None:
         write_text(markdown_out, gate.markdown(report))
     if as_json:

@@ -40,17 +40,21 @@ def _formats(_ctx, _param, value: str) -> list[str]:
               help="Paired-bootstrap resamples of the delta intervals.")
 @click.option("--formats", default="png,svg,pdf", show_default=True, callback=_formats,
               help="Plot files to write, comma-separated (PNG always: the page embeds it).")
+@click.option("--claim", "claims", multiple=True, metavar="CLAIM",
+              help="A claim to judge besides the matrix's own, e.g. 'distill=teacher > distill=none at every stages' "
+                   "(syntax: `lspd_bench.ablate.claims`). Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def report_command(matrix, out, metric, cost, counter, baseline_row, allow_mixed, references, n_boot, formats,
-                   as_json) -> None:  # fmt: skip
+                   claims, as_json) -> None:  # fmt: skip
     """Report the ablation matrix in MATRIX (a folder written by `lspd-bench ablate`): tables in Markdown,
     LaTeX and CSV, Pareto and axis plots (PNG, SVG, PDF), index.html and report.md."""
     from lspd_bench.report import build_report
+    from lspd_bench.report.claims import interval_text
 
     with input_errors(), stderr_console().status(f"reporting {matrix} …"):
         summary = build_report(matrix, out, metric=metric, cost=cost, counter=counter, baseline_row=baseline_row,
                                allow_mixed=allow_mixed, references=references, n_boot=n_boot,
-                               formats=formats)  # fmt: skip
+                               formats=formats, claims=claims)  # fmt: skip
     if as_json:
         echo_json(summary)
         return
@@ -58,6 +62,9 @@ def report_command(matrix, out, metric, cost, counter, baseline_row, allow_mixed
     others = ", ".join(f"{n} {s}" for s, n in cells.items() if s not in ("total", "done"))
     click.echo(f"{cells.get('done', 0)} of {cells['total']} cells done" + (f" ({others})" if others else "")
                + f"; baseline row: {', '.join(f'{k}={v}' for k, v in summary['baseline_row'].items())}")  # fmt: skip
+    for c in summary["claims"]:
+        click.echo(f"claim {c['claim']}: {c['verdict']} (Δ {interval_text(c)} points, {c['seeds']} seed(s); "
+                   f"interval covers {c['covers']}; {c['reason']})")  # fmt: skip
     for kind, members in summary["pareto"].items():
         click.echo(f"Pareto front ({kind}): {'; '.join(members) or 'none'}")
     for w in summary["warnings"]:

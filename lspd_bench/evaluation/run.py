@@ -158,10 +158,12 @@ def _write_predictions(out: Path, final: dict, preds: Predictions, bundle: DataB
     """Write the deploy stage's predictions (and, for PCKh, per-person correctness); pop the bulky parts
     of ``final``. Returns the predictions file's name."""
     if bundle.metric == "pckh":
-        deployed = final.pop("per_person")[deploy_stage - 1]
+        stages = final.pop("per_person")
+        deployed = stages[deploy_stage - 1]
         with atomic_path(out / PER_PERSON) as tmp:
-            with open(tmp, "wb") as f:  # per-person correctness: the paired bootstrap of ablation deltas
-                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible)
+            with open(tmp, "wb") as f:  # per-person correctness: the intervals of ablation deltas and claims
+                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible,
+                         stage_correct=np.stack([s.correct for s in stages]))  # fmt: skip
         write_json(out / PREDICTIONS_MPII, preds.coords[deploy_stage - 1].tolist(), indent=None)
         return PREDICTIONS_MPII
     write_results(final.pop("results")[deploy_stage - 1], out / PREDICTIONS_COCO)

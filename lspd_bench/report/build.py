@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
+from lspd_bench.report import claims as claim_verdicts
 from lspd_bench.report.context import all_conventions, environment_rows, status_line
 from lspd_bench.report.html import PlotEntry, render_index
 from lspd_bench.report.load import Reference, input_hw, load_matrix, load_references
@@ -70,13 +71,15 @@ def _front_text(analysis: Analysis, kind: str, members: list[Variant]) -> str:
 
 def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: Table, paper: list[Table],
                fronts: dict[str, list[Variant]], plot_links: list[tuple[str, str]], env: list[tuple[str, str]],
-               order: list[str]) -> str:  # fmt: skip
+               order: list[str], claims: list[dict[str, Any]]) -> str:  # fmt: skip
     """A Markdown summary for a pull-request comment: status, best row, fronts, the paper view, the full
     table folded, plots as links, environment and conventions folded."""
     lines = [f"## Ablation report: `{analysis.matrix.name}`", "",
              f"{headline} · {status_line(analysis)} · baseline row: `{analysis.baseline.label(analysis.axes)}`", ""]  # fmt: skip
     if warnings:
         lines += [f"> **Note:** {w}" for w in warnings] + [""]
+    if claims:
+        lines += claim_verdicts.markdown(claims)
     scored = [v for v in analysis.variants if v.value(analysis.headline)]
     lspd = [v for v in scored if not v.reference] or scored
     best = max(lspd, key=lambda v: v.value(analysis.headline).mean)
@@ -144,7 +147,8 @@ def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Ref
     return pareto, axis_plots, links
 
 
-def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, warnings: list[str]) -> dict[str, Any]:
+def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, warnings: list[str],
+             claims: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     def row(v: Variant) -> dict[str, Any]:
         head = v.value(analysis.headline)
         d = v.delta
@@ -161,7 +165,7 @@ def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, war
         "axes": analysis.axes, "baseline_row": {a: analysis.baseline.axes.get(a) for a in analysis.axes},
         "rows": [row(v) for v in analysis.variants],
         "pareto": {k: [v.label(analysis.lspd_axes) for v in fronts[k]] for k in COST_KINDS},
-        "warnings": warnings,
+        "warnings": warnings, "claims": claims,
     }  # fmt: skip
 
 
@@ -177,6 +181,7 @@ def build_report(
     references: Sequence[str | Path] = (),
     n_boot: int = 1000,
     formats: Sequence[str] = plots.FORMATS,
+    claims: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write the report of the matrix in ``matrix_dir`` to ``out_dir`` (default ``reports/<matrix name>``).
 
@@ -184,7 +189,8 @@ def build_report(
     is drawn regardless. ``counter`` names the GMACs counter (fvcore, conv+linear, ptflops-pytorch,
     ptflops-aten). ``baseline_row`` is ``"key=value,..."`` or a dict (unnamed axes: their first value).
     ``references`` are comparison models for the Pareto plots (see :func:`load_references`). ``formats``
-    are the plot files written (png, svg, pdf; PNG always, the page embeds it).
+    are the plot files written (png, svg, pdf; PNG always, the page embeds it). ``claims`` are added to
+    the matrix's own (``lspd_bench.ablate.claims``); the report opens with their verdicts.
     Returns a JSON-ready summary: the files written, cell counts, the baseline row, the Pareto fronts
     and every row's delta. Bad input raises ``InputError``.
     """
@@ -197,6 +203,7 @@ def build_report(
     requested = baseline_row if isinstance(baseline_row, dict) else parse_baseline_row(baseline_row)
     analysis = analyze(matrix, metric=metric, baseline_row=requested, allow_mixed=allow_mixed, counter=counter,
                        n_boot=n_boot)  # fmt: skip
+    verdicts = claim_verdicts.judge_all(analysis.matrix, claims)
     notes: list[str] = []
     refs = _usable_references(analysis, references, notes)
     out = Path(out_dir) if out_dir is not None else Path("reports") / matrix.name
@@ -222,9 +229,10 @@ def build_report(
         warnings=warnings, pareto=pareto,
         fronts=[(f"vs {_COST_NAMES[k]}", _front_text(analysis, k, fronts[k])) for k in order],
         paper=paper, main=main, axis_plots=axis_plots, environment=env, conventions=all_conventions(analysis),
+        claims=verdicts, claims_note=claim_verdicts.RULE,
     )  # fmt: skip
     files.append(write_text(out / "index.html", page))
     md = _report_md(analysis, headline=headline, warnings=warnings, main=main, paper=paper, fronts=fronts,
-                    plot_links=links, env=env, order=order)  # fmt: skip
+                    plot_links=links, env=env, order=order, claims=verdicts)  # fmt: skip
     files.append(write_text(out / "report.md", md))
-    return _summary(analysis, out, files, fronts, warnings)
+    return _summary(analysis, out, files, fronts, warnings, verdicts)

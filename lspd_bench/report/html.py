@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from lspd_bench import __version__
+from lspd_bench.report.claims import interval_text
 from lspd_bench.report.tables import Table, render_html
 
 CSS = """
@@ -47,6 +48,11 @@ dl.env dt { font-weight: 600; color: var(--muted); }
 dl.env dd { margin: 0; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; word-break: break-all; }
 ol.conv li { margin-bottom: 4px; }
 .front { margin: 4px 0 0; font-size: 13px; }
+.verdict { font-weight: 700; padding: 1px 8px; border-radius: 10px; font-size: 12px; }
+.verdict.supported { background: #dafbe1; color: #116329; }
+.verdict.contradicted { background: #ffebe9; color: #a40e26; }
+.verdict.undecided { background: #eaeef2; color: #59636e; }
+tr.part td { color: var(--muted); font-size: 12px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
 
@@ -86,12 +92,14 @@ def render_index(
     axis_plots: Sequence[PlotEntry],
     environment: Sequence[tuple[str, str]],
     conventions: Sequence[tuple[str, Sequence[str]]],
+    claims: Sequence[dict] = (),
+    claims_note: str = "",
 ) -> str:
     """The page as one HTML string; ``fronts`` are ``(cost title, members text)`` lines under the Pareto plots."""
     esc = html.escape
-    sections = [("pareto", "Accuracy vs cost"), ("paper", "Paper view"), ("results", "All variants"),
+    sections = [("claims", "Claims"), ("pareto", "Accuracy vs cost"), ("paper", "Paper view"), ("results", "All variants"),
                 ("axes", "Axis plots"), ("environment", "Environment"), ("conventions", "Conventions")]  # fmt: skip
-    present = {"pareto": bool(pareto), "paper": bool(paper), "results": True, "axes": bool(axis_plots),
+    present = {"claims": bool(claims), "pareto": bool(pareto), "paper": bool(paper), "results": True, "axes": bool(axis_plots),
                "environment": True, "conventions": True}  # fmt: skip
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -101,6 +109,8 @@ def render_index(
     if warnings:
         out.append('<div class="callout"><strong>Read with care</strong><ul>'
                    + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")  # fmt: skip
+    if claims:
+        out.append(_claims(claims, claims_note))
     if pareto:
         out.append('<section id="pareto"><h2>Accuracy vs cost</h2>')
         out += [_plot(p) for p in pareto]
@@ -132,3 +142,25 @@ def render_index(
                "Self-contained: no scripts, no network.</footer>")  # fmt: skip
     out += ["</main>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
+
+
+def _claims(claims: Sequence[dict], note: str) -> str:
+    """The Claims section: each claim, its verdict, Δ with its interval, seeds, the noise covered and why."""
+    esc = html.escape
+
+    def row(r: dict, text: str, cls: str = "") -> str:
+        return (f'<tr class="{cls}"><td class="l">{text}</td><td class="l"><span class="verdict {r["verdict"]}">'
+                f'{r["verdict"]}</span></td><td class="r">{esc(interval_text(r))}</td><td class="r">{r["seeds"]}</td>'
+                f'<td class="l">{esc(r["covers"])}</td><td class="l">{esc(r["reason"])}</td></tr>')  # fmt: skip
+
+    rows = []
+    for r in claims:
+        name = f"<strong>{esc(r['name'])}</strong><br>" if r.get("name") else ""
+        rows.append(row(r, f"{name}<code>{esc(r['claim'])}</code>"))
+        for p in r.get("parts", []):
+            at = ", ".join(f"{k}={v}" for k, v in p["at"].items())
+            rows.append(row(p, f"&nbsp;&nbsp;at {esc(at)}", "part"))
+    head = "".join(f'<th class="{c}">{t}</th>' for t, c in (("claim", "l"), ("verdict", "l"),
+                   ("Δ [95 % interval], points", "r"), ("seeds", "r"), ("interval covers", "l"), ("why", "l")))  # fmt: skip
+    return (f'<section id="claims"><h2>Claims</h2><div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(rows) + f'</tbody></table></div><ul class="notes"><li>{esc(note)}</li></ul></section>')

@@ -25,6 +25,7 @@ RESULTS_CSV = "results.csv"
 METRICS_JSON = "metrics.json"
 COST_JSON = "cost.json"
 PER_PERSON_NPZ = "per_person.npz"
+MATRIX_JSON = "matrix.json"
 
 #: Columns without which a ``results.csv`` is not one of ours.
 REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
@@ -116,6 +117,7 @@ class Cell:
     error: str
     folder: Path
     row: dict[str, Any]
+    axes: dict[str, Any] | None = None  # the keys the matrix set for this cell (matrix.json), when known
     metrics: dict | None = None
     cost: dict | None = None
     problems: list[str] = field(default_factory=list)  # why a done cell is incomplete
@@ -127,6 +129,20 @@ class Cell:
     @property
     def per_person_file(self) -> Path:
         return self.folder / PER_PERSON_NPZ
+
+    def stage_correct(self, stage: int) -> np.ndarray | None:
+        """N×J bool correctness at PCKh 0.5 of stage ``stage`` (1-based), or None when the file lacks it."""
+        path = self.per_person_file
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                if "stage_correct" not in data.files:
+                    return None
+                stages = np.asarray(data["stage_correct"], dtype=bool)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable per-person file ({exc})") from None
+        return stages[stage - 1] if stages.ndim == 3 and 1 <= stage <= len(stages) else None
 
     def per_person(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(correct, visible)``: N×J bool arrays of the deploy stage at PCKh 0.5, or None when absent."""
@@ -151,6 +167,7 @@ class Matrix:
     root: Path
     cells: list[Cell]
     columns: tuple[str, ...]  # the columns results.csv has
+    claims: list[dict[str, Any]] = field(default_factory=list)  # matrix.json's claims ({claim, name})
 
     @property
     def name(self) -> str:
@@ -220,6 +237,8 @@ def load_matrix(path: str | Path) -> Matrix:
         raise InputError(f"{csv} lacks the column(s) {', '.join(missing)}: not a results table of `lspd-bench ablate`")
     if frame.empty:
         raise InputError(f"{csv} has no cells yet")
+    spec = _read_json(root / MATRIX_JSON) or {}
+    axes_by_cell = {str(c.get("cell")): c.get("axes") for c in spec.get("cells") or [] if isinstance(c, dict)}
     cells = []
     for record in frame.to_dict(orient="records"):
         # Identifiers (cell ids, fingerprints, names) stay strings: a hash of digits is not a number.
@@ -234,7 +253,7 @@ def load_matrix(path: str | Path) -> Matrix:
         status = str(record[schema.STATUS]).strip() or "pending"
         folder = root / str(record[schema.RUN_DIR] or record[schema.CELL])
         cell = Cell(id=str(record[schema.CELL]), status=status, error=row.get(schema.ERROR) or "", folder=folder,
-                    row=row)  # fmt: skip
+                    row=row, axes=axes_by_cell.get(str(record[schema.CELL])))  # fmt: skip
         if cell.done:
             cell.metrics = _read_json(folder / METRICS_JSON)
             cell.cost = _read_json(folder / COST_JSON)
@@ -247,7 +266,8 @@ def load_matrix(path: str | Path) -> Matrix:
         for k, v in _derived_context(cell.metrics).items():
             row.setdefault(k, v)
         cells.append(cell)
-    return Matrix(root=root, cells=cells, columns=tuple(frame.columns))
+    claims = [c for c in spec.get("claims") or [] if isinstance(c, dict) and isinstance(c.get("claim"), str)]
+    return Matrix(root=root, cells=cells, columns=tuple(frame.columns), claims=claims)
 
 
 def mixed_context(matrix: Matrix) -> dict[str, dict[str, list[Any]]]:
@@ -270,7 +290,7 @@ def select_metric(matrix: Matrix, metric: str | None) -> Matrix:
     if not any(c.row.get("metric") == metric for c in kept):
         have = ", ".join(map(str, matrix.values("metric"))) or "none"
         raise InputError(f"{matrix.root}: no cell was scored with --metric {metric} (its cells use: {have})")
-    return Matrix(root=matrix.root, cells=kept, columns=matrix.columns)
+    return Matrix(root=matrix.root, cells=kept, columns=matrix.columns, claims=matrix.claims)
 
 
 @dataclass
