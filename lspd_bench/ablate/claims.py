@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from lspd_bench.config import parse_value
 from lspd_bench.errors import InputError
 
 #: The pseudo-key that names a stage of the same network.
@@ -97,8 +98,6 @@ class Claim:
 
 
 def _selector(text: str, where: str) -> dict[str, Any]:
-    from lspd_bench.config import parse_value
-
     out: dict[str, Any] = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
