@@ -233,3 +233,12 @@ def test_check_claims_against_a_baseline_without_claims_is_one_line_and_exit_2(t
     runner.invoke(main, ["check", str(root), "--baseline", str(base), "--update-baseline"])
     res = runner.invoke(main, ["check", str(root), "--baseline", str(base), "--claims"])
     assert res.exit_code == 2 and "records no claims" in res.output
+
+
+def test_a_claim_on_a_running_matrix_is_judged_on_its_finished_cells(tmp_path):
+    root = write_matrix(tmp_path / "m", effect=0.06, seed_sd=0.005)
+    frame = pd.read_csv(root / "results.csv")
+    frame.loc[frame["distill"] == "teacher", schema.STATUS] = "running"  # no teacher cell has finished
+    frame.to_csv(root / "results.csv", index=False)
+    r = verdicts(root, "distill=teacher > distill=none")["distill=teacher > distill=none"]
+    assert r["verdict"] == "undecided" and "not comparable on the finished cells" in r["reason"]

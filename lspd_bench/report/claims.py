@@ -257,13 +257,14 @@ def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
 
 
 def claims_of(matrix: Matrix, extra: Sequence[str] = ()) -> list[Claim]:
-    """The matrix's own claims (matrix.json) and ``extra`` ones (``--claim``), the latter validated here:
-    a claim naming an unknown axis or value is an ``InputError``."""
+    """The matrix's own claims (matrix.json) and ``extra`` ones (``--claim``), the latter validated here
+    against every cell, finished or not: a claim naming an unknown axis or value is an ``InputError``."""
     own = [parse_claim(c["claim"], c.get("name", "")) for c in matrix.claims]
     added = [parse_claim(text) for text in extra]
-    cells = matrix.done
+    cells = matrix.cells
+    stages = [_stages(c) if c.done else None for c in cells]
     for claim in added:
-        validate(claim, [cell_values(c) for c in cells], [_stages(c) for c in cells], str(matrix.root))
+        validate(claim, [cell_values(c) for c in cells], stages, str(matrix.root))
     return own + added
 
 
