@@ -69,6 +69,11 @@ def show(value: Any) -> str:
     return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
+def label_text(values: Mapping[str, Any]) -> str:
+    """``stages=2, distill=teacher``."""
+    return ", ".join(f"{k}={show(v)}" for k, v in values.items())
+
+
 @dataclass(frozen=True)
 class Claim:
     """A parsed claim. ``left``/``right``/``where`` map keys to normalised values."""
@@ -202,6 +207,11 @@ def _compatible(a: Mapping[str, Any], b: Mapping[str, Any], keys: Iterable[str])
     return all(norm(a[k]) == norm(b[k]) for k in keys if a.get(k) is not None and b.get(k) is not None)
 
 
+def _label(cell: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The cell's normalised values of ``keys``, in the order of ``keys`` (so its repr identifies a context)."""
+    return {k: norm(cell.get(k)) for k in keys}
+
+
 @dataclass
 class Context:
     """One comparison of a claim: the LEFT and RIGHT cells (indices) at one combination of the other keys."""
@@ -229,8 +239,8 @@ def contexts(claim: Claim, cells: Sequence[Mapping[str, Any]], stages: Sequence[
         keys = varying_keys([cells[i] for i in pool])
         groups: dict[str, Context] = {}
         for i in pool:
-            label = {k: norm(cells[i].get(k)) for k in keys}
-            groups.setdefault(repr(sorted(label.items(), key=lambda kv: kv[0])), Context(label, [], [])).left.append(i)
+            label = _label(cells[i], keys)
+            groups.setdefault(repr(label), Context(label, [], [])).left.append(i)
         for ctx in groups.values():
             ctx.right = list(ctx.left)
         return list(groups.values())
@@ -239,8 +249,8 @@ def contexts(claim: Claim, cells: Sequence[Mapping[str, Any]], stages: Sequence[
     keys = [k for k in varying_keys([cells[i] for i in pool]) if k not in claim.contrast]
     out: dict[str, Context] = {}
     for i in lefts:
-        label = {k: norm(cells[i].get(k)) for k in keys}
-        ctx_key = repr(sorted(label.items(), key=lambda kv: kv[0]))
+        label = _label(cells[i], keys)
+        ctx_key = repr(label)
         if ctx_key not in out:
             match = [j for j in rights if _compatible(cells[i], cells[j], keys)]
             out[ctx_key] = Context(label, [], match)

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lspd_bench.ablate import schema
-from lspd_bench.ablate.claims import COSTS, STAGE, Claim, Context, contexts, norm, parse_claim, show, validate
+from lspd_bench.ablate.claims import COSTS, STAGE, Claim, Context, contexts, label_text, norm, parse_claim, validate
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
 from lspd_bench.report.load import Cell, Matrix
@@ -145,11 +145,8 @@ def _figure(cell: Cell, stage: int | None) -> float | None:
 def _cell_people(cell: Cell, stage: int | None) -> np.ndarray | None:
     if cell.row.get("metric") != "pckh":
         return None
-    pp = cell.per_person()
-    if pp is None:
-        return None
-    correct = pp[0] if stage is None else cell.stage_correct(stage)
-    return None if correct is None else _people(correct, pp[1])
+    pp = cell.per_person(stage)
+    return None if pp is None else _people(*pp)
 
 
 def _group(cells: list[Cell], stage: int | None = None, minus: int | None = None) -> Group | None:
@@ -182,7 +179,9 @@ def cell_values(cell: Cell) -> dict[str, Any]:
 
 
 def _stages(cell: Cell) -> int:
-    return sum(1 for k in range(1, 65) if cell.row.get(schema.STAGE_HEADLINE.format(k=k)) is not None) or 1
+    """How many stages the cell's network has: its results row's stage columns that hold a figure."""
+    prefix, suffix = schema.STAGE_HEADLINE.split("{k}")
+    return sum(1 for k, v in cell.row.items() if v is not None and k.startswith(prefix) and k.endswith(suffix)) or 1
 
 
 def _cost(cells: list[Cell], column: str) -> float | None:
@@ -190,19 +189,25 @@ def _cost(cells: list[Cell], column: str) -> float | None:
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
-def _judge(claim: Claim, ctxs: list[Context], cells: list[Cell]) -> dict[str, Any]:
-    """Verdict of ``claim`` over the contexts ``ctxs`` (pooled with equal weights)."""
+def _judge(claim: Claim, ctxs: list[Context], cells: list[Cell],
+           cache: dict[tuple[int, ...], Group | None]) -> dict[str, Any]:  # fmt: skip
+    """Verdict of ``claim`` over the contexts ``ctxs`` (pooled with equal weights). ``cache`` keeps the
+    groups already read, so that the parts of ``at every`` read no per-person file twice."""
     weights: dict[tuple[int, ...], float] = {}
     groups: dict[tuple[int, ...], Group | None] = {}
     for ctx in ctxs:
         if claim.stage_claim:
             key = tuple(ctx.left)
-            groups[key] = _group([cells[i] for i in key], claim.left[STAGE], claim.right[STAGE])
+            if key not in cache:
+                cache[key] = _group([cells[i] for i in key], claim.left[STAGE], claim.right[STAGE])
+            groups[key] = cache[key]
             weights[key] = weights.get(key, 0.0) + 1.0 / len(ctxs)
             continue
         for side, sign in ((ctx.left, 1.0), (ctx.right, -1.0)):
             key = (int(sign),) + tuple(sorted(side))
-            groups.setdefault(key, _group([cells[i] for i in side]))
+            if key not in cache:
+                cache[key] = _group([cells[i] for i in side])
+            groups[key] = cache[key]
             weights[key] = weights.get(key, 0.0) + sign / len(ctxs)
     out: dict[str, Any] = {"contexts": len(ctxs)}
     if any(g is None for g in groups.values()):
@@ -215,7 +220,7 @@ def _judge(claim: Claim, ctxs: list[Context], cells: list[Cell]) -> dict[str, An
         column = COSTS[claim.cost]
         for ctx in ctxs:
             lc, rc = _cost([cells[i] for i in ctx.left], column), _cost([cells[i] for i in ctx.right], column)
-            where = ", ".join(f"{k}={show(v)}" for k, v in ctx.label.items()) or "all cells"
+            where = label_text(ctx.label) or "all cells"
             if lc is None or rc is None:
                 if verdict == "supported":
                     verdict, reason = "undecided", f"no {column} at {where}"
@@ -239,7 +244,8 @@ def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
         return {**base, "verdict": "undecided", "delta": None, "low": None, "high": None, "seeds": 0,
                 "covers": "nothing", "reason": f"not comparable on the finished cells: {exc}", "parts": []}  # fmt: skip
     ctxs = contexts(claim, values, stages)
-    result = {**base, **_judge(claim, ctxs, cells), "parts": []}
+    cache: dict[tuple[int, ...], Group | None] = {}
+    result = {**base, **_judge(claim, ctxs, cells, cache), "parts": []}
     if claim.every:
         parts: dict[str, list[Context]] = {}
         labels: dict[str, dict[str, Any]] = {}
@@ -247,7 +253,7 @@ def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
             at = {a: ctx.label.get(a, norm(values[ctx.left[0]].get(a))) for a in claim.every}
             parts.setdefault(repr(at), []).append(ctx)
             labels[repr(at)] = at
-        result["parts"] = [{"at": labels[k], **_judge(claim, p, cells)} for k, p in parts.items()]
+        result["parts"] = [{"at": labels[k], **_judge(claim, p, cells, cache)} for k, p in parts.items()]
         found = [p["verdict"] for p in result["parts"]]
         result["verdict"] = ("contradicted" if "contradicted" in found else
                              "supported" if found and all(v == "supported" for v in found) else "undecided")  # fmt: skip
@@ -289,7 +295,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> list[str]:
     for r in results:
         name = f"**{r['name']}**: " if r.get("name") else ""
         rows = [(f"{name}`{r['claim']}`", r)] + [
-            ("↳ at " + ", ".join(f"{k}={v}" for k, v in p["at"].items()), p) for p in r.get("parts", [])]
+            ("↳ at " + label_text(p["at"]), p) for p in r.get("parts", [])]
         for text, x in rows:
             lines.append(f"| {text} | **{x['verdict']}** | {interval_text(x)} | {x['seeds']} | {x['covers']} | "
                          f"{x['reason']} |")  # fmt: skip

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from lspd_bench import __version__
+from lspd_bench.ablate.claims import label_text
 from lspd_bench.report.claims import interval_text
 from lspd_bench.report.tables import Table, render_html
 
@@ -158,8 +159,7 @@ def _claims(claims: Sequence[dict], note: str) -> str:
         name = f"<strong>{esc(r['name'])}</strong><br>" if r.get("name") else ""
         rows.append(row(r, f"{name}<code>{esc(r['claim'])}</code>"))
         for p in r.get("parts", []):
-            at = ", ".join(f"{k}={v}" for k, v in p["at"].items())
-            rows.append(row(p, f"&nbsp;&nbsp;at {esc(at)}", "part"))
+            rows.append(row(p, f"&nbsp;&nbsp;at {esc(label_text(p['at']))}", "part"))
     head = "".join(f'<th class="{c}">{t}</th>' for t, c in (("claim", "l"), ("verdict", "l"),
                    ("Δ [95 % interval], points", "r"), ("seeds", "r"), ("interval covers", "l"), ("why", "l")))  # fmt: skip
     return (f'<section id="claims"><h2>Claims</h2><div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>'

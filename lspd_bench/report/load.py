@@ -130,28 +130,20 @@ class Cell:
     def per_person_file(self) -> Path:
         return self.folder / PER_PERSON_NPZ
 
-    def stage_correct(self, stage: int) -> np.ndarray | None:
-        """N×J bool correctness at PCKh 0.5 of stage ``stage`` (1-based), or None when the file lacks it."""
+    def per_person(self, stage: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(correct, visible)``: N×J bool arrays at PCKh 0.5 of the deploy stage, or of stage ``stage``
+        (1-based, from ``stage_correct``); None when the file, or that stage in it, is absent."""
         path = self.per_person_file
         if not path.is_file():
             return None
         try:
             with np.load(path) as data:
-                if "stage_correct" not in data.files:
+                if stage is None:
+                    correct = np.asarray(data["correct"], dtype=bool)
+                elif "stage_correct" in data.files and 1 <= stage <= len(data["stage_correct"]):
+                    correct = np.asarray(data["stage_correct"][stage - 1], dtype=bool)
+                else:
                     return None
-                stages = np.asarray(data["stage_correct"], dtype=bool)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: not a readable per-person file ({exc})") from None
-        return stages[stage - 1] if stages.ndim == 3 and 1 <= stage <= len(stages) else None
-
-    def per_person(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(correct, visible)``: N×J bool arrays of the deploy stage at PCKh 0.5, or None when absent."""
-        path = self.per_person_file
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path) as data:
-                correct = np.asarray(data["correct"], dtype=bool)
                 visible = np.asarray(data["visible"], dtype=bool)
         except (OSError, KeyError, ValueError) as exc:
             raise InputError(f"{path}: not a per-person file with 'correct' and 'visible' arrays ({exc})") from None
