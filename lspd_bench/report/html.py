@@ -54,6 +54,7 @@ ol.conv li { margin-bottom: 4px; }
 .verdict.contradicted { background: #ffebe9; color: #a40e26; }
 .verdict.undecided { background: #eaeef2; color: #59636e; }
 tr.part td { color: var(--muted); font-size: 12px; }
+#claims td.l { white-space: normal; }  /* the claim and its reason wrap; figures stay on one line */
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
 
