@@ -72,6 +72,7 @@ class RunConfig:
     milestones: tuple[float, ...] = (0.7, 0.9)  # fractions of the epochs at which lr drops by lr_factor
     lr_factor: float = 0.1
     warmup_epochs: float = 0.0
+    ema: float = 0.0  # decay of the weights' exponential moving average that is validated and saved; 0 = off
     # loss and distillation
     loss: str = "mse"
     fg_weight: float = 10.0  # fg_mse: weight = target_weight × (1 + fg_weight × target)
@@ -185,6 +186,8 @@ def _check_choices(cfg: RunConfig) -> None:
         raise InputError(f"device={cfg.device!r} is not one of: auto, cpu, cuda, cuda:N")
     if not 0.0 <= cfg.alpha <= 1.0:
         raise InputError(f"alpha={cfg.alpha} must be in [0, 1]")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise InputError(f"ema={cfg.ema} must be in [0, 1) (0 = no weight averaging)")
     for key in ("epochs", "batch_size"):
         if getattr(cfg, key) < 1:
             raise InputError(f"{key}={getattr(cfg, key)} must be a positive integer")
@@ -253,6 +256,22 @@ def replace(cfg: RunConfig, **changes: Any) -> RunConfig:
     out = dataclasses.replace(cfg, **checked)
     _check_choices(out)
     return out
+
+
+def teacher_config(cfg: RunConfig) -> RunConfig:
+    """The teacher's own run: same data and schedule (``teacher_epochs`` and ``teacher_lr`` when set), its own
+    model, no distillation, seed 0.
+
+    The seed is fixed so that every cell of a matrix, whatever its seed, learns from the same teacher.
+    """
+    cleared = {k: None for k in (*MODEL_KNOBS, "stage_weights")}
+    epochs, lr = cfg.teacher_schedule()
+    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=epochs, lr=lr, **cleared)
+
+
+def identity_keys(cfg: RunConfig) -> dict[str, Any]:
+    """The config's part of a run's identity: every key but those in ``NON_IDENTITY_KEYS``."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in NON_IDENTITY_KEYS}
 
 
 def canonical_json(data: Any) -> str:

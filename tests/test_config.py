@@ -80,7 +80,7 @@ def test_identity_fills_model_defaults_and_ignores_location():
 
 
 def test_the_teacher_trains_with_its_own_epochs_and_learning_rate_when_set():
-    from lspd_bench.train.build import teacher_config
+    from lspd_bench.config import teacher_config
 
     cfg = load_config("ci", None, {"lr": 0.2, "epochs": 4, "teacher_lr": 0.05, "teacher_epochs": 8, "seed": 3})
     teacher = teacher_config(cfg)
@@ -89,6 +89,6 @@ def test_the_teacher_trains_with_its_own_epochs_and_learning_rate_when_set():
     assert (plain.lr, plain.epochs) == (0.2, 4)  # unset: the student's schedule
     distilled = load_config("ci", None, {"distill": "teacher"})
     # A different teacher learning rate is a different teacher: the distilled run's identity says so.
-    assert run_id(identity(distilled, 16, "f")) != run_id(identity(replace(distilled, teacher_lr=0.01), 16, "f"))
+    assert run_id(identity(distilled, 16, "f")) != run_id(identity(replace(distilled, teacher_lr=0.003), 16, "f"))
     with pytest.raises(InputError, match="teacher_lr=-0.1 must be positive"):
         load_config("ci", None, {"teacher_lr": -0.1})

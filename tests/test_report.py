@@ -307,7 +307,7 @@ def test_latex_is_a_booktabs_table_with_escaped_headers(matrix_dir):
     analysis = analyze(load_matrix(matrix_dir))
     tex = render_latex(main_table(analysis), conventions(analysis))
     assert tex.index("\\toprule") < tex.index("\\midrule") < tex.index("\\bottomrule")
-    assert "$\\Delta$ Mean [95\\% CI]" in tex and "$\\pm$" in tex and "Mean@0.1" in tex
+    assert "$\\Delta$ Mean [95\\% CI: people]" in tex and "$\\pm$" in tex and "Mean@0.1" in tex
     body = tex[tex.index("\\midrule"):tex.index("\\bottomrule")]
     assert body.count("\\\\") == 8  # one line per variant
     assert tex.isascii()  # symbols spelled out for pdflatex, in the table and in the comments
@@ -507,3 +507,37 @@ def test_report_of_two_really_trained_and_profiled_cells(tiny_overrides, tmp_pat
     page = (out / "index.html").read_text()
     assert environment("cpu")["cpu"] in page and metrics[1]["dataset"]["description"] in page
     assert summary["cells"] == {"total": 2, "done": 2}
+
+
+def test_the_report_states_the_seed_noise_of_the_matrix_and_what_one_seed_intervals_cover(tmp_path):
+    from lspd_bench.report.context import noise_line
+    from lspd_bench.report.stats import seed_noise
+
+    two = analyze(load_matrix(write_fake_matrix(tmp_path / "two", seeds=(0, 1))))
+    per_row = [np.var([c.row["Mean"] for c in v.done], ddof=1) for v in two.variants]
+    noise = seed_noise(two)
+    assert noise.sd == pytest.approx(np.sqrt(np.mean(per_row))) and (noise.rows, noise.df) == (8, 8)
+    assert f"pooled SD of {noise.sd:.2f} points" in noise_line(two)
+    one = write_fake_matrix(tmp_path / "one", seeds=(0,))
+    summary = build_report(one, tmp_path / "report-one")
+    md = (tmp_path / "report-one" / "report.md").read_text()
+    assert summary["seed_noise"]["sd"] is None
+    assert "Training noise: not measured (one seed per row)" in md
+    assert "[95% CI: people only, 1 seed: not training noise]" in md
+
+
+def test_the_report_shows_the_teacher_figure_next_to_its_students(tmp_path):
+    root = write_fake_matrix(tmp_path / "m", stages=(1,), seeds=(0,))
+    teacher = {"model": "hourglass", "knobs": {"num_joints": 16, "stacks": 2, "features": 64}, "source": "shipped",
+               "file": "teacher-abc.pt", "identity_hash": "abc", "headline": 71.25, "headline_name": "PCKh@0.5 Mean",
+               "epochs": 40}  # fmt: skip
+    for folder in root.glob("*-teacher-*"):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["distill"]["teacher"] = teacher
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    summary = build_report(root, tmp_path / "report")
+    line = ("Teacher: hourglass (stacks 2, features 64), shipped (teacher-abc.pt), 40 epochs: PCKh@0.5 Mean 71.2 on "
+            "the validation split")  # fmt: skip
+    assert line in (tmp_path / "report" / "report.md").read_text()
+    assert line in (tmp_path / "report" / "index.html").read_text()
+    assert summary["teachers"][0]["headline"] == 71.25

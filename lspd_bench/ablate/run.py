@@ -28,7 +28,7 @@ from typing import Any, Callable
 from lspd_bench.ablate import store
 from lspd_bench.ablate.executors import CellTask, make_executor
 from lspd_bench.ablate.matrix import Cell, Matrix
-from lspd_bench.config import MODEL_KNOBS, RunConfig, cache_root, config_hash, replace
+from lspd_bench.config import MODEL_KNOBS, RunConfig, cache_root, config_hash, identity_keys, replace, teacher_config
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
@@ -178,6 +178,15 @@ def dry_run(
     }  # fmt: skip
 
 
+def _shipped_teacher(cfg: RunConfig) -> str | None:
+    """The shipped teacher file a cell will use, its data assumed generated as shipped (the run checks the
+    fingerprint and trains its own on a mismatch), or None."""
+    from lspd_bench.train.shipped import planned_shipped
+
+    path = planned_shipped(identity_keys(teacher_config(cfg)))
+    return path.name if path else None
+
+
 def _shared_plan(cells: list[Cell], timings: dict) -> list[dict[str, Any]]:
     shared: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -201,9 +210,10 @@ def _shared_plan(cells: list[Cell], timings: dict) -> list[dict[str, Any]]:
                 continue
             seen.add(key)
             known = timings.get("teachers", {}).get(key, {})
-            ready = bool(known.get("dir")) and (Path(known["dir"]) / "teacher.json").is_file()
+            shipped = known.get("shipped") or _shipped_teacher(cfg)
+            ready = bool(shipped) or (bool(known.get("dir")) and (Path(known["dir"]) / "teacher.json").is_file())
             shared.append({"what": "teacher", "description": _describe_teacher(cfg),
-                           "state": "cached" if ready else "to train",
+                           "state": f"shipped ({shipped})" if shipped else "cached" if ready else "to train",
                            "estimate_s": 0.0 if ready else known.get("seconds")})  # fmt: skip
     return shared
 
@@ -498,7 +508,7 @@ def _teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, display
     from lspd_bench.cost.latency import torch_threads
     from lspd_bench.data.build import build_data
     from lspd_bench.evaluation.run import ensure_teacher
-    from lspd_bench.train.build import identity, run_id, teacher_config, teacher_knobs
+    from lspd_bench.train.build import identity, run_id, teacher_knobs
     from lspd_bench.train.loop import resolve_device
 
     seen: set[tuple[str, str]] = set()
@@ -520,7 +530,7 @@ def _teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, display
         def on_event(event: dict, item=item, trained=trained) -> None:
             kind = event["event"]
             if kind == "teacher_start":
-                item["state"] = "training"
+                item["state"] = f"training ({event['reason']})"
                 trained["started"] = time.perf_counter()
             elif kind == "epoch_end":
                 item.update(epoch=event["epoch"] + 1, epochs=event["epochs"], metric=event.get("headline"))
@@ -530,12 +540,13 @@ def _teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, display
 
         with torch_threads(cores()):
             _, record = ensure_teacher(cfg, build_data(cfg), resolve_device(cfg.device), on_event)
-        if "started" in trained:
-            store.record_timing(cache, "teachers", teacher_key(cfg), time.perf_counter() - trained["started"],
-                                dir=record["dir"])  # fmt: skip
-        else:
-            store.record_timing(cache, "teachers", teacher_key(cfg), None, dir=record["dir"])
-        item["state"] = "trained" if "started" in trained else "cached"
+        seconds = time.perf_counter() - trained["started"] if "started" in trained else None
+        store.record_timing(cache, "teachers", teacher_key(cfg), seconds, dir=record.get("dir"),
+                            shipped=record.get("file"))  # fmt: skip
+        item["state"] = {"shipped": f"shipped ({record['file']})"}.get(record["source"],
+                                                                        "trained" if seconds else "cached")
+        item["metric"] = record.get("headline")
+        display.emit(force=True)
 
 
 def _run_cells(runs: list[CellRun], out: Path, executor: str, slots: int, threads: int, display: _Display,

@@ -35,4 +35,5 @@ COST_COLUMNS = ("params_full", "params_deploy", "gmacs_fvcore", "gmacs_conv_line
 #: (machine speed cancels; the CI gate compares this, not milliseconds).
 
 #: Training facts.
-TRAIN_COLUMNS = ("train_seconds", "train_images_per_s")
+TRAIN_COLUMNS = ("train_seconds", "train_images_per_s", "peak_rss_mib")
+#: peak_rss_mib = the training process's peak resident memory (MiB, 2^20 bytes): an upper bound for the cell.

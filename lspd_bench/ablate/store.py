@@ -266,7 +266,8 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
         for name in names:
             row[name] = _scaled(deploy.get(name), scale)
         train = metrics.get("train", {})
-        row.update(train_seconds=_num(train.get("seconds_total")), train_images_per_s=_num(train.get("images_per_s")))
+        row.update(train_seconds=_num(train.get("seconds_total")), train_images_per_s=_num(train.get("images_per_s")),
+                   peak_rss_mib=_num(train.get("peak_rss_mib")))  # fmt: skip
     cost = read_json(cell_dir / COST_FILE)
     if cost:
         row.update(params_full=cost["params"]["full"], params_deploy=cost["params"]["deploy"])

@@ -63,6 +63,7 @@ from lspd_bench.cli import models as _models  # noqa: E402,F401
 from lspd_bench.cli import profile as _profile  # noqa: E402,F401
 from lspd_bench.cli import zoo as _zoo  # noqa: E402,F401
 from lspd_bench.cli import train as _train  # noqa: E402,F401
+from lspd_bench.cli import teacher as _teacher  # noqa: E402,F401
 from lspd_bench.cli import eval as _eval  # noqa: E402,F401
 from lspd_bench.cli import score as _score  # noqa: E402,F401
 from lspd_bench.cli import data as _data  # noqa: E402,F401

@@ -33,7 +33,8 @@ class TrainDisplay:
     def __call__(self, event: dict) -> None:
         kind = event["event"]
         if kind == "teacher_start":
-            self.console.print(f"training the teacher {event['model']} once ({event['epochs']} epochs) into {event['dir']}")
+            why = f" ({event['reason']})" if event.get("reason") else ""
+            self.console.print(f"training the teacher {event['model']} once{why}: {event['epochs']} epochs into {event['dir']}")
         elif kind == "epoch_start":
             if self.epochs is None or self.bar.tasks[self.epochs].total != event["epochs"]:
                 self.epochs = self.bar.add_task("epochs", total=event["epochs"], info="")

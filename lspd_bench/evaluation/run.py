@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import RunConfig, cache_root, canonical_json, load_config, replace
+from lspd_bench.config import RunConfig, cache_root, canonical_json, identity_keys, load_config, replace, teacher_config
 from lspd_bench.data.build import DataBundle, build_data
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
@@ -25,17 +26,28 @@ from lspd_bench.evaluation.io import load_mpii_ground_truth
 from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
 from lspd_bench.evaluation.predict import Predictions, predict
 from lspd_bench.fileio import atomic_path, file_lock, write_json, write_text
-from lspd_bench.train.build import build_student, build_teacher, identity, run_id, teacher_config, teacher_knobs
+from lspd_bench.train.build import build_student, build_teacher, identity, run_id, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
 from lspd_bench.train.loop import LAST, fit, rank_and_world, resolve_device, setup_distributed
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
+from lspd_bench.train.shipped import find_shipped, nearest_shipped, write_shipped
 
 Progress = Callable[[dict], None]
 METRICS = "metrics.json"
 PREDICTIONS_MPII = "predictions_val.json"
 PREDICTIONS_COCO = "results_val_keypoints.json"
 PER_PERSON = "per_person.npz"
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory so far, MiB (None where ``resource`` is missing, e.g. Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def headline_name(metric: str) -> str:
@@ -99,50 +111,93 @@ def _validator(bundle: DataBundle, deploy_stage: int, device: torch.device, batc
     return validate
 
 
-def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None):
-    """The soft-target source of ``cfg``'s teacher, and the teacher's record; trained once and cached.
+def train_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None,
+                  reason: str = "") -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
+    """Train ``cfg``'s teacher into the cache once (an interrupted training resumes; a lock keeps two processes
+    from training it twice), score its last stack on the validation split, and return it with its record.
 
-    The cache key is the teacher run's identity (teacher model and knobs, data fingerprint, schedule),
-    so every distilled run that names the same teacher reuses it, and with ``teacher_targets=precomputed``
-    also its heatmaps of the training crops. A lock keeps two processes from doing either twice; an
-    interrupted teacher training resumes.
+    The cache key is the teacher run's identity (teacher model and knobs, data fingerprint, schedule). The
+    record (``teacher.json``) holds the final validation figure (``headline``, flip test as ``cfg.flip_test``)
+    and the per-epoch history. ``reason`` says why it is trained (shown with the ``teacher_start`` event).
     """
     tcfg = teacher_config(cfg)
     knobs = teacher_knobs(cfg, bundle.num_joints)
     ident = identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=knobs)
     folder = cache_root(cfg) / "teachers" / run_id(ident)
     done = folder / "teacher.json"
-    heatmaps_file = folder / "train_heatmaps.npy"
     model = build_teacher(cfg, bundle.num_joints).to(device)
-    rank, world = rank_and_world()
-    if rank != 0:  # rank 0 prepares the teacher alone; the others wait, then read what it wrote
-        torch.distributed.barrier()
+    last_stack = knobs.get("stacks", 1)  # the stack whose heatmaps are the soft targets
     with file_lock(folder.parent / f".{folder.name}.lock"):
         if not done.is_file():
             write_text(folder / "identity.json", canonical_json(ident))
             if progress:
-                progress({"event": "teacher_start", "epochs": tcfg.epochs, "model": tcfg.model, "dir": str(folder)})
+                progress({"event": "teacher_start", "epochs": tcfg.epochs, "model": tcfg.model, "dir": str(folder),
+                          "reason": reason})  # fmt: skip
             # The teacher's identity says seed 0: its augmentation stream must be seed 0's too.
             train_set = copy.copy(bundle.train)
             train_set.seed = tcfg.seed
             result = fit(tcfg, model, train_set, folder, identity=ident, resume=True, distributed=False,
-                         validate=_validator(bundle, 1, device, tcfg.batch_size), progress=progress)  # fmt: skip
+                         validate=_validator(bundle, last_stack, device, tcfg.batch_size), progress=progress)  # fmt: skip
+            final = evaluate_model(model, bundle, deploy_stage=last_stack, flip_test=cfg.flip_test, device=device)
             write_json(done, {"model": tcfg.model, "knobs": knobs, "identity_hash": run_id(ident), "dir": str(folder),
+                              "headline": final["headline"], "headline_name": headline_name(bundle.metric),
+                              "flip_test": cfg.flip_test, "epochs": tcfg.epochs, "lr": tcfg.lr,
                               "history": result.history, "train_seconds": result.train_seconds})  # fmt: skip
         model.load_state_dict(load_checkpoint(folder / LAST)["model"])
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        if cfg.teacher_targets == "precomputed" and not heatmaps_file.is_file():
-            if progress:
-                progress({"event": "teacher_heatmaps", "people": len(bundle.train)})
-            heatmaps = teacher_heatmaps(model, bundle.train_unaugmented(), bundle.train.flip_perm, device)
-            with atomic_path(heatmaps_file) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, heatmaps)
+    return model, {**load_json(done), "source": "trained", "identity": ident}
+
+
+def ship_teacher(cfg: RunConfig, model: nn.Module, record: dict[str, Any], command: str,
+                 preset: str | None = None) -> Path:  # fmt: skip
+    """Write ``cfg``'s teacher from :func:`train_teacher` into the package's shipped teachers; returns the file.
+
+    Its record keeps the validation figure, the history, the command that trained it and the preset."""
+    kept = {k: v for k, v in record.items() if k not in ("dir", "source", "identity")}
+    return write_shipped(record["identity"], identity_keys(teacher_config(cfg)), model.state_dict(),
+                         {**kept, "command": command, "preset": preset})  # fmt: skip
+
+
+def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None):
+    """The soft-target source of ``cfg``'s teacher, and the teacher's record.
+
+    A teacher shipped in the package under the same identity (``lspd_bench.train.shipped``) is used as it is;
+    otherwise it is trained once into the cache (:func:`train_teacher`), the ``teacher_start`` event saying
+    why no shipped one fits. With ``teacher_targets=precomputed`` its heatmaps of the training crops are
+    computed once into the cache too.
+    """
+    tcfg = teacher_config(cfg)
+    knobs = teacher_knobs(cfg, bundle.num_joints)
+    ident = identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=knobs)
+    folder = cache_root(cfg) / "teachers" / run_id(ident)
+    heatmaps_file = folder / "train_heatmaps.npy"
+    rank, world = rank_and_world()
+    if rank != 0:  # rank 0 prepares the teacher alone; the others wait, then read what it wrote
+        torch.distributed.barrier()
+    shipped = find_shipped(ident)
+    if shipped is not None:
+        model = build_teacher(cfg, bundle.num_joints).to(device)
+        model.load_state_dict(shipped["state_dict"])
+        record = {**shipped["record"], "source": "shipped", "file": Path(shipped["path"]).name}
+    else:
+        nearest = nearest_shipped(ident)
+        reason = ("no teacher is shipped" if nearest is None else
+                  f"the shipped {nearest[0].name} differs in {', '.join(nearest[1])}")  # fmt: skip
+        model, record = train_teacher(cfg, bundle, device, progress, reason=reason)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if cfg.teacher_targets == "precomputed":
+        with file_lock(folder.parent / f".{folder.name}.lock"):
+            if not heatmaps_file.is_file():
+                if progress:
+                    progress({"event": "teacher_heatmaps", "people": len(bundle.train)})
+                heatmaps = teacher_heatmaps(model, bundle.train_unaugmented(), bundle.train.flip_perm, device)
+                with atomic_path(heatmaps_file) as tmp:
+                    with open(tmp, "wb") as f:
+                        np.save(f, heatmaps)
     if rank == 0 and world > 1:
         torch.distributed.barrier()
-    record = load_json(done)
+    record.pop("identity", None)
     if cfg.teacher_targets == "online":
         return OnlineTeacher(model), record
     heatmaps = np.load(heatmaps_file, mmap_mode="r")
@@ -227,6 +282,7 @@ def train_and_evaluate(
             "seconds_total": float(sum(r["train_seconds"] for r in history)),
             "images_per_s": float(np.mean([r["images_per_s"] for r in history])) if history else None,
             "processes": world,
+            "peak_rss_mib": peak_rss_mib(),
             "history": history,
         },
         "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint,

@@ -12,17 +12,18 @@ Output layout::
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
 from lspd_bench.report import claims as claim_verdicts
-from lspd_bench.report.context import all_conventions, environment_rows, status_line
+from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines, teachers
 from lspd_bench.report.html import PlotEntry, render_index
 from lspd_bench.report.load import Reference, input_hw, load_matrix, load_references
 from lspd_bench.report.stats import (
-    COST_KINDS, Analysis, Variant, analyze, format_value, front_variants, parse_baseline_row,
+    COST_KINDS, Analysis, Variant, analyze, format_value, front_variants, parse_baseline_row, seed_noise,
 )  # fmt: skip
 from lspd_bench.report.tables import (
     Table, axis_tables, conventions, delta_text, main_table, render_csv, render_latex, render_markdown,
@@ -71,11 +72,12 @@ def _front_text(analysis: Analysis, kind: str, members: list[Variant]) -> str:
 
 def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: Table, paper: list[Table],
                fronts: dict[str, list[Variant]], plot_links: list[tuple[str, str]], env: list[tuple[str, str]],
-               order: list[str], claims: list[dict[str, Any]]) -> str:  # fmt: skip
+               order: list[str], claims: list[dict[str, Any]], facts: list[str]) -> str:  # fmt: skip
     """A Markdown summary for a pull-request comment: status, best row, fronts, the paper view, the full
     table folded, plots as links, environment and conventions folded."""
     lines = [f"## Ablation report: `{analysis.matrix.name}`", "",
              f"{headline} · {status_line(analysis)} · baseline row: `{analysis.baseline.label(analysis.axes)}`", ""]  # fmt: skip
+    lines += [f"{f}  " for f in facts] + [""]
     if warnings:
         lines += [f"> **Note:** {w}" for w in warnings] + [""]
     if claims:
@@ -165,7 +167,8 @@ def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, war
         "axes": analysis.axes, "baseline_row": {a: analysis.baseline.axes.get(a) for a in analysis.axes},
         "rows": [row(v) for v in analysis.variants],
         "pareto": {k: [v.label(analysis.lspd_axes) for v in fronts[k]] for k in COST_KINDS},
-        "warnings": warnings, "claims": claims,
+        "warnings": warnings, "claims": claims, "teachers": teachers(analysis),
+        "seed_noise": dataclasses.asdict(seed_noise(analysis)),
     }  # fmt: skip
 
 
@@ -221,11 +224,12 @@ def build_report(
     pareto, axis_plots, links = _write_plots(analysis, out, order, refs, fronts, formats, notes, files)
 
     headline = _headline(analysis)
+    facts = [noise_line(analysis), *teacher_lines(analysis)]
     warnings = _warnings(analysis, notes)
     env = environment_rows(analysis)
     page = render_index(
         title=f"Ablation report: {matrix.name}",
-        subtitle=[headline, f"{status_line(analysis)} · baseline row: {analysis.baseline.label(analysis.axes)}"],
+        subtitle=[headline, f"{status_line(analysis)} · baseline row: {analysis.baseline.label(analysis.axes)}", *facts],
         warnings=warnings, pareto=pareto,
         fronts=[(f"vs {_COST_NAMES[k]}", _front_text(analysis, k, fronts[k])) for k in order],
         paper=paper, main=main, axis_plots=axis_plots, environment=env, conventions=all_conventions(analysis),
@@ -233,6 +237,6 @@ def build_report(
     )  # fmt: skip
     files.append(write_text(out / "index.html", page))
     md = _report_md(analysis, headline=headline, warnings=warnings, main=main, paper=paper, fronts=fronts,
-                    plot_links=links, env=env, order=order, claims=verdicts)  # fmt: skip
+                    plot_links=links, env=env, order=order, claims=verdicts, facts=facts)  # fmt: skip
     files.append(write_text(out / "report.md", md))
     return _summary(analysis, out, files, fronts, warnings, verdicts)

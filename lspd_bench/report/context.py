@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from lspd_bench import __version__
 from lspd_bench.report.load import Cell
-from lspd_bench.report.stats import Analysis, format_value
+from lspd_bench.report.stats import Analysis, format_value, seed_noise
 from lspd_bench.report.tables import latency_conditions, conventions
 
 
@@ -76,6 +76,42 @@ def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("Report", f"lspd-bench {__version__}; paired bootstrap {analysis.n_boot} resamples, seed 0"),
     ]  # fmt: skip
     return [(k, v) for k, v in rows if v]
+
+
+def noise_line(analysis: Analysis) -> str:
+    """What training noise the matrix's seeds show, and so what its intervals cover."""
+    noise = seed_noise(analysis)
+    if noise.sd is None:
+        return ("Training noise: not measured (one seed per row). Every interval in this report covers the "
+                "sampling of validation people, not training noise; one seed is not evidence of an effect.")  # fmt: skip
+    return (f"Training noise: the seeds of a row differ by a pooled SD of {noise.sd:.2f} points ({noise.rows} rows, "
+            f"up to {noise.seeds} seeds, df {noise.df}). The tables' Δ intervals cover the sampling of people "
+            "only (the ± is the seeds'); the claims' intervals cover seeds and people.")  # fmt: skip
+
+
+def teachers(analysis: Analysis) -> list[dict[str, Any]]:
+    """The distinct teachers of the finished distilled cells: model and knobs, where it came from (shipped
+    file or trained into the cache) and its own validation figure."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in analysis.matrix.done:
+        t = ((c.metrics or {}).get("distill") or {}).get("teacher")
+        if t:
+            out.setdefault(t.get("identity_hash") or t["model"], {k: t.get(k) for k in (
+                "model", "knobs", "source", "file", "dir", "headline", "headline_name", "flip_test", "epochs")})  # fmt: skip
+    return list(out.values())
+
+
+def teacher_lines(analysis: Analysis) -> list[str]:
+    """``Teacher: hourglass (stacks 2, features 64), shipped (teacher-….pt): PCKh@0.5 Mean 63.1 …``."""
+    lines = []
+    for t in teachers(analysis):
+        knobs = ", ".join(f"{k} {v}" for k, v in (t["knobs"] or {}).items() if k != "num_joints")
+        where = f"shipped ({t['file']})" if t["source"] == "shipped" else "trained into the cache"
+        fig = (f": {t['headline_name']} {t['headline']:.1f} on the validation split" if t.get("headline") is not None
+               else " (no validation figure recorded)")  # fmt: skip
+        lines.append(f"Teacher: {t['model']} ({knobs}), {where}, {t['epochs']} epochs{fig}; the distilled rows "
+                     "learn from its heatmaps.")  # fmt: skip
+    return lines
 
 
 def status_line(analysis: Analysis) -> str:

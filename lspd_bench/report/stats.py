@@ -155,6 +155,30 @@ class Analysis:
         return values[0] if len(values) == 1 else None
 
 
+@dataclass(frozen=True)
+class SeedNoise:
+    """The training noise the matrix's own seeds show: the headline's pooled within-row standard deviation
+    (points) over the rows with at least two finished seeds; ``rows`` = 0 when no row has two."""
+
+    sd: float | None
+    df: int
+    rows: int
+    seeds: int  # the most seeds a row finished
+
+
+def seed_noise(analysis: Analysis) -> SeedNoise:
+    """Pooled SD = sqrt(Σ (n_i − 1) s_i² / Σ (n_i − 1)) over the rows with n_i ≥ 2 finished seeds."""
+    groups = [[_num(c.row.get(analysis.headline)) for c in v.done] for v in analysis.variants]
+    groups = [[x for x in g if np.isfinite(x)] for g in groups]
+    multi = [g for g in groups if len(g) >= 2]
+    most = max((len(g) for g in groups), default=0)
+    df = sum(len(g) - 1 for g in multi)
+    if not df:
+        return SeedNoise(None, 0, 0, most)
+    pooled = sum((len(g) - 1) * float(np.var(g, ddof=1)) for g in multi) / df
+    return SeedNoise(float(np.sqrt(pooled)), df, len(multi), most)
+
+
 def _mix_message(matrix: Matrix, mixed: dict[str, dict[str, list[Any]]]) -> str:
     def short(v: Any) -> str:
         s = format_value(v)

@@ -123,8 +123,12 @@ def _axis_columns(axes: list[str]) -> list[Column]:
 
 
 def _delta_column(analysis: Analysis) -> Column:
-    return Column("delta", f"Δ {analysis.headline} [95% CI]" if analysis.metric == "pckh" else f"Δ {analysis.headline}",
-                  "delta")  # fmt: skip
+    """Δ, its header saying which noise the interval covers (people; with one seed, people only)."""
+    if analysis.metric != "pckh":
+        return Column("delta", f"Δ {analysis.headline}", "delta")
+    one_seed = len(analysis.matrix.values("seed")) <= 1
+    covers = "people only, 1 seed: not training noise" if one_seed else "people"
+    return Column("delta", f"Δ {analysis.headline} [95% CI: {covers}]", "delta")
 
 
 def conventions(analysis: Analysis) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 import torch.nn as nn
 
 from lspd_bench import __version__
-from lspd_bench.config import MODEL_KNOBS, NON_IDENTITY_KEYS, RunConfig, config_hash, replace
+from lspd_bench.config import MODEL_KNOBS, RunConfig, config_hash, identity_keys
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, get_entry
 from lspd_bench.train.loop import seeded
@@ -44,18 +44,6 @@ def teacher_knobs(cfg: RunConfig, num_joints: int) -> dict[str, Any]:
     return knobs
 
 
-def teacher_config(cfg: RunConfig) -> RunConfig:
-    """The teacher's own run: same data and schedule (``teacher_epochs`` and ``teacher_lr`` when set), its own
-    model, no distillation, seed 0.
-
-    The seed is fixed so that every cell of a matrix, whatever its seed, learns from the same teacher.
-    """
-    cleared = {k: None for k in ("stages", "block", "width", "depth", "width_growth", "blocks_per_level",
-                                 "deploy_stage", "stage_weights")}  # fmt: skip
-    epochs, lr = cfg.teacher_schedule()
-    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=epochs, lr=lr, **cleared)
-
-
 def build_teacher(cfg: RunConfig, num_joints: int) -> nn.Module:
     return _build(cfg.teacher, teacher_knobs(cfg, num_joints), 0)
 
@@ -66,7 +54,7 @@ def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str,
     entry = get_entry(cfg.model)
     resolved_knobs = {**entry.knobs, **(knobs if knobs is not None else student_knobs(cfg, num_joints))}
     # Model knobs enter resolved (a default set explicitly is the same run as the default left implicit).
-    out = {k: v for k, v in cfg.to_dict().items() if k not in NON_IDENTITY_KEYS and k not in MODEL_KNOBS}
+    out = {k: v for k, v in identity_keys(cfg).items() if k not in MODEL_KNOBS}
     out.update(model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
                dataset_fingerprint=fingerprint, suite_version=__version__)  # fmt: skip
     if cfg.distill in ("teacher", "teacher+sequence"):

@@ -8,6 +8,7 @@ replays exactly what an uninterrupted run would have done, whatever the number o
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import math
@@ -75,6 +76,30 @@ def lr_lambda(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
         return warm * cfg.lr_factor ** sum(step >= m for m in milestones)
 
     return factor
+
+
+class WeightAverage:
+    """The exponential moving average of a model's weights, the model that is validated and saved (as
+    RTMPose and timm's ModelEma train). After optimiser step t the average moves towards the weights by
+    1 − d_t with d_t = min(decay, (1 + t) / (10 + t)): a short memory at first, so the random initial
+    weights fade fast. BatchNorm statistics are averaged alike; integer buffers are copied.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.decay, self.steps = decay, 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        self.steps += 1
+        for avg, current in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.lerp_(current, 1.0 - d)
+            else:
+                avg.copy_(current)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -150,6 +175,10 @@ def fit(
     figure (higher is better) that picks ``best.pt``; ``progress(event)`` receives ``epoch_start``,
     ``step`` and ``epoch_end`` events for a live display. ``teacher(images, batch)`` supplies the soft
     targets of the ``teacher`` distillation modes (see ``lspd_bench.train.distill``).
+
+    With ``cfg.ema`` > 0 the weights' moving average (:class:`WeightAverage`) is what is validated and
+    saved as the checkpoints' ``model`` (the trained weights go under ``train_model``, for resuming), and
+    ``model`` holds it when ``fit`` returns.
     """
     run_dir = Path(run_dir)
     rank, world = rank_and_world() if distributed else (0, 1)
@@ -177,11 +206,16 @@ def fit(
             changed = sorted(k for k in set(identity) | set(state["identity"])
                              if identity.get(k) != state["identity"].get(k))  # fmt: skip
             raise InputError(f"{last_path} belongs to a different configuration (differs in: {', '.join(changed)})")
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start_epoch, best, history = state["epoch"] + 1, state["best"], state["history"]
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    if average is not None and resume and last_path.exists():
+        average.model.load_state_dict(state["model"])
+        average.steps = state["ema_steps"]
+    evaluated = average.model if average is not None else model
 
     net: nn.Module = model
     if world > 1:
@@ -231,6 +265,8 @@ def fit(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update(model)
             values = np.array([total.item(), *(l.item() for l in losses)])
             sums = values if sums is None else sums + values
             images_done += images.shape[0]
@@ -246,17 +282,19 @@ def fit(
         row["train_seconds"] = train_time
         row["images_per_s"] = steps_per_epoch * per_rank_batch * world / train_time
         if rank == 0:
-            metrics = validate(model, epoch) if validate else {}
+            metrics = validate(evaluated, epoch) if validate else {}
             row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
             headline = metrics.get("headline", -float(mean[0]))
             is_best = headline > best
             best = max(best, headline)
             history.append(row)
             state = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": evaluated.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
                 "best": best, "history": history, "identity": identity, "config": cfg.to_dict(),
             }  # fmt: skip
+            if average is not None:
+                state.update(train_model=model.state_dict(), ema_steps=average.steps)
             save_checkpoint(last_path, state)
             if is_best:
                 save_checkpoint(best_path, state)
@@ -272,6 +310,8 @@ def fit(
             progress({"event": "epoch_end", "epoch": epoch, "epochs": cfg.epochs, **row})
     if writer is not None:
         writer.close()
+    if average is not None:
+        model.load_state_dict(average.model.state_dict())
     seconds = time.perf_counter() - started
     return FitResult(run_dir, cfg.epochs, start_epoch, history, seconds, images_done * world / max(seconds, 1e-9))
 
