@@ -526,6 +526,28 @@ def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results,
     return notes
 
 
+def seed_noise(cells: Sequence[Cell]) -> dict[str, Any]:
+    """The training noise the cells' seeds show: the headline's pooled within-cell standard deviation (points)
+    over the cells with at least two finished seeds, its degrees of freedom and that cell count."""
+    multi = [c.accuracy for c in cells if len(c.accuracy) >= 2]
+    df = sum(len(a) - 1 for a in multi)
+    sd = math.sqrt(sum((len(a) - 1) * statistics.variance(a) for a in multi) / df) if df else None
+    return {"pooled_sd": sd, "df": df, "cells": len(multi)}
+
+
+def noise_text(noise: dict[str, Any]) -> str:
+    """One line: the seed noise the gate's accuracy rule used, or that there was none to measure."""
+    base, now = noise["baseline"], noise["results"]
+    if base["pooled_sd"] is None:
+        return (f"training noise: not measured (one seed per baseline cell); the accuracy rule falls back to its "
+                f"{ACC_FLOOR:g}-point floor, which covers kernel and machine differences, not training noise")  # fmt: skip
+    text = (f"training noise: the baseline's seeds differ by a pooled SD of {base['pooled_sd']:.2f} points "
+            f"({base['cells']} cells, df {base['df']})")  # fmt: skip
+    if now["pooled_sd"] is not None:
+        text += f"; these results' by {now['pooled_sd']:.2f} ({now['cells']} cells, df {now['df']})"
+    return text
+
+
 def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], *, tol_acc: float | None = None,
             tol_latency: float = TOL_LATENCY) -> dict[str, Any]:  # fmt: skip
     """Compare ``results`` with a baseline (from :func:`load_baseline`); return the report.
@@ -585,6 +607,7 @@ def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], 
         "regressions": len(failing),
         "regressed_cells": {c: [r["figure"] for r in failing if r["cell"] == c] for c in regressed},
         "rows": rows,
+        "noise": {"baseline": seed_noise(base_cells), "results": seed_noise(results.cells)},
         "notes": _notes(baseline, base_cells, results, other_cpu),
     }
 
@@ -739,6 +762,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"baseline cell must be present. Baseline: `{report['baseline']}`"
         + (f" ({report['baseline_created']})" if report.get("baseline_created") else "") + ".",
     ]  # fmt: skip
+    if report.get("noise"):
+        lines += ["", esc(noise_text(report["noise"])[0].upper() + noise_text(report["noise"])[1:]) + "."]
     if report["notes"]:
         lines += ["", "Notes:", *(f"- {esc(n)}" for n in report["notes"])]
     if not report["passed"] and not report.get("updated"):

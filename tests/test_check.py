@@ -130,6 +130,20 @@ def test_default_accuracy_tolerance_comes_from_the_baseline_seed_spread(tmp_path
     assert report["rows"][0]["limit"] == pytest.approx(4.899, abs=1e-3)
 
 
+def test_the_gate_states_the_training_noise_of_the_baseline_seeds_or_that_it_has_none(tmp_path):
+    # Two cells, seeds (48, 50, 52) and (50, 51, 52): pooled SD √((2·4 + 2·1) / 4) = 1.58 points, df 4.
+    rows = [cell_row(s, "none", seed=k, **{schema.HEADLINE: 48.0 + 2 * k if s == 1 else 50.0 + k})
+            for s in (1, 2) for k in range(3)]  # fmt: skip
+    report = check(write_table(tmp_path / "now", rows), baseline_from(tmp_path, rows))
+    assert report["noise"]["baseline"] == {"pooled_sd": pytest.approx(1.5811, abs=1e-4), "df": 4, "cells": 2}
+    r = run_cli(tmp_path / "now", "--baseline", tmp_path / "baseline" / "ci.json")
+    assert "the baseline's seeds differ by a pooled SD of 1.58 points (2 cells, df 4)" in " ".join(r.output.split())
+    one = check(write_table(tmp_path / "one", CI_ROWS), baseline_from(tmp_path / "b1", CI_ROWS))
+    assert one["noise"]["baseline"]["pooled_sd"] is None
+    r = run_cli(tmp_path / "one", "--baseline", tmp_path / "b1" / "baseline" / "ci.json")
+    assert "training noise: not measured (one seed per baseline cell)" in " ".join(r.output.split())
+
+
 def test_tol_acc_overrides_the_default(tmp_path):
     base = baseline_from(tmp_path, CI_ROWS)
     results = write_table(tmp_path / "now", [{**CI_ROWS[0], schema.HEADLINE: 47.0}, *CI_ROWS[1:]])

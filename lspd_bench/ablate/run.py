@@ -507,8 +507,7 @@ def _teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, display
     """Train (or find in the cache) each distinct teacher, and precompute its heatmaps, before the cells."""
     from lspd_bench.cost.latency import torch_threads
     from lspd_bench.data.build import build_data
-    from lspd_bench.evaluation.run import ensure_teacher
-    from lspd_bench.train.build import identity, run_id, teacher_knobs
+    from lspd_bench.evaluation.run import ensure_teacher, teacher_run
     from lspd_bench.train.loop import resolve_device
 
     seen: set[tuple[str, str]] = set()
@@ -517,8 +516,8 @@ def _teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, display
         # training is fixed by its identity (which has seed 0) rather than by the first cell to need it.
         cfg = replace(r.cell.config, seed=0)
         bundle = bundles[data_key(cfg)]
-        tcfg = teacher_config(cfg)
-        tid = run_id(identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=teacher_knobs(cfg, bundle.num_joints)))
+        *_, folder = teacher_run(cfg, bundle)
+        tid = folder.name  # the teacher's identity hash
         if (tid, cfg.teacher_targets) in seen:
             continue
         seen.add((tid, cfg.teacher_targets))

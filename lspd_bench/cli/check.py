@@ -66,7 +66,7 @@ def print_report(report: dict) -> None:
     """What moved as a rich table, then the verdict line and the notes."""
     from rich.table import Table
 
-    from lspd_bench.check import COLUMNS, summary, table_rows
+    from lspd_bench.check import COLUMNS, noise_text, summary, table_rows
 
     console = stdout_console()
     rows = table_rows(report)
@@ -80,6 +80,8 @@ def print_report(report: dict) -> None:
     line = summary(report)
     style = "green" if report["passed"] or report["updated"] else "bold red"
     console.print(line, style=style, highlight=False, soft_wrap=True)
+    if report.get("noise"):
+        console.print(f"  {noise_text(report['noise'])}", highlight=False, soft_wrap=True)
     for note in report["notes"]:
         console.print(f"  note: {note}", highlight=False, soft_wrap=True)
     if not report["passed"] and not report["updated"]:

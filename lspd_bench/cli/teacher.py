@@ -80,6 +80,7 @@ def teacher_list(as_json) -> None:
     for r in rows:
         data = f"{r['dataset']} {r['synth_preset'] or ''} ({r['fingerprint'][:12]})"
         fig = f"{r['headline_name']} {r['headline']:.2f}" if r["headline"] is not None else "-"
-        table.add_row(r["file"], f"{r['model']} {r['knobs']}", data, "x".join(map(str, r["input_size"])),
+        knobs = ", ".join(f"{k} {v}" for k, v in (r["knobs"] or {}).items() if k != "num_joints")
+        table.add_row(r["file"], f"{r['model']} ({knobs})", data, "x".join(map(str, r["input_size"])),
                       str(r["epochs"]), fig, f"{r['bytes'] / 1e6:.1f}", r["command"] or "")  # fmt: skip
     stdout_console().print(table)

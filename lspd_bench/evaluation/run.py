@@ -111,6 +111,14 @@ def _validator(bundle: DataBundle, deploy_stage: int, device: torch.device, batc
     return validate
 
 
+def teacher_run(cfg: RunConfig, bundle: DataBundle) -> tuple[RunConfig, dict[str, Any], dict[str, Any], Path]:
+    """The teacher's run config, model knobs, identity and cache folder."""
+    tcfg = teacher_config(cfg)
+    knobs = teacher_knobs(cfg, bundle.num_joints)
+    ident = identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=knobs)
+    return tcfg, knobs, ident, cache_root(cfg) / "teachers" / run_id(ident)
+
+
 def train_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None,
                   reason: str = "") -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
     """Train ``cfg``'s teacher into the cache once (an interrupted training resumes; a lock keeps two processes
@@ -120,10 +128,7 @@ def train_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, prog
     record (``teacher.json``) holds the final validation figure (``headline``, flip test as ``cfg.flip_test``)
     and the per-epoch history. ``reason`` says why it is trained (shown with the ``teacher_start`` event).
     """
-    tcfg = teacher_config(cfg)
-    knobs = teacher_knobs(cfg, bundle.num_joints)
-    ident = identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=knobs)
-    folder = cache_root(cfg) / "teachers" / run_id(ident)
+    tcfg, knobs, ident, folder = teacher_run(cfg, bundle)
     done = folder / "teacher.json"
     model = build_teacher(cfg, bundle.num_joints).to(device)
     last_stack = knobs.get("stacks", 1)  # the stack whose heatmaps are the soft targets
@@ -165,10 +170,7 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
     why no shipped one fits. With ``teacher_targets=precomputed`` its heatmaps of the training crops are
     computed once into the cache too.
     """
-    tcfg = teacher_config(cfg)
-    knobs = teacher_knobs(cfg, bundle.num_joints)
-    ident = identity(tcfg, bundle.num_joints, bundle.fingerprint, knobs=knobs)
-    folder = cache_root(cfg) / "teachers" / run_id(ident)
+    _, _, ident, folder = teacher_run(cfg, bundle)
     heatmaps_file = folder / "train_heatmaps.npy"
     rank, world = rank_and_world()
     if rank != 0:  # rank 0 prepares the teacher alone; the others wait, then read what it wrote

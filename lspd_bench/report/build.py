@@ -19,11 +19,12 @@ from typing import Any, Sequence
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
 from lspd_bench.report import claims as claim_verdicts
-from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines, teachers
+from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines
 from lspd_bench.report.html import PlotEntry, render_index
 from lspd_bench.report.load import Reference, input_hw, load_matrix, load_references
 from lspd_bench.report.stats import (
     COST_KINDS, Analysis, Variant, analyze, format_value, front_variants, parse_baseline_row, seed_noise,
+    teachers,
 )  # fmt: skip
 from lspd_bench.report.tables import (
     Table, axis_tables, conventions, delta_text, main_table, render_csv, render_latex, render_markdown,

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from lspd_bench import __version__
 from lspd_bench.report.load import Cell
-from lspd_bench.report.stats import Analysis, format_value, seed_noise
+from lspd_bench.report.stats import Analysis, format_value, seed_noise, teacher_knobs_text, teachers
 from lspd_bench.report.tables import latency_conditions, conventions
 
 
@@ -89,23 +89,11 @@ def noise_line(analysis: Analysis) -> str:
             "only (the ± is the seeds'); the claims' intervals cover seeds and people.")  # fmt: skip
 
 
-def teachers(analysis: Analysis) -> list[dict[str, Any]]:
-    """The distinct teachers of the finished distilled cells: model and knobs, where it came from (shipped
-    file or trained into the cache) and its own validation figure."""
-    out: dict[str, dict[str, Any]] = {}
-    for c in analysis.matrix.done:
-        t = ((c.metrics or {}).get("distill") or {}).get("teacher")
-        if t:
-            out.setdefault(t.get("identity_hash") or t["model"], {k: t.get(k) for k in (
-                "model", "knobs", "source", "file", "dir", "headline", "headline_name", "flip_test", "epochs")})  # fmt: skip
-    return list(out.values())
-
-
 def teacher_lines(analysis: Analysis) -> list[str]:
     """``Teacher: hourglass (stacks 2, features 64), shipped (teacher-….pt): PCKh@0.5 Mean 63.1 …``."""
     lines = []
     for t in teachers(analysis):
-        knobs = ", ".join(f"{k} {v}" for k, v in (t["knobs"] or {}).items() if k != "num_joints")
+        knobs = teacher_knobs_text(t)
         where = f"shipped ({t['file']})" if t["source"] == "shipped" else "trained into the cache"
         fig = (f": {t['headline_name']} {t['headline']:.1f} on the validation split" if t.get("headline") is not None
                else " (no validation figure recorded)")  # fmt: skip

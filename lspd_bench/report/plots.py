@@ -20,7 +20,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 
 from lspd_bench.fileio import write_bytes
 from lspd_bench.report.load import Reference, reference_label
-from lspd_bench.report.stats import NUMERIC_AXES, Analysis, Variant, format_value, front_variants
+from lspd_bench.report.stats import NUMERIC_AXES, Analysis, Variant, format_value, front_variants, teacher_knobs_text, teachers
 from lspd_bench.report.tables import fmt_number
 
 #: Okabe–Ito: distinguishable with the common colour-vision deficiencies.
@@ -190,6 +190,21 @@ def _draw_references(ax, ref_points, ref_lines, lo: float, hi: float) -> None:
                     textcoords="offset points", rotation=90, ha="right", va="top", fontsize=7.5, color="#555555")  # fmt: skip
 
 
+TEACHER_COLOR = "#8250df"
+
+
+def _draw_teachers(ax, analysis: Analysis) -> list[tuple[Any, str]]:
+    """The distilled rows' teachers as dashed horizontal lines at their own validation figure (a teacher is
+    not deployed, so it is a level to reach rather than a point at a cost); returns (handle, label) pairs."""
+    out = []
+    for t in teachers(analysis):
+        if t.get("headline") is None:
+            continue
+        handle = ax.axhline(t["headline"], color=TEACHER_COLOR, lw=1.1, ls="--", zorder=1)
+        out.append((handle, f"teacher {t['model']} ({teacher_knobs_text(t)}): {t['headline']:.1f}"))
+    return out
+
+
 def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference] = ()) -> Figure | None:
     """Accuracy (mean over seeds) against ``kind`` cost (log scale) of every finished variant.
 
@@ -220,6 +235,9 @@ def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference]
         ax.set_xlim(lo, hi)
         _log_ticks(ax, lo, hi)
         _draw_references(ax, ref_points, ref_lines, lo, hi)
+        for handle, label in _draw_teachers(ax, analysis):
+            handles.append(handle)
+            labels.append(label)
         if ref_points:
             handles.append(Line2D([], [], color="#222222", marker="s", lw=0, markersize=6, markeredgecolor="white"))
             labels.append("reference models")
@@ -282,6 +300,7 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
     panels = analysis.axis_values[panel_axis] if panel_axis else [None]
     lines = analysis.axis_values[line_axis] if line_axis else [None]
     xs_order = analysis.axis_values[axis]
+    teacher_marks: list[tuple[Any, str]] = []
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(3.4 * len(panels) + 1.8, 3.9), layout="constrained")
         axs = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
@@ -305,13 +324,17 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
             if panel_axis:
                 ax.set_title(f"{panel_axis} = {format_value(panel)}", fontsize=9.5)
             ax.margins(x=0.08, y=0.15)
+            if panel_axis is None or panel in ("teacher", "teacher+sequence"):
+                teacher_marks = _draw_teachers(ax, analysis)
         axs[0].set_ylabel(f"{analysis.headline_name} (%)")
         held = [f"{a}={format_value(base.get(a))}" for a in analysis.lspd_axes if a not in free]
         fig.suptitle(f"{analysis.headline_name} vs {axis}", x=0.01, ha="left", fontweight="bold")
         note = "mean ± std over seeds" + (f" · held at the baseline: {', '.join(held)}" if held else "")
         fig.supxlabel(note, x=0.01, ha="left", fontsize=7.5, color="#555555")
-        if line_axis:
-            h, labels = axs[0].get_legend_handles_labels()
+        h, labels = axs[0].get_legend_handles_labels() if line_axis else ([], [])
+        for handle, label in teacher_marks:
+            h, labels = [*h, handle], [*labels, label]
+        if h:
             fig.legend(h, labels, loc="outside right upper", title=line_axis, frameon=False, alignment="left")
     return fig
 

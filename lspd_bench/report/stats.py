@@ -179,6 +179,23 @@ def seed_noise(analysis: Analysis) -> SeedNoise:
     return SeedNoise(float(np.sqrt(pooled)), df, len(multi), most)
 
 
+def teachers(analysis: Analysis) -> list[dict[str, Any]]:
+    """The distinct teachers of the finished distilled cells: model and knobs, where it came from (shipped
+    file or trained into the cache) and its own validation figure."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in analysis.matrix.done:
+        t = ((c.metrics or {}).get("distill") or {}).get("teacher")
+        if t:
+            out.setdefault(t.get("identity_hash") or t["model"], {k: t.get(k) for k in (
+                "model", "knobs", "source", "file", "dir", "headline", "headline_name", "flip_test", "epochs")})  # fmt: skip
+    return list(out.values())
+
+
+def teacher_knobs_text(teacher: dict[str, Any]) -> str:
+    """``stacks 2, features 64``: a teacher's size as its record gives it (the joint count left out)."""
+    return ", ".join(f"{k} {v}" for k, v in (teacher.get("knobs") or {}).items() if k != "num_joints")
+
+
 def _mix_message(matrix: Matrix, mixed: dict[str, dict[str, list[Any]]]) -> str:
     def short(v: Any) -> str:
         s = format_value(v)
