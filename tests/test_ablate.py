@@ -139,6 +139,11 @@ def test_matrix_trains_evaluates_profiles_and_a_rerun_skips_everything(tiny_synt
         assert cost["reference"]["model"] == "simplebaseline-mbv2" and cost["latency"]["threads"] == 1
         ratio = cost["latency"]["min_ms"] / cost["reference"]["latency"]["min_ms"]
         assert cost["latency_ratio"] == pytest.approx(ratio)
+    # Every cell deploys backbone + stage 1 of the same widths: one network, measured once, one figure.
+    costs = [store.read_json(out / cid / store.COST_FILE) for cid in table[schema.CELL]]
+    assert len({c["architecture"] for c in costs}) == 1 and len({c["measured_in"] for c in costs}) == 1
+    assert table["latency_ratio"].nunique() == 1 and table["latency_ms"].nunique() == 1
+    assert len({c["params"]["full"] for c in costs}) == 2  # K = 1 and 2 still differ in what they train
     # The latency phase starts only once every cell has finished training.
     last_metrics = max((out / c / store.METRICS_FILE).stat().st_mtime for c in table[schema.CELL])
     first_cost = min((out / c / store.COST_FILE).stat().st_mtime for c in table[schema.CELL])

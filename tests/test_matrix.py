@@ -145,8 +145,9 @@ def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
     assert [c["state"] for c in plan["cells"]] == ["new"] * 4
     assert [s["what"] for s in plan["shared"]] == ["dataset", "teacher"]
     assert plan["shared"][0]["state"] == "to generate"
+    assert plan["shared"][1]["state"].startswith("shipped (teacher-")  # the ci preset's teacher is in the package
     assert set(plan["estimate_s"]) == {"shared", "cells", "latency", "wall", "unknown"}
-    assert plan["estimate_s"]["unknown"] == 6  # never timed here: 4 cells, the dataset and the teacher
+    assert plan["estimate_s"]["unknown"] == 5  # never timed here: 4 cells and the dataset
     assert not (tmp_path / "m").exists()  # a dry run writes nothing
 
 

@@ -48,6 +48,9 @@ THROUGHPUT_BATCH = 8
 RATIO_CONVENTION = (f"latency_ratio: the cell's minimum batch-1 latency / the minimum of the reference model "
                     f"({REFERENCE_MODEL} deploy, same input size), the two measured taking turns in blocks of "
                     f"{LATENCY_BLOCK} calls in the same process")  # fmt: skip
+SHARED_CONVENTION = ("cells whose deploy models are the same network (architecture hash: layers, parameter and "
+                     "buffer shapes, input size) share one measurement of MACs, latency and throughput "
+                     "(measured_in names the cell that took it)")
 _TEACHER_MODES = ("teacher", "teacher+sequence")
 _DATA_KEYS = ("dataset", "data_dir", "synth_preset", "data_seed", "coco_detections", "det_score_threshold")
 _STUDENT_ONLY = (*MODEL_KNOBS, "model", "stage_weights", "distill", "alpha", "seed", "cache_dir", "workers", "device")
@@ -542,8 +545,8 @@ def _teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, display
         seconds = time.perf_counter() - trained["started"] if "started" in trained else None
         store.record_timing(cache, "teachers", teacher_key(cfg), seconds, dir=record.get("dir"),
                             shipped=record.get("file"))  # fmt: skip
-        item["state"] = {"shipped": f"shipped ({record['file']})"}.get(record["source"],
-                                                                        "trained" if seconds else "cached")
+        shipped = record["source"] == "shipped"
+        item["state"] = f"shipped ({record['file']})" if shipped else "trained" if seconds else "cached"
         item["metric"] = record.get("headline")
         display.emit(force=True)
 
@@ -631,6 +634,7 @@ def _latency_phase(runs: list[CellRun], out: Path, bundles: dict[str, Any], disp
             time.sleep(1.0)
         display.phase = "measuring latency (nothing else running)"
         references: dict[tuple, Any] = {}
+        measured: dict[str, dict[str, Any]] = {}  # architecture hash → its cost figures, measured once
         for r in need:
             with store.cell_lock(r.dir) as held:
                 if not held:
@@ -646,7 +650,8 @@ def _latency_phase(runs: list[CellRun], out: Path, bundles: dict[str, Any], disp
                     key = (tuple(cfg.input_size), bundle.num_joints)
                     if key not in references:
                         references[key] = reference_model(bundle.num_joints)
-                    cost = profile_cell(cfg, r.dir, bundle.num_joints, references[key], batch=batch, min_time_s=min_time_s)
+                    cost = profile_cell(cfg, r.dir, bundle.num_joints, references[key], batch=batch, min_time_s=min_time_s,
+                                        measured=measured)  # fmt: skip
                     write_json(r.dir / store.COST_FILE, cost)
                     store.write_status(r.dir, "done", latency_ms=cost["latency"]["median_ms"])
                     r.state = "done"
@@ -667,11 +672,16 @@ def reference_model(num_joints: int):
 
 
 def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, batch: int = THROUGHPUT_BATCH,
-                 min_time_s: float = 1.0) -> dict[str, Any]:  # fmt: skip
+                 min_time_s: float = 1.0, measured: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
     """Cost of a trained cell's deploy model at the run's input size (H, W px): parameters, MACs (every
     counter, GMACs), batch-1 latency (ms, 1 thread), throughput (images/s at ``batch``, 1 thread) and the
-    latency ratio to ``reference``, the two measured taking turns in this process."""
-    from lspd_bench.cost import count_macs, count_params, measure_latencies, measure_latency
+    latency ratio to ``reference``, the two measured taking turns in this process.
+
+    ``measured`` maps architecture hashes (``lspd_bench.cost.architecture_hash`` of the deploy model) to
+    figures already measured: a cell whose deploy model is the same network takes them (``measured_in``
+    names the cell that measured them), so one network has one latency in the table.
+    """
+    from lspd_bench.cost import architecture_hash, count_macs, count_params, measure_latencies, measure_latency
     from lspd_bench.cost.profile import CONVENTIONS
     from lspd_bench.env import environment
     from lspd_bench.train.build import build_student
@@ -683,16 +693,21 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     model.eval()
     deployed = model.deploy()
     hw = (int(cfg.input_size[0]), int(cfg.input_size[1]))
-    timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
-    ref, lat = measure_latencies([reference, deployed], hw, batch=1, block=LATENCY_BLOCK, **timing)
-    thr = measure_latency(deployed, hw, batch=batch, **timing)
+    arch = architecture_hash(deployed, hw)
+    measured = {} if measured is None else measured
+    if arch not in measured:
+        timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
+        ref, lat = measure_latencies([reference, deployed], hw, batch=1, block=LATENCY_BLOCK, **timing)
+        thr = measure_latency(deployed, hw, batch=batch, **timing)
+        measured[arch] = {
+            "macs": [m.to_dict() for m in count_macs(deployed, hw)], "latency": lat.to_dict(),
+            "throughput": thr.to_dict(), "reference": {"model": REFERENCE_MODEL, "measured": "deploy",
+                                                       "latency": ref.to_dict()},
+            "latency_ratio": lat.min_ms / ref.min_ms, "measured_in": Path(cell_dir).name,
+        }  # fmt: skip
     return {
         "model": cfg.model, "knobs": cfg.model_knobs(), "input": list(hw), "measured": "deploy",
-        "deploy_stage": getattr(model, "deploy_stage", 1),
-        "params": {"full": count_params(model), "deploy": count_params(deployed)},
-        "macs": [m.to_dict() for m in count_macs(deployed, hw)],
-        "latency": lat.to_dict(), "throughput": thr.to_dict(),
-        "reference": {"model": REFERENCE_MODEL, "measured": "deploy", "latency": ref.to_dict()},
-        "latency_ratio": lat.min_ms / ref.min_ms,
-        "environment": environment("cpu"), "conventions": [*CONVENTIONS, RATIO_CONVENTION],
+        "deploy_stage": getattr(model, "deploy_stage", 1), "architecture": arch,
+        "params": {"full": count_params(model), "deploy": count_params(deployed)}, **measured[arch],
+        "environment": environment("cpu"), "conventions": [*CONVENTIONS, RATIO_CONVENTION, SHARED_CONVENTION],
     }  # fmt: skip

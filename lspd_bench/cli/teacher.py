@@ -24,20 +24,13 @@ def teacher_train(args, preset, ship, as_json) -> None:
 
     The teacher's schedule is the config's teacher_epochs and teacher_lr; an interrupted training resumes.
     """
-    from lspd_bench.cli.train import TrainDisplay
-    from lspd_bench.config import load_config, parse_overrides
-    from lspd_bench.data.build import build_data
+    from lspd_bench.cli.train import TrainDisplay, config_and_data
     from lspd_bench.evaluation.run import ship_teacher, train_teacher
     from lspd_bench.train.loop import resolve_device
 
-    files = [a for a in args if "=" not in a]
-    if len(files) > 1:
-        raise click.UsageError(f"one CONFIG.yaml at most, got {', '.join(files)}")
     console = stderr_console()
     with input_errors():
-        cfg = load_config(preset, files[0] if files else None, parse_overrides(a for a in args if "=" in a))
-        with console.status("preparing the data (generated once, then cached) …"):
-            bundle = build_data(cfg)
+        cfg, bundle = config_and_data(preset, args, console)
         with TrainDisplay(console) as display:
             model, record = train_teacher(cfg, bundle, resolve_device(cfg.device), display, reason="asked for")
         command = shlex.join(["lspd-bench", "teacher", "train", *(["--preset", preset] if preset else []), *args])
@@ -46,7 +39,9 @@ def teacher_train(args, preset, ship, as_json) -> None:
     if as_json:
         echo_json({**out, "history": record["history"]})
         return
-    stdout_console().print(f"teacher {record['model']} {record['knobs']}: {record['headline_name']} "
+    from lspd_bench.report.stats import teacher_knobs_text
+
+    stdout_console().print(f"teacher {record['model']} ({teacher_knobs_text(record)}): {record['headline_name']} "
                            f"{record['headline']:.2f} on the validation split (flip test "
                            f"{'on' if record['flip_test'] else 'off'}), {record['epochs']} epochs at lr "
                            f"{record['lr']:g}; in {record['dir']}" + (f"; shipped as {shipped}" if shipped else ""))  # fmt: skip
@@ -58,6 +53,7 @@ def teacher_list(as_json) -> None:
     """The teachers shipped in the package: the data and config each is bound to, and its validation figure."""
     from rich.table import Table
 
+    from lspd_bench.report.stats import teacher_knobs_text
     from lspd_bench.train.shipped import load_shipped, shipped_files
 
     rows = []
@@ -80,7 +76,6 @@ def teacher_list(as_json) -> None:
     for r in rows:
         data = f"{r['dataset']} {r['synth_preset'] or ''} ({r['fingerprint'][:12]})"
         fig = f"{r['headline_name']} {r['headline']:.2f}" if r["headline"] is not None else "-"
-        knobs = ", ".join(f"{k} {v}" for k, v in (r["knobs"] or {}).items() if k != "num_joints")
-        table.add_row(r["file"], f"{r['model']} ({knobs})", data, "x".join(map(str, r["input_size"])),
+        table.add_row(r["file"], f"{r['model']} ({teacher_knobs_text(r)})", data, "x".join(map(str, r["input_size"])),
                       str(r["epochs"]), fig, f"{r['bytes'] / 1e6:.1f}", r["command"] or "")  # fmt: skip
     stdout_console().print(table)

@@ -52,6 +52,20 @@ class TrainDisplay:
             self.console.print(f"evaluating the final model (flip test {'on' if event['flip_test'] else 'off'})")
 
 
+def config_and_data(preset: str | None, args: tuple[str, ...], console):
+    """The run config of ``[CONFIG.yaml] [key=value ...]`` on ``preset``, and its data (generated once, then
+    cached, behind a spinner). Bad input raises ``InputError``, or ``UsageError`` for two YAML files."""
+    from lspd_bench.config import load_config, parse_overrides
+    from lspd_bench.data.build import build_data
+
+    files = [a for a in args if "=" not in a]
+    if len(files) > 1:
+        raise click.UsageError(f"one CONFIG.yaml at most, got {', '.join(files)}")
+    cfg = load_config(preset, files[0] if files else None, parse_overrides(a for a in args if "=" in a))
+    with console.status("preparing the data (generated once, then cached) …"):
+        return cfg, build_data(cfg)
+
+
 @main.command("train")
 @click.argument("args", nargs=-1)
 @click.option("--preset", help="ci, quick or paper (lspd_bench/presets/NAME.yaml).")
@@ -60,20 +74,13 @@ class TrainDisplay:
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of the table.")
 def train_command(args, preset, out, resume, as_json) -> None:
     """Train one model: [CONFIG.yaml] [key=value ...], e.g. `train --preset quick stages=3 distill=teacher`."""
-    from lspd_bench.config import load_config, parse_overrides
-    from lspd_bench.data.build import build_data
     from lspd_bench.evaluation.run import train_and_evaluate
     from lspd_bench.train.build import identity, run_id
     from lspd_bench.train.loop import RunFailed
 
-    files = [a for a in args if "=" not in a]
-    if len(files) > 1:
-        raise click.UsageError(f"one CONFIG.yaml at most, got {', '.join(files)}")
     console = stderr_console()
     with input_errors():
-        cfg = load_config(preset, files[0] if files else None, parse_overrides(a for a in args if "=" in a))
-        with console.status("preparing the data (generated once, then cached) …"):
-            bundle = build_data(cfg)
+        cfg, bundle = config_and_data(preset, args, console)
         if out is None:
             out = f"runs/train/{run_id(identity(cfg, bundle.num_joints, bundle.fingerprint))}"
         try:

@@ -3,10 +3,10 @@
 from lspd_bench.cost.latency import LatencyResult, measure_latencies, measure_latency
 from lspd_bench.cost.macs import MacCount, count_macs
 from lspd_bench.cost.memory import peak_forward_memory
-from lspd_bench.cost.params import count_params
+from lspd_bench.cost.params import architecture_hash, count_params
 from lspd_bench.cost.profile import profile_model
 
 __all__ = [
-    "LatencyResult", "MacCount", "count_macs", "count_params", "measure_latencies", "measure_latency",
+    "LatencyResult", "MacCount", "architecture_hash", "count_macs", "count_params", "measure_latencies", "measure_latency",
     "peak_forward_memory", "profile_model",
 ]  # fmt: skip
