@@ -529,10 +529,10 @@ def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results,
 def seed_noise(cells: Sequence[Cell]) -> dict[str, Any]:
     """The training noise the cells' seeds show: the headline's pooled within-cell standard deviation (points)
     over the cells with at least two finished seeds, its degrees of freedom and that cell count."""
-    multi = [c.accuracy for c in cells if len(c.accuracy) >= 2]
-    df = sum(len(a) - 1 for a in multi)
-    sd = math.sqrt(sum((len(a) - 1) * statistics.variance(a) for a in multi) / df) if df else None
-    return {"pooled_sd": sd, "df": df, "cells": len(multi)}
+    from lspd_bench.report.stats import pooled_sd
+
+    sd, df, n = pooled_sd([c.accuracy for c in cells])
+    return {"pooled_sd": sd, "df": df, "cells": n}
 
 
 def noise_text(noise: dict[str, Any]) -> str:

@@ -166,17 +166,23 @@ class SeedNoise:
     seeds: int  # the most seeds a row finished
 
 
-def seed_noise(analysis: Analysis) -> SeedNoise:
-    """Pooled SD = sqrt(Σ (n_i − 1) s_i² / Σ (n_i − 1)) over the rows with n_i ≥ 2 finished seeds."""
-    groups = [[_num(c.row.get(analysis.headline)) for c in v.done] for v in analysis.variants]
-    groups = [[x for x in g if np.isfinite(x)] for g in groups]
-    multi = [g for g in groups if len(g) >= 2]
-    most = max((len(g) for g in groups), default=0)
+def pooled_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, int, int]:
+    """(pooled SD, degrees of freedom, groups used): sqrt(Σ (n_i − 1) s_i² / Σ (n_i − 1)) over the groups with
+    n_i ≥ 2 values (the seeds of one setting); SD None when no group has two."""
+    multi = [list(g) for g in groups if len(g) >= 2]
     df = sum(len(g) - 1 for g in multi)
     if not df:
-        return SeedNoise(None, 0, 0, most)
+        return None, 0, 0
     pooled = sum((len(g) - 1) * float(np.var(g, ddof=1)) for g in multi) / df
-    return SeedNoise(float(np.sqrt(pooled)), df, len(multi), most)
+    return float(np.sqrt(pooled)), df, len(multi)
+
+
+def seed_noise(analysis: Analysis) -> SeedNoise:
+    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`)."""
+    groups = [[_num(c.row.get(analysis.headline)) for c in v.done] for v in analysis.variants]
+    groups = [[x for x in g if np.isfinite(x)] for g in groups]
+    sd, df, rows = pooled_sd(groups)
+    return SeedNoise(sd, df, rows, max((len(g) for g in groups), default=0))
 
 
 def teachers(analysis: Analysis) -> list[dict[str, Any]]:
