@@ -320,7 +320,8 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
                             label=format_value(line) if line_axis else analysis.headline_name)  # fmt: skip
             ax.set_xticks(xs_order if all(isinstance(x, (int, float)) for x in xs_order) else [])
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.set_xlabel(AXIS_LABELS.get(axis, axis))
+            label = AXIS_LABELS.get(axis, axis)
+            ax.set_xlabel(label.replace(" (", "\n(", 1) if len(panels) > 1 else label)  # side by side: two lines
             if panel_axis:
                 ax.set_title(f"{panel_axis} = {format_value(panel)}", fontsize=9.5)
             ax.margins(x=0.08, y=0.15)
@@ -329,7 +330,9 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
         axs[0].set_ylabel(f"{analysis.headline_name} (%)")
         held = [f"{a}={format_value(base.get(a))}" for a in analysis.lspd_axes if a not in free]
         fig.suptitle(f"{analysis.headline_name} vs {axis}", x=0.01, ha="left", fontweight="bold")
-        note = "mean ± std over seeds" + (f" · held at the baseline: {', '.join(held)}" if held else "")
+        seeds = len(analysis.matrix.values("seed")) or 1
+        note = (f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)") + (
+            f" · held at the baseline: {', '.join(held)}" if held else "")  # fmt: skip
         fig.supxlabel(note, x=0.01, ha="left", fontsize=7.5, color="#555555")
         h, labels = axs[0].get_legend_handles_labels() if line_axis else ([], [])
         for handle, label in teacher_marks:
