@@ -9,14 +9,13 @@ have trained the same teacher; any other data or teacher config trains its own.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 from lspd_bench.config import config_hash
 from lspd_bench.errors import InputError
-from lspd_bench.fileio import write_bytes, write_json
+from lspd_bench.fileio import write_json
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 PREFIX = "teacher-"
@@ -45,7 +44,7 @@ def load_shipped(path: Path) -> dict[str, Any]:
                          f"or delete the file to train the teacher instead") from None  # fmt: skip
     if not isinstance(data, dict) or data.get("format") != FORMAT or not {"state_dict", "identity"} <= set(data):
         raise InputError(f"shipped teacher {path} is not an lspd-bench teacher file ({FORMAT!r})")
-    if path.name != f"{PREFIX}{shipped_key(data['identity'])}.pt":
+    if shipped_path(data["identity"], path.parent) != path:
         raise InputError(f"shipped teacher {path}: its identity does not match its file name (edited or renamed?)")
     return data
 
@@ -93,11 +92,10 @@ def write_shipped(identity: dict[str, Any], config: dict[str, Any], state_dict: 
                   record: dict[str, Any], folder: Path | None = None) -> Path:  # fmt: skip
     """Write a teacher's weights, identity and record as a shipped teacher (weights file, then its JSON
     sidecar; each atomically); returns the weights file's path."""
-    import torch
+    from lspd_bench.train.checkpoint import save_checkpoint
 
-    buf = io.BytesIO()
     state = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    torch.save({"format": FORMAT, "identity": identity, "state_dict": state, "record": record}, buf)
-    path = write_bytes(shipped_path(identity, folder), buf.getvalue())
+    path = save_checkpoint(shipped_path(identity, folder),
+                           {"format": FORMAT, "identity": identity, "state_dict": state, "record": record})
     write_json(path.with_suffix(".json"), {"identity": identity, "config": config, "record": record})
     return path
