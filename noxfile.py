@@ -43,9 +43,8 @@ def regress(session: nox.Session) -> None:
     out, cache = os.path.join("runs", "ci"), os.path.join("runs", "ci-cache")
     for folder in (out, cache):  # fresh: a resumed matrix or a cached teacher would hide a code change
         shutil.rmtree(folder, ignore_errors=True)
-    # The same CPU kernels on every x86-64 machine with AVX2: thread count and ISA change the last digits.
-    env = {"LSPD_BENCH_CACHE": os.path.abspath(cache), "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-           "MKL_CBWR": "AVX2"}  # fmt: skip
+    # The machine's own kernels: the gate's rules allow for the noise that kernels, threads and load bring.
+    env = {"LSPD_BENCH_CACHE": os.path.abspath(cache)}
     session.run("lspd-bench", "ablate", "ablations/ci.yaml", "--out", out, "--jobs", "2", "--threads", "1",
                 env=env, success_codes=[0, 1])  # a failed cell is reported by check (exit 1)
     session.run("lspd-bench", "check", out, "--baseline", os.path.join("reports", "baseline", "ci.json"),

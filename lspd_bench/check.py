@@ -4,27 +4,48 @@ In the manner of asv's ``compare`` and pytest-benchmark's ``--benchmark-compare-
 plain files, the baseline is a plain JSON file, every rule has an explicit tolerance, and the comparison
 lists what moved, by how much and in which direction.
 
-A *cell* here is one setting of the matrix's axes with the seeds pooled: rows are matched across runs by
-their axis values (``lspd_bench.ablate.schema.AXES`` without ``seed``), never by the cell hash, because a
-change to the code changes the suite version and so every hash, while the same axes must still compare.
+A *cell* here is one configuration with the seeds pooled: rows are matched across runs by every
+configuration column (``lspd_bench.ablate.schema.CONFIG``, derived from the declaration of the configuration's
+keys) but ``seed``, never by the cell hash, because a change to the code changes the suite version and so
+every hash, while the same configuration must still compare. Two rows that differ in any key (``lr``, a
+block knob) are two cells.
+
+Results whose data or evaluation settings differ from the baseline's (``schema.MIX_GROUPS``: the dataset and
+its fingerprint, the metric, the input size, the flip test, the preset) are refused (``InputError``): they
+measure something else.
 
 Rules (each failing rule is a *regression*; ``passed`` is False when there is at least one):
 
-- **accuracy** (``headline``, percent): the seed mean drops by more than the tolerance in absolute
-  points. Default tolerance: ``max(ACC_FLOOR, ACC_SIGMAS · s · √(1/n_baseline + 1/n_now))`` where ``s`` is
-  the seed standard deviation stored in the baseline (3 standard errors of a difference of two means);
-  with a single baseline seed there is no spread and the floor applies. ``tol_acc`` replaces it.
+- **accuracy** (``headline``, percent). Seeds are paired: seed k of a cell now against seed k of the same
+  cell in the baseline, so what a seed does to every cell (its data order, its initialisation) cancels. The
+  noise is what is left when the seed is held, ``σ``: the residual standard deviation of the additive model
+  cell + seed fitted to each table's cells × seeds, pooled over the baseline and the results
+  (``paired_noise``). A cell whose seeds differ from the baseline's is compared unpaired, with the
+  within-cell seed standard deviation ``s`` (``seed_noise``). With one seed everywhere neither is measured
+  and only the floor applies.
+
+  - A cell fails when its seed mean drops by more than ``max(ACC_FLOOR, ACC_SIGMAS · σ · √(2/n))`` points
+    (n seeds; unpaired: ``ACC_SIGMAS · s · √(1/n_b + 1/n_now)``).
+  - The matrix fails when the mean drop over its C matched cells exceeds
+    ``max(ACC_FLOOR, ACC_SIGMAS_MEAN · σ · √(2 · Σ 1/n) / C)`` (unpaired: ``ACC_SIGMAS_MEAN · s ·
+    √mean(1/n_b + 1/n_now)``, as a seed's effect is shared by the cells): a bug that costs every cell a
+    little is caught although no single cell's drop is beyond its own noise.
+
+  ``tol_acc`` replaces both with a fixed number of points.
 - **cost** (``params_full``, ``params_deploy``, ``gmacs_fvcore``, ``gmacs_ptflops_pytorch``,
   ``gmacs_ptflops_aten``): deterministic, so any change at all, up or down, fails (MACs compared as
   integers). An intended change is accepted with ``update_baseline``.
-- **latency** (``latency_ratio``: the cell's fastest latency / a reference model's, measured in the same
-  process so that machine speed cancels): fails when it grows by more than ``tol_latency`` (relative).
-  Speed cancels, the microarchitecture does not (the ci cells' ratio of medians measured 0.19 on an Intel
-  Xeon and 0.27-0.48 on an AMD EPYC with the same code), so the rule applies only when the results were
-  measured on the baseline's CPU model; on another CPU the ratios are listed as ``other cpu``, not gated.
+- **latency** (``latency_ratio``: the cell's latency / a reference model's, the two taking turns in one
+  process, with a 95 % interval over the rounds): the change is the interval
+  ``[now_low / base_high, now_high / base_low]``. It fails only when the whole interval is above
+  ``1 + tol_latency``; when the interval straddles the limit the verdict is "not decided" (the machine's
+  noise is larger than what the tolerance can tell), which does not fail. The ratio depends on the
+  microarchitecture, so the rule applies only on the baseline's CPU model; on another one the ratios are
+  listed as ``other cpu``, not gated.
 - **pareto**: a cell on the baseline's accuracy-vs-GMACs front (fvcore GMACs of the deploy model, seed
-  means) fails when another cell with no more GMACs is now more accurate by more than the cell's
-  accuracy tolerance (being dominated within the noise is listed, not failed).
+  means, ties within the noise: ``lspd_bench.report.stats.pareto_front``) fails when another cell with no
+  more GMACs is now more accurate by more than the cell's accuracy tolerance (being dominated within the
+  noise is listed, not failed).
 - **presence**: a baseline cell missing from the results, or failed there, fails. New cells are listed.
 """
 
@@ -45,30 +66,34 @@ from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
 FORMAT = "lspd-bench baseline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: cells keyed by every configuration column; latency ratios with their interval
 RESULTS_FILE = "results.csv"
 
 #: Accuracy tolerance floor (absolute points of the headline): below it, differences are float noise
 #: between machines and library builds rather than a change of the model.
 ACC_FLOOR = 1.0
-#: Standard errors of a difference of two seed means that the default accuracy tolerance allows.
+#: Standard errors of a difference of two seed means that the default accuracy tolerance allows, per cell.
 ACC_SIGMAS = 3.0
-#: Allowed relative growth of ``latency_ratio`` (0.25 = 25 %); tiny models on shared CI runners are noisy.
+#: Standard errors of the mean difference over all cells that the matrix-wide accuracy rule allows.
+ACC_SIGMAS_MEAN = 2.5
+#: Allowed relative growth of ``latency_ratio`` (0.25 = 25 %).
 TOL_LATENCY = 0.25
 #: Deterministic costs: any change fails.
 COST_FIGURES = ("params_full", "params_deploy", "gmacs_fvcore", "gmacs_ptflops_pytorch", "gmacs_ptflops_aten")
 #: The cost axis of the Pareto front.
 PARETO_COST = "gmacs_fvcore"
 LATENCY = "latency_ratio"
-SEED = "seed"
+LATENCY_LOW, LATENCY_HIGH = "latency_ratio_low", "latency_ratio_high"
+SEED = schema.SEED
 DONE = "done"
 _EPS = 1e-9
 
 #: Verdicts that fail the gate.
 FAILING = ("worse", "changed", "missing", "failed", "off the front", "contradicted")
+UNDECIDED = "not decided"
 #: Each verdict's one-character mark, as asv's compare marks its lines.
 MARKS = {**dict.fromkeys(FAILING, "✗"), "better": "✓", "new": "+", "within tolerance": "~", "not measured": "?",
-         "other cpu": "≠", "claim moved": "~"}
+         "other cpu": "≠", "claim moved": "~", UNDECIDED: "?"}
 
 
 @dataclass
@@ -81,6 +106,7 @@ class Cell:
     accuracy: list[float] = field(default_factory=list)  # headline per seed, percent
     costs: dict[str, float | int | None] = field(default_factory=dict)
     latency_ratio: float | None = None
+    latency_interval: tuple[float, float] | None = None  # 95 % over the measurement's rounds
     failed: str | None = None  # one line when a seed did not finish
     pareto: bool = False
 
@@ -102,7 +128,8 @@ class Cell:
             "axes": self.axes, "seeds": self.seeds, "cell_ids": self.ids,
             "accuracy": {"mean": self.mean, "std": self.std, "n": len(self.accuracy), "values": self.accuracy},
             **{k: self.costs.get(k) for k in COST_FIGURES}, LATENCY: self.latency_ratio,
-            "pareto": self.pareto,
+            LATENCY_LOW: self.latency_interval[0] if self.latency_interval else None,
+            LATENCY_HIGH: self.latency_interval[1] if self.latency_interval else None, "pareto": self.pareto,
         }  # fmt: skip
 
 
@@ -175,8 +202,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     except (UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"results {path} is not a CSV table ({exc})") from None
     missing = [c for c in (schema.STATUS, schema.HEADLINE) if c not in header]
-    if missing or not any(a in header for a in schema.AXES):
-        need = ", ".join(missing or ["an axis column (" + ", ".join(schema.AXES) + ")"])
+    if missing or not any(a in header for a in schema.CONFIG):
+        need = ", ".join(missing or ["a configuration column (" + ", ".join(schema.CONFIG) + ")"])
         raise InputError(f"results {path} is not an lspd-bench results table: no column {need}")
     if not rows:
         raise InputError(f"results {path} holds no cells")
@@ -205,7 +232,7 @@ def read_results(path: str | Path) -> Results:
     """
     source = results_file(path)
     header, rows = _read_rows(source)
-    axes_cols = [a for a in schema.AXES if a in header and a != SEED]
+    axes_cols = [a for a in schema.CONFIG if a in header and a != SEED]
     cells: dict[str, Cell] = {}
     ratios: dict[str, list[float]] = {}
     for row in rows:
@@ -223,18 +250,22 @@ def read_results(path: str | Path) -> Results:
         cell.accuracy.append(float(headline))
         if not cell.costs:
             cell.costs = {k: _normal(row.get(k)) for k in COST_FIGURES}
-        if isinstance(row.get(LATENCY), (int, float)):
-            ratios.setdefault(cell.key, []).append(float(row[LATENCY]))
+        if all(isinstance(row.get(c), (int, float)) for c in (LATENCY, LATENCY_LOW, LATENCY_HIGH)):
+            ratios.setdefault(cell.key, []).append((row[LATENCY], row[LATENCY_LOW], row[LATENCY_HIGH]))
+        elif isinstance(row.get(LATENCY), (int, float)):  # a table from before the interval: the point alone
+            ratios.setdefault(cell.key, []).append((row[LATENCY],) * 3)
     for cell in cells.values():
-        # The same deploy model timed once per seed: the median is the steadiest figure of the cell.
-        cell.latency_ratio = statistics.median(ratios[cell.key]) if cell.key in ratios else None
+        # One network, one measurement: the seeds of a cell share it (the median guards an older table).
+        if cell.key in ratios:
+            ratio, low, high = (statistics.median(float(r[i]) for r in ratios[cell.key]) for i in range(3))
+            cell.latency_ratio, cell.latency_interval = ratio, (low, high)
     context: dict[str, Any] = {}
-    for col in schema.CONTEXT:
+    for col in (*(c for group in schema.MIX_GROUPS.values() for c in group), "headline_name"):
         if col in header:
             values = list(dict.fromkeys(_normal(r.get(col)) for r in rows))
             context[col] = values[0] if len(values) == 1 else values
     out = list(cells.values())
-    mark_pareto(out)
+    mark_pareto(out, accuracy_noise(out)[0])
     name = context.get("headline_name")
     return Results(source, out, context, name if isinstance(name, str) else None, _environment(source.parent, rows))
 
@@ -249,14 +280,18 @@ def _front_point(cell: Cell) -> tuple[float, float] | None:
     return float(cost), cell.mean
 
 
-def mark_pareto(cells: list[Cell]) -> None:
-    """Set ``pareto`` on the cells no other cell dominates (no more GMACs and no less accuracy, one of
-    them strictly). Cells without accuracy or GMACs are never on the front."""
-    points = [_front_point(c) for c in cells]
-    for cell, p in zip(cells, points):
-        cell.pareto = p is not None and not any(
-            q is not None and q[0] <= p[0] and q[1] >= p[1] and (q[0] < p[0] or q[1] > p[1]) for q in points
-        )
+def mark_pareto(cells: list[Cell], sd: float | None = None) -> None:
+    """Set ``pareto`` on the cells on the accuracy-vs-GMACs front, accuracies within the seed noise ``sd`` tied
+    (``lspd_bench.report.stats.pareto_front``, the report's rule). Cells without accuracy or GMACs are never on it."""
+    from lspd_bench.report.stats import accuracy_tie, pareto_front
+
+    scored = [(c, p) for c in cells if (p := _front_point(c)) is not None]
+    seeds = min((len(c.accuracy) for c, _ in scored), default=1)
+    front = set(pareto_front([p for _, p in scored], accuracy_tie(sd, seeds)))
+    for cell in cells:
+        cell.pareto = False
+    for i, (cell, _) in enumerate(scored):
+        cell.pareto = i in front
 
 
 # ---------------------------------------------------------------------------------------- baseline
@@ -271,7 +306,8 @@ def make_baseline(results: Results, *, created: str | None = None, claims: Seque
     """
     failed = [c for c in results.cells if c.failed]
     if failed:
-        names = "; ".join(f"{_describe(c.axes)} ({c.failed})" for c in failed)
+        name_of = _labeller(results.cells)
+        names = "; ".join(f"{name_of(c)} ({c.failed})" for c in failed)
         raise InputError(f"results {results.source}: cannot make a baseline while cells are not done: {names}")
     env, env_source = results.environment, "metrics.json of the first finished cell"
     if env is None:
@@ -287,7 +323,8 @@ def make_baseline(results: Results, *, created: str | None = None, claims: Seque
         "context": results.context,
         "environment": env,
         "environment_source": env_source,
-        "rules": {"acc_floor_points": ACC_FLOOR, "acc_sigmas": ACC_SIGMAS, "latency_tolerance": TOL_LATENCY,
+        "rules": {"acc_floor_points": ACC_FLOOR, "acc_sigmas": ACC_SIGMAS, "acc_sigmas_mean": ACC_SIGMAS_MEAN,
+                  "latency_tolerance": TOL_LATENCY,
                   "pareto_cost": PARETO_COST, "cost_figures": list(COST_FIGURES)},  # fmt: skip
         "cells": [c.to_json() for c in results.cells],
         "claims": claim_verdicts(results.source.parent, claims),
@@ -342,8 +379,13 @@ def _cell_from_json(path: Path, i: int, data: Any) -> Cell:
         axes={k: _normal(v) for k, v in data["axes"].items()}, seeds=list(data.get("seeds") or []),
         ids=list(data.get("cell_ids") or []), accuracy=[float(v) for v in values],
         costs={k: _normal(data.get(k)) for k in COST_FIGURES}, latency_ratio=_number(data.get(LATENCY)),
-        pareto=bool(data.get("pareto")),
+        latency_interval=_interval(data), pareto=bool(data.get("pareto")),
     )  # fmt: skip
+
+
+def _interval(data: dict[str, Any]) -> tuple[float, float] | None:
+    low, high = _number(data.get(LATENCY_LOW)), _number(data.get(LATENCY_HIGH))
+    return (low, high) if low is not None and high is not None else None
 
 
 def load_baseline(path: str | Path) -> tuple[dict[str, Any], list[Cell]]:
@@ -370,7 +412,7 @@ def load_baseline(path: str | Path) -> tuple[dict[str, Any], list[Cell]]:
 
 
 def _describe(axes: dict[str, Any], names: list[str] | None = None) -> str:
-    names = names if names is not None else [a for a in schema.AXES if a in axes]
+    names = names if names is not None else [a for a in schema.CONFIG if a in axes]
     return " ".join(f"{a}={axes.get(a)}" for a in names) or "(no axes)"
 
 
@@ -380,25 +422,62 @@ def _labeller(cells: list[Cell]) -> Callable[[Cell], str]:
     Axes that vary only along with another (``alpha`` is empty exactly when ``distill=none``) are left out,
     later axes first, as long as every cell keeps a name of its own.
     """
-    names = [a for a in schema.AXES if a != SEED and any(a in c.axes for c in cells)]
+    names = [a for a in schema.CONFIG if a != SEED and any(a in c.axes for c in cells)]
     shown = [a for a in names if len({canonical_json(c.axes.get(a)) for c in cells}) > 1]
     distinct = len({c.key for c in cells})
     for axis in reversed(list(shown)):
         fewer = [a for a in shown if a != axis]
         if fewer and len({_describe(c.axes, fewer) for c in cells}) == distinct:
             shown = fewer
-    shown = shown or names[:1]
+    shown = shown or [a for a in names if a == "model"] or names[:1]
     return lambda cell: _describe(cell.axes, shown)
 
 
-def accuracy_tolerance(base: Cell, now: Cell, tol_acc: float | None = None) -> float:
-    """Allowed accuracy drop of ``now`` against ``base`` in absolute points (see the module doc)."""
+def _paired(base: Cell, now: Cell) -> bool:
+    return len(base.accuracy) == len(now.accuracy) and sorted(map(str, base.seeds)) == sorted(map(str, now.seeds))
+
+
+def accuracy_tolerance(base: Cell, now: Cell, noise: dict[str, Any], tol_acc: float | None = None) -> float:
+    """Allowed accuracy drop of ``now`` against ``base`` in absolute points, for the ``noise`` of
+    :func:`compare`'s report (module doc)."""
     if tol_acc is not None:
         return tol_acc
-    if base.std is None:
-        return ACC_FLOOR
-    n_now = max(len(now.accuracy), 1)
-    return max(ACC_FLOOR, ACC_SIGMAS * base.std * math.sqrt(1 / len(base.accuracy) + 1 / n_now))
+    paired, within = noise["paired"]["sd"], noise["both"]["pooled_sd"]
+    if _paired(base, now) and paired is not None:
+        return max(ACC_FLOOR, ACC_SIGMAS * paired * math.sqrt(2 / len(base.accuracy)))
+    if within is not None:
+        return max(ACC_FLOOR, ACC_SIGMAS * within * math.sqrt(1 / len(base.accuracy) + 1 / max(len(now.accuracy), 1)))
+    return ACC_FLOOR
+
+
+def _matrix_tolerance(pairs: list[tuple[Cell, Cell]], noise: dict[str, Any]) -> float:
+    paired, within = noise["paired"]["sd"], noise["both"]["pooled_sd"]
+    if paired is not None and all(_paired(b, n) for b, n in pairs):
+        return max(ACC_FLOOR, ACC_SIGMAS_MEAN * paired * math.sqrt(2 * sum(1 / len(b.accuracy) for b, _ in pairs))
+                   / len(pairs))  # fmt: skip
+    if within is not None:
+        spread = statistics.fmean(1 / len(b.accuracy) + 1 / len(n.accuracy) for b, n in pairs)
+        return max(ACC_FLOOR, ACC_SIGMAS_MEAN * within * math.sqrt(spread))
+    return ACC_FLOOR
+
+
+def _matrix_accuracy_row(pairs: list[tuple[Cell, Cell]], noise: dict[str, Any],
+                         tol_acc: float | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The matrix-wide rule: the mean change over the matched cells against its own noise (module doc)."""
+    if len(pairs) < 2:
+        return []
+    deltas = [now.mean - base.mean for base, now in pairs]
+    delta = statistics.fmean(deltas)
+    tol = tol_acc if tol_acc is not None else _matrix_tolerance(pairs, noise)
+    verdict = "worse" if delta < -tol else "better" if delta > tol else None
+    if verdict is None:  # the cells' own rows already list what moved
+        return []
+    label = f"all {len(pairs)} cells"
+    return [_row(label, schema.HEADLINE, "accuracy (matrix)", verdict, delta=delta, limit=tol,
+                 baseline={"mean": statistics.fmean(b.mean for b, _ in pairs), "std": None, "n": len(pairs)},
+                 now={"mean": statistics.fmean(n.mean for _, n in pairs), "std": None, "n": len(pairs)},
+                 message=f"mean change {delta:+.2f} points over {len(pairs)} cells (tolerance {tol:.2f}; per cell: "
+                         + ", ".join(f"{d:+.2f}" for d in deltas) + ")")]  # fmt: skip
 
 
 def _exact(figure: str, value: Any) -> int | None:
@@ -409,11 +488,12 @@ def _exact(figure: str, value: Any) -> int | None:
 
 
 def _row(cell: str, figure: str, rule: str, verdict: str, *, baseline: Any = None, now: Any = None,
-         delta: float | None = None, limit: float | str | None = None, message: str = "") -> dict[str, Any]:  # fmt: skip
+         delta: float | None = None, limit: float | str | None = None, message: str = "",
+         interval: tuple[float, float] | None = None) -> dict[str, Any]:  # fmt: skip
     direction = None if delta is None or abs(delta) < _EPS else ("up" if delta > 0 else "down")
     return {"cell": cell, "figure": figure, "rule": rule, "verdict": verdict, "fails": verdict in FAILING,
             "baseline": baseline, "now": now, "delta": delta, "direction": direction, "limit": limit,
-            "message": message}  # fmt: skip
+            "interval": list(interval) if interval else None, "message": message}  # fmt: skip
 
 
 def _accuracy_rows(label: str, base: Cell, now: Cell, tol: float) -> list[dict[str, Any]]:
@@ -463,9 +543,26 @@ def _latency_rows(label: str, base: Cell, now: Cell, tol: float,
         return [_row(label, figure, "latency", "other cpu", baseline=b, now=n, delta=n - b,
                      message=f"×{factor:.3f} of the baseline, but measured on {other_cpu[1]!r}, the baseline on "
                              f"{other_cpu[0]!r}: not gated")]  # fmt: skip
-    verdict = "worse" if factor > 1 + tol else "better" if factor < 1 / (1 + tol) else "within tolerance"
-    return [_row(label, figure, "latency", verdict, baseline=b, now=n, delta=n - b, limit=1 + tol,
-                 message=f"×{factor:.3f} of the baseline (limit ×{1 + tol:.3f})")]  # fmt: skip
+    b_lo, b_hi = base.latency_interval or (b, b)
+    n_lo, n_hi = now.latency_interval or (n, n)
+    low, high = n_lo / b_hi, n_hi / b_lo  # the change, with the noise of both measurements
+    limit = 1 + tol
+    if low > limit:
+        verdict = "worse"
+    elif high < 1 / limit:
+        verdict = "better"
+    elif high <= limit:
+        verdict = "within tolerance"
+    else:
+        verdict = UNDECIDED
+    span = f"×{factor:.3f} of the baseline [×{low:.3f}, ×{high:.3f}]"
+    message = f"{span} (limit ×{limit:.3f})"
+    if verdict == UNDECIDED:
+        why = (f"the machine's noise (×{high / low:.2f}) exceeds the tolerance" if high / low > limit else
+               "the change is too close to the limit to tell")  # fmt: skip
+        message = f"not decided: {why}; {span} straddles the limit ×{limit:.3f}"
+    return [_row(label, figure, "latency", verdict, baseline=b, now=n, delta=n - b, limit=limit, message=message,
+                 interval=(low, high))]  # fmt: skip
 
 
 def _pareto_rows(label: str, name_of: Callable[[Cell], str], base: Cell, now: Cell, cells_now: list[Cell],
@@ -501,11 +598,10 @@ def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results,
     if not baseline:
         return []
     notes = []
-    old_ctx = baseline.get("context") or {}
-    for key in dict.fromkeys([*old_ctx, *results.context]):
-        if old_ctx.get(key) != results.context.get(key):
-            notes.append(f"context {key}: {old_ctx.get(key)!r} → {results.context.get(key)!r} "
-                         "(cells are matched by their axes, so they are still compared)")  # fmt: skip
+    changed = _changed_keys(base_cells, results.cells)
+    if changed:
+        notes.append("configuration changed in every cell: " + "; ".join(changed) + " (cells are matched on every "
+                     "configuration key, so these are other cells: accept them with --update-baseline)")  # fmt: skip
     old_env, new_env = baseline.get("environment") or {}, results.environment
     if new_env:
         for key in ("cpu", "device"):
@@ -519,11 +615,26 @@ def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results,
             if old_lib.get(lib) != new_lib.get(lib):
                 notes.append(f"library {lib}: {old_lib.get(lib)} → {new_lib.get(lib)}")
     now = {c.key: c for c in results.cells}
+    name_of = _labeller([*base_cells, *results.cells])
     for cell in base_cells:
         other = now.get(cell.key)
         if other is not None and sorted(map(str, other.seeds)) != sorted(map(str, cell.seeds)):
-            notes.append(f"{_describe(cell.axes)}: seeds {cell.seeds} in the baseline, {other.seeds} now")
+            notes.append(f"{name_of(cell)}: seeds {cell.seeds} in the baseline, {other.seeds} now")
     return notes
+
+
+def _changed_keys(base_cells: Sequence[Cell], cells: Sequence[Cell]) -> list[str]:
+    """``key old → new`` for each configuration key with one value in the baseline and another one now."""
+    def single(group: Sequence[Cell], key: str) -> Any:
+        values = {canonical_json(c.axes.get(key)) for c in group}
+        return json.loads(values.pop()) if len(values) == 1 else None
+
+    out = []
+    for key in dict.fromkeys(k for c in [*base_cells, *cells] for k in c.axes):
+        old, new = single(base_cells, key), single(cells, key)
+        if old is not None and new is not None and old != new:
+            out.append(f"{key} {old!r} → {new!r}")
+    return out
 
 
 def seed_noise(cells: Sequence[Cell]) -> dict[str, Any]:
@@ -535,26 +646,73 @@ def seed_noise(cells: Sequence[Cell]) -> dict[str, Any]:
     return {"pooled_sd": sd, "df": df, "cells": n}
 
 
+def paired_noise(cells: Sequence[Cell]) -> dict[str, Any]:
+    """The noise left when the seed is held: the residual of the additive model cell + seed fitted to the finished
+    cells × the seeds every one of them has (two-way analysis without replication). ``sd`` in points (None with
+    fewer than two cells or two seeds), ``df`` = (cells − 1)(seeds − 1), ``ss`` its sum of squares."""
+    done = [c for c in cells if not c.failed and len(c.accuracy) == len(c.seeds) >= 2]
+    common = set.intersection(*(set(map(str, c.seeds)) for c in done)) if done else set()
+    seeds = sorted(common)
+    if len(done) < 2 or len(seeds) < 2:
+        return {"sd": None, "df": 0, "ss": 0.0, "cells": len(done), "seeds": len(seeds)}
+    grid = [[dict(zip(map(str, c.seeds), c.accuracy))[k] for k in seeds] for c in done]
+    rows = [statistics.fmean(r) for r in grid]
+    cols = [statistics.fmean(col) for col in zip(*grid)]
+    grand = statistics.fmean(rows)
+    ss = sum((x - rows[i] - cols[j] + grand) ** 2 for i, r in enumerate(grid) for j, x in enumerate(r))
+    df = (len(done) - 1) * (len(seeds) - 1)
+    return {"sd": math.sqrt(ss / df), "df": df, "ss": ss, "cells": len(done), "seeds": len(seeds)}
+
+
+def pooled_paired_noise(*tables: Sequence[Cell]) -> dict[str, Any]:
+    """:func:`paired_noise` pooled over several tables (sums of squares and degrees of freedom added)."""
+    parts = [paired_noise(t) for t in tables]
+    ss, df = sum(p["ss"] for p in parts), sum(p["df"] for p in parts)
+    return {"sd": math.sqrt(ss / df) if df else None, "df": df, "tables": [p["df"] for p in parts]}
+
+
+def accuracy_noise(cells: Sequence[Cell]) -> tuple[float | None, str]:
+    """One table's accuracy noise for telling its cells apart (Pareto ties): the paired noise when measured, else
+    the within-cell seed SD, else None; and which it is."""
+    paired = paired_noise(cells)["sd"]
+    if paired is not None:
+        return paired, "paired"
+    return seed_noise(cells)["pooled_sd"], "within"
+
+
 def noise_text(noise: dict[str, Any]) -> str:
     """One line: the seed noise the gate's accuracy rule used, or that there was none to measure."""
-    base, now = noise["baseline"], noise["results"]
-    if base["pooled_sd"] is None:
-        return (f"training noise: not measured (one seed per baseline cell); the accuracy rule falls back to its "
+    base, now, both, paired = noise["baseline"], noise["results"], noise["both"], noise["paired"]
+    if both["pooled_sd"] is None:
+        return (f"training noise: not measured (one seed per cell); the accuracy rules fall back to their "
                 f"{ACC_FLOOR:g}-point floor, which covers kernel and machine differences, not training noise")  # fmt: skip
-    text = (f"training noise: the baseline's seeds differ by a pooled SD of {base['pooled_sd']:.2f} points "
-            f"({base['cells']} cells, df {base['df']})")  # fmt: skip
-    if now["pooled_sd"] is not None:
-        text += f"; these results' by {now['pooled_sd']:.2f} ({now['cells']} cells, df {now['df']})"
-    return text
+    parts = [f"{what} {n['pooled_sd']:.2f} ({n['cells']} cells, df {n['df']})"
+             for what, n in (("the baseline's", base), ("these results'", now)) if n["pooled_sd"] is not None]  # fmt: skip
+    text = f"training noise: seeds differ within a cell by a pooled SD of {both['pooled_sd']:.2f} points (" + ", ".join(parts) + ")"
+    if paired["sd"] is None:
+        return text + ", which the accuracy rules use (cells are not paired by seed)"
+    return (text + f"; with the seed held, {paired['sd']:.2f} points are left (cells × seeds residual, df "
+            f"{paired['df']}), which the accuracy rules use for cells paired by seed")
+
+
+def comparable(results: Results, baseline: dict[str, Any]) -> None:
+    """Refuse (``InputError``, one line) results whose data or evaluation settings differ from the baseline's:
+    their figures measure something else (``schema.MIX_GROUPS``)."""
+    old = baseline.get("context") or {}
+    diff = [f"{col} {old[col]!r} → {results.context[col]!r}" for group in schema.MIX_GROUPS.values() for col in group
+            if col in old and col in results.context and old[col] != results.context[col]]  # fmt: skip
+    if diff:
+        raise InputError(f"results {results.source} are not comparable with the baseline: {'; '.join(diff)} (compare "
+                         "like with like, or accept them as a new baseline with --update-baseline)")  # fmt: skip
 
 
 def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], *, tol_acc: float | None = None,
             tol_latency: float = TOL_LATENCY) -> dict[str, Any]:  # fmt: skip
     """Compare ``results`` with a baseline (from :func:`load_baseline`); return the report.
 
-    ``tol_acc``: allowed accuracy drop in absolute points (None = derived per cell from the baseline's
-    seed spread, floor ``ACC_FLOOR``); ``tol_latency``: allowed relative growth of ``latency_ratio``.
-    The report lists only what moved (``rows``); ``passed`` is False when any row fails.
+    ``tol_acc``: allowed accuracy drop in absolute points (None = derived from the seed noise, module doc);
+    ``tol_latency``: allowed relative growth of ``latency_ratio``. The report lists only what moved
+    (``rows``); ``passed`` is False when any row fails.
     """
     if tol_acc is not None and tol_acc < 0:
         raise InputError(f"accuracy tolerance must be 0 or more points, got {tol_acc}")
@@ -565,7 +723,10 @@ def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], 
     now = {c.key: c for c in results.cells}
     known = {c.key for c in base_cells}
     rows: list[dict[str, Any]] = []
-    missing, failed = [], []
+    missing, failed, pairs = [], [], []
+    noise = {"baseline": seed_noise(base_cells), "results": seed_noise(results.cells),
+             "both": seed_noise([*base_cells, *results.cells]),
+             "paired": pooled_paired_noise(base_cells, results.cells)}  # fmt: skip
     for base in base_cells:
         label = name_of(base)
         cell = now.get(base.key)
@@ -579,11 +740,13 @@ def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], 
             rows.append(_row(label, "cell", "presence", "failed", baseline="done", now=cell.failed,
                              message=f"the cell did not finish: {cell.failed}"))  # fmt: skip
             continue
-        tol = accuracy_tolerance(base, cell, tol_acc)
+        pairs.append((base, cell))
+        tol = accuracy_tolerance(base, cell, noise, tol_acc)
         rows += _accuracy_rows(label, base, cell, tol)
         rows += _cost_rows(label, base, cell)
         rows += _latency_rows(label, base, cell, tol_latency, other_cpu)
         rows += _pareto_rows(label, name_of, base, cell, results.cells, tol)
+    rows += _matrix_accuracy_row(pairs, noise, tol_acc)
     new = [name_of(c) for c in results.cells if c.key not in known]
     rows += [_row(label, "cell", "presence", "new", baseline=None, now="present", message="not in the baseline")
              for label in new]  # fmt: skip
@@ -597,17 +760,24 @@ def compare(results: Results, baseline: dict[str, Any], base_cells: list[Cell], 
         "tolerances": {
             "accuracy_points": tol_acc,
             "accuracy_rule": (f"{tol_acc:g} points" if tol_acc is not None else
-                              f"max({ACC_FLOOR:g}, {ACC_SIGMAS:g}·s·√(1/n_baseline + 1/n_now)) points, "
-                              "s = the baseline's seed standard deviation"),
+                              f"per cell max({ACC_FLOOR:g}, {ACC_SIGMAS:g}·σ·√(2/n)) points, over all C cells' mean "
+                              f"max({ACC_FLOOR:g}, {ACC_SIGMAS_MEAN:g}·σ·√(2·Σ1/n)/C), σ = the noise left with the "
+                              "seed held (cells × seeds residual of the baseline and the results; cells not paired "
+                              "by seed use the within-cell seed SD)"),
+            "accuracy_noise_points": noise["paired"]["sd"] if noise["paired"]["sd"] is not None else
+                                     noise["both"]["pooled_sd"],
             "latency_relative": tol_latency,
+            "latency_rule": f"fails when the ratio's whole 95 % interval is above ×{1 + tol_latency:.3f} of the "
+                            "baseline's; not decided when it straddles that limit",
         },  # fmt: skip
         "latency_gated": other_cpu is None,
         "cells": {"baseline": len(base_cells), "results": len(results.cells), "missing": missing, "failed": failed,
                   "new": new},  # fmt: skip
         "regressions": len(failing),
+        "undecided": sum(r["verdict"] == UNDECIDED for r in rows),
         "regressed_cells": {c: [r["figure"] for r in failing if r["cell"] == c] for c in regressed},
         "rows": rows,
-        "noise": {"baseline": seed_noise(base_cells), "results": seed_noise(results.cells)},
+        "noise": noise,
         "notes": _notes(baseline, base_cells, results, other_cpu),
     }
 
@@ -621,6 +791,7 @@ def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = 
     """
     doc, cells = load_baseline(baseline)
     res = read_results(results)
+    comparable(res, doc)
     report = compare(res, doc, cells, tol_acc=tol_acc, tol_latency=tol_latency)
     report = {**report, "baseline": str(baseline), "updated": False}
     if not claims:
@@ -640,20 +811,36 @@ def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float
                     tol_latency: float = TOL_LATENCY, created: str | None = None,
                     claims: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     """Accept ``results`` as the new baseline: write it atomically and return what changed against the
-    old one (every cell ``new`` when there was none). A file at ``baseline`` that is not a baseline is
-    not overwritten (``InputError``). The matrix's claims and ``claims`` are recorded with their verdicts."""
+    old one (every cell ``new`` when there was none, or when it has another format version: it is replaced,
+    saying so). A file at ``baseline`` that is not a baseline is not overwritten (``InputError``). The
+    matrix's claims and ``claims`` are recorded with their verdicts."""
     res = read_results(results)
     doc = make_baseline(res, created=created, claims=claims)
     path = Path(baseline)
     path_existed = path.exists()
+    old, old_cells, notes = {}, [], []
     if path_existed:
-        old, old_cells = load_baseline(path)
-        report = compare(res, old, old_cells, tol_acc=tol_acc, tol_latency=tol_latency)
-    else:
-        report = compare(res, {}, [], tol_acc=tol_acc, tol_latency=tol_latency)
+        try:
+            old, old_cells = load_baseline(path)
+        except InputError:
+            version = _version_of(path)
+            if version is None:
+                raise
+            notes.append(f"the previous baseline had format version {version!r}; it is replaced, not compared")
+    report = compare(res, old, old_cells, tol_acc=tol_acc, tol_latency=tol_latency)
     write_json(path, doc)
-    return {**report, "baseline": str(path), "updated": True, "previous": path_existed,
-            "baseline_cells": len(doc["cells"])}  # fmt: skip
+    return {**report, "baseline": str(path), "updated": True, "previous": path_existed and bool(old_cells),
+            "baseline_cells": len(doc["cells"]), "notes": [*notes, *report["notes"]]}  # fmt: skip
+
+
+def _version_of(path: Path) -> Any:
+    """The format version of a baseline file of ours in another version than this suite's, else None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    ours = isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != FORMAT_VERSION
+    return data.get("version") if ours else None
 
 
 # -------------------------------------------------------------------------------------- rendering
@@ -693,7 +880,8 @@ def _fmt_change(row: dict[str, Any]) -> str:
     if figure.startswith("gmacs"):
         return f"{d:+.6f}{rel} {arrow}"
     if figure == LATENCY:
-        return f"×{row['now'] / base:.3f} {arrow}"
+        span = f" [×{row['interval'][0]:.2f}, ×{row['interval'][1]:.2f}]" if row.get("interval") else ""
+        return f"×{row['now'] / base:.3f}{span} {arrow}"
     return f"{d:+g} {arrow}"
 
 
@@ -727,8 +915,9 @@ def summary(report: dict[str, Any]) -> str:
         return (f"baseline {report['baseline']} written ({report['baseline_cells']} cells); {moved} "
                 f"figure{'s' * (moved != 1)} changed against the previous one" + (f" — {detail}" if detail else ""))
     if report["passed"]:
-        moved = len(report["rows"])
-        return f"passed: no regression in {n} cells ({moved} figure{'s' * (moved != 1)} moved within the rules)"
+        moved, undecided = len(report["rows"]), report.get("undecided", 0)
+        text = f"passed: no regression in {n} cells ({moved} figure{'s' * (moved != 1)} moved within the rules"
+        return text + (f"; {undecided} not decided within the machine's noise)" if undecided else ")")
     cells = report["regressed_cells"]
     detail = "; ".join(f"{c}: {', '.join(dict.fromkeys(f))}" for c, f in cells.items())
     count = report["regressions"]
@@ -756,7 +945,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Rules: {report.get('headline_name') or 'headline'} may drop by {tol['accuracy_rule']}; parameters and "
-        f"GMACs ({', '.join(COST_FIGURES)}) must not change; latency_ratio may grow by {tol['latency_relative']:.0%} "
+        f"GMACs ({', '.join(COST_FIGURES)}) must not change; latency_ratio {tol['latency_rule']} "
         "(on the baseline's CPU model); "
         f"a cell on the accuracy-vs-{PARETO_COST} front must stay on it (within the accuracy tolerance); every "
         f"baseline cell must be present. Baseline: `{report['baseline']}`"
@@ -764,6 +953,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]  # fmt: skip
     if report.get("noise"):
         lines += ["", esc(noise_text(report["noise"])[0].upper() + noise_text(report["noise"])[1:]) + "."]
+    undecided = [f"{r['cell']}, {r['figure']}: {r['message']}" for r in report["rows"] if r["verdict"] == UNDECIDED]
+    if undecided:
+        lines += ["", "Not decided (not failed):", *(f"- {esc(u)}" for u in undecided)]
     if report["notes"]:
         lines += ["", "Notes:", *(f"- {esc(n)}" for n in report["notes"])]
     if not report["passed"] and not report.get("updated"):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -23,14 +23,41 @@ from lspd_bench.errors import InputError
 PRESET_DIR = Path(__file__).parent / "presets"
 
 DISTILL_MODES = ("none", "teacher", "sequence", "teacher+sequence")
+#: The distillation modes that learn from a teacher network.
+TEACHER_MODES = ("teacher", "teacher+sequence")
+#: The families a configuration key belongs to (``_key``).
+KEY_FAMILIES = ("data", "augmentation", "model", "schedule", "loss", "distill", "evaluation", "execution")
 LOSSES = ("mse", "fg_mse")
 SCHEDULES = ("multistep", "cosine")
 DATASETS = ("synth", "mpii", "coco")
 DEVICES = ("auto", "cpu", "cuda")
 TEACHER_TARGETS = ("precomputed", "online")
 
-#: Model knobs that are also config keys (the ablation axes); ``None`` = the model's default.
-MODEL_KNOBS = ("stages", "block", "width", "depth", "width_growth", "blocks_per_level", "deploy_stage")
+
+
+def _synthetic(cfg: RunConfig) -> bool:
+    return cfg.dataset == "synth"
+
+
+def _uses_teacher(cfg: RunConfig) -> bool:
+    return cfg.distill in TEACHER_MODES
+
+
+def _distills(cfg: RunConfig) -> bool:
+    return cfg.distill != "none"
+
+
+def _key(default: Any, family: str, *, identity: bool = True, applies: Callable[[RunConfig], bool] | None = None,
+         sep: str = ",") -> Any:  # fmt: skip
+    """A configuration key and its role, declared once (dataclass field metadata).
+
+    ``family``: one of ``KEY_FAMILIES``; ``identity``: whether the key changes what a run computes (data_dir,
+    cache_dir, workers and device do not); ``applies``: when the key matters (``alpha`` only when distilling;
+    otherwise it is left out of the run's identity and its results column is empty); ``sep``: how a pair or
+    list is written in the results table (``input_size`` as ``128x128``).
+    """
+    assert family in KEY_FAMILIES, family
+    return field(default=default, metadata={"family": family, "identity": identity, "applies": applies, "sep": sep})
 
 
 @dataclass(frozen=True)
@@ -38,63 +65,65 @@ class RunConfig:
     """Everything that determines a training run and its evaluation.
 
     Units: ``input_size`` (H, W) px; ``lr`` per step of Adam; epochs are passes over the training split.
+    Every field declares its role with :func:`_key`: the results table's columns, the regression gate's
+    matching, the report's axes and the cell identity are all derived from these declarations.
     """
 
     # data
-    dataset: str = "synth"
-    data_dir: str | None = None  # synth: generated here when missing (default: in the cache); mpii/coco: the root
-    synth_preset: str = "quick"
-    data_seed: int = 0  # the synthetic benchmark's seed (the dataset's identity, not the run's)
-    coco_detections: str | None = None  # COCO val person boxes: a detection-results file; None = GT boxes
-    det_score_threshold: float = 0.0
-    input_size: tuple[int, int] = (128, 128)
-    sigma: float | None = None  # heatmap Gaussian σ in heatmap px; None = 2 at 64×64, scaled with size
-    aug_scale: float = 0.25
-    aug_rot: float = 30.0
-    aug_rot_prob: float = 0.6
-    aug_flip: float = 0.5
-    aug_half_body: float = 0.0
+    dataset: str = _key("synth", "data")
+    data_dir: str | None = _key(None, "data", identity=False)  # synth: generated here when missing; mpii/coco: the root
+    synth_preset: str = _key("quick", "data", applies=_synthetic)
+    data_seed: int = _key(0, "data", applies=_synthetic)  # the synthetic benchmark's seed (the dataset's identity, not the run's)
+    coco_detections: str | None = _key(None, "data")  # COCO val person boxes: a detection-results file; None = GT
+    det_score_threshold: float = _key(0.0, "data")
+    input_size: tuple[int, int] = _key((128, 128), "evaluation", sep="x")
+    sigma: float | None = _key(None, "loss")  # heatmap Gaussian σ in heatmap px; None = 2 at 64×64, scaled with size
+    aug_scale: float = _key(0.25, "augmentation")
+    aug_rot: float = _key(30.0, "augmentation")
+    aug_rot_prob: float = _key(0.6, "augmentation")
+    aug_flip: float = _key(0.5, "augmentation")
+    aug_half_body: float = _key(0.0, "augmentation")
     # model
-    model: str = "lspd-s"
-    stages: int | None = None
-    block: str | None = None
-    width: int | None = None
-    depth: int | None = None
-    width_growth: float | None = None
-    blocks_per_level: int | None = None
-    deploy_stage: int | None = None
+    model: str = _key("lspd-s", "model")
+    stages: int | None = _key(None, "model")
+    block: str | None = _key(None, "model")
+    width: int | None = _key(None, "model")
+    depth: int | None = _key(None, "model")
+    width_growth: float | None = _key(None, "model")
+    blocks_per_level: int | None = _key(None, "model")
+    deploy_stage: int | None = _key(None, "model")
     # schedule
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "multistep"
-    milestones: tuple[float, ...] = (0.7, 0.9)  # fractions of the epochs at which lr drops by lr_factor
-    lr_factor: float = 0.1
-    warmup_epochs: float = 0.0
-    ema: float = 0.0  # decay of the weights' exponential moving average that is validated and saved; 0 = off
+    epochs: int = _key(10, "schedule")
+    batch_size: int = _key(32, "schedule")
+    lr: float = _key(1e-3, "schedule")  # per step of Adam
+    weight_decay: float = _key(0.0, "schedule")
+    schedule: str = _key("multistep", "schedule")
+    milestones: tuple[float, ...] = _key((0.7, 0.9), "schedule")  # fractions of the epochs where lr drops by lr_factor
+    lr_factor: float = _key(0.1, "schedule")
+    warmup_epochs: float = _key(0.0, "schedule")
+    ema: float = _key(0.0, "schedule")  # decay of the weights' moving average that is validated and saved; 0 = off
     # loss and distillation
-    loss: str = "mse"
-    fg_weight: float = 10.0  # fg_mse: weight = target_weight × (1 + fg_weight × target)
-    stage_weights: tuple[float, ...] | None = None  # per-stage loss weights; None = 1 each
-    distill: str = "none"
-    alpha: float = 0.5
-    teacher: str = "hourglass"
-    teacher_stacks: int = 2
-    teacher_features: int = 64
-    teacher_epochs: int | None = None  # None = the student's epochs
-    teacher_lr: float | None = None  # None = the student's lr (pre-activation hourglasses want a lower one)
-    teacher_targets: str = "precomputed"  # precomputed (once, warped per sample) | online (forward per batch)
+    loss: str = _key("mse", "loss")
+    fg_weight: float = _key(10.0, "loss")  # fg_mse: weight = target_weight × (1 + fg_weight × target)
+    stage_weights: tuple[float, ...] | None = _key(None, "loss")  # per-stage loss weights; None = 1 each
+    distill: str = _key("none", "distill")
+    alpha: float = _key(0.5, "distill", applies=_distills)
+    teacher: str = _key("hourglass", "distill", applies=_uses_teacher)
+    teacher_stacks: int = _key(2, "distill", applies=_uses_teacher)
+    teacher_features: int = _key(64, "distill", applies=_uses_teacher)
+    teacher_epochs: int | None = _key(None, "distill", applies=_uses_teacher)  # None = the student's epochs
+    teacher_lr: float | None = _key(None, "distill", applies=_uses_teacher)  # None = the student's lr
+    teacher_targets: str = _key("precomputed", "distill", applies=_uses_teacher)  # precomputed | online
     # evaluation
-    flip_test: bool = True
+    flip_test: bool = _key(True, "evaluation")
     # execution
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True  # mixed precision, CUDA only
-    channels_last: bool = True  # NHWC memory format for the model and its inputs
-    compile: bool = False
-    workers: int = 0
-    cache_dir: str | None = None  # datasets and teachers; None = $LSPD_BENCH_CACHE or ~/.cache/lspd-bench
+    seed: int = _key(0, "execution")
+    device: str = _key("auto", "execution", identity=False)
+    amp: bool = _key(True, "execution")  # mixed precision, CUDA only
+    channels_last: bool = _key(True, "execution")  # NHWC memory format for the model and its inputs
+    compile: bool = _key(False, "execution")
+    workers: int = _key(0, "execution", identity=False)
+    cache_dir: str | None = _key(None, "execution", identity=False)  # None = $LSPD_BENCH_CACHE or ~/.cache/lspd-bench
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
@@ -108,14 +137,24 @@ class RunConfig:
         return self.teacher_epochs or self.epochs, self.teacher_lr or self.lr
 
 
+_FIELDS = {f.name: f for f in fields(RunConfig)}
+
+
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
 FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
-
+#: The family of every key (data, model, schedule, …), as declared.
+FAMILY_OF = {f.name: f.metadata["family"] for f in fields(RunConfig)}
+#: Model knobs that are also config keys (the model family's keys but the model's name); None = its default.
+MODEL_KNOBS = tuple(k for k, family in FAMILY_OF.items() if family == "model" and k != "model")
 #: Keys that say where or how fast a run happens, not what it computes: left out of its identity.
-NON_IDENTITY_KEYS = ("data_dir", "cache_dir", "workers", "device")
+NON_IDENTITY_KEYS = tuple(f.name for f in fields(RunConfig) if not f.metadata["identity"])
+#: Keys that are part of a run's identity, in declaration order: the configuration columns of a results table.
+IDENTITY_KEYS = tuple(f.name for f in fields(RunConfig) if f.metadata["identity"])
+#: Keys whose values are numbers (int or float, not bool): ordered axes, plotted on an x axis.
+NUMERIC_KEYS = tuple(k for k, t in FIELD_TYPES.items() if t.split(" ")[0] in ("int", "float"))
 
 
 def cache_root(cfg: RunConfig) -> Path:
@@ -272,6 +311,19 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
 def identity_keys(cfg: RunConfig) -> dict[str, Any]:
     """The config's part of a run's identity: every key but those in ``NON_IDENTITY_KEYS``."""
     return {k: v for k, v in cfg.to_dict().items() if k not in NON_IDENTITY_KEYS}
+
+
+def applies(cfg: RunConfig, key: str) -> bool:
+    """Whether ``key`` matters to ``cfg`` (its declared condition: ``alpha`` only when distilling)."""
+    condition = _FIELDS[key].metadata["applies"]
+    return condition is None or condition(cfg)
+
+
+def column_text(key: str, value: Any) -> Any:
+    """A key's value as the results table writes it: a pair or list joined by the key's separator."""
+    if isinstance(value, (list, tuple)):
+        return _FIELDS[key].metadata["sep"].join(format(v, "g") if isinstance(v, float) else str(v) for v in value)
+    return value
 
 
 def canonical_json(data: Any) -> str:

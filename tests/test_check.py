@@ -2,7 +2,7 @@
 
 Hand-made tables pin each rule (accuracy tolerance, exact costs, latency ratio, Pareto front, presence,
 bad input); the slow tests train, evaluate and profile real cells and inject real regressions (a block
-with an extra convolution, a schedule with half the epochs).
+with an extra convolution, wrong flip pairs in the flip test).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lspd_bench.ablate import schema
 from lspd_bench.check import ACC_FLOOR, FORMAT, check, read_results, update_baseline
 from lspd_bench.cli import main
 
-COLUMNS = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.AXES, *schema.CONTEXT,
+COLUMNS = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
            schema.HEADLINE, *schema.COST_COLUMNS]  # fmt: skip
 
 
@@ -78,13 +78,44 @@ def test_identical_results_pass_with_exit_0_and_nothing_moved(tmp_path):
     assert check(results, base)["rows"] == []
 
 
-def test_cells_match_by_axes_not_by_hash_and_context_changes_are_noted(tmp_path):
+def test_cells_match_by_configuration_not_by_hash(tmp_path):
     base = baseline_from(tmp_path, CI_ROWS)
-    # A code change renames every cell (new suite version) and the preset's epochs moved: still comparable.
-    moved = [{**r, schema.CELL: "new" + r[schema.CELL], "epochs": 8} for r in reversed(CI_ROWS)]
-    report = check(write_table(tmp_path / "now", moved), base)
+    # A code change renames every cell (new suite version): the same configurations still compare.
+    renamed = [{**r, schema.CELL: "new" + r[schema.CELL]} for r in reversed(CI_ROWS)]
+    report = check(write_table(tmp_path / "now", renamed), base)
     assert report["passed"] and report["cells"]["missing"] == [] and report["cells"]["new"] == []
-    assert any(n.startswith("context epochs: 6 → 8") for n in report["notes"])
+
+
+def test_a_changed_key_makes_other_cells_and_says_which_key(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    moved = [{**r, "epochs": 8} for r in CI_ROWS]
+    report = check(write_table(tmp_path / "now", moved), base)
+    assert not report["passed"] and len(report["cells"]["missing"]) == 4 and len(report["cells"]["new"]) == 4
+    assert any(n.startswith("configuration changed in every cell: epochs 6 → 8") for n in report["notes"])
+
+
+def test_results_of_other_data_or_input_size_are_refused_with_exit_2(tmp_path):
+    base = baseline_from(tmp_path, [{**r, "input_size": "64x64"} for r in CI_ROWS])
+    other = write_table(tmp_path / "now", [{**r, "input_size": "128x128", "preset": "quick"} for r in CI_ROWS])
+    out = run_cli(other, "--baseline", base)
+    assert out.exit_code == 2
+    assert "not comparable with the baseline: input_size '64x64' → '128x128'; preset 'ci' → 'quick'" in out.output
+    assert "Traceback" not in out.output
+
+
+@pytest.mark.parametrize(("key", "values"), [("lr", (0.02, 0.01)), ("width_growth", (2.0, 1.5))])
+def test_rows_that_differ_in_any_key_are_two_cells_and_a_drop_in_one_fails(tmp_path, key, values):
+    # A matrix over lr (or a block knob), two seeds each: four rows, two cells. Merged into one cell, the
+    # two settings' 8-point gap would be "seed noise" and hide a real drop.
+    rows = [cell_row(1, "none", seed=k, **{key: v, schema.HEADLINE: 50.0 - 8 * i + k})
+            for i, v in enumerate(values) for k in (0, 1)]  # fmt: skip
+    base = baseline_from(tmp_path, rows)
+    cells = json.loads(base.read_text())["cells"]
+    assert [(c["axes"][key], c["seeds"]) for c in cells] == [(values[0], [0, 1]), (values[1], [0, 1])]
+    dropped = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 4.0} if r[key] == values[1] else r for r in rows]
+    report = check(write_table(tmp_path / "now", dropped), base)
+    # The cell that dropped fails, the other does not; the mean over both cells drops by 2 and fails as well.
+    assert failing(report) == {(f"{key}={values[1]:g}", "headline"), ("all 2 cells", "headline")}
 
 
 def test_costs_compare_as_integer_macs_so_csv_formatting_is_not_a_change(tmp_path):
@@ -137,11 +168,14 @@ def test_the_gate_states_the_training_noise_of_the_baseline_seeds_or_that_it_has
     report = check(write_table(tmp_path / "now", rows), baseline_from(tmp_path, rows))
     assert report["noise"]["baseline"] == {"pooled_sd": pytest.approx(1.5811, abs=1e-4), "df": 4, "cells": 2}
     r = run_cli(tmp_path / "now", "--baseline", tmp_path / "baseline" / "ci.json")
-    assert "the baseline's seeds differ by a pooled SD of 1.58 points (2 cells, df 4)" in " ".join(r.output.split())
+    # Seed k is the same offset in both cells but for ±0.5: with the seed held, √(4·0.25/2) = 0.71 is left.
+    assert ("seeds differ within a cell by a pooled SD of 1.58 points (the baseline's 1.58 (2 cells, df 4), these "
+            "results' 1.58 (2 cells, df 4)); with the seed held, 0.71 points are left (cells × seeds residual, df 4)"
+            ) in " ".join(r.output.split())
     one = check(write_table(tmp_path / "one", CI_ROWS), baseline_from(tmp_path / "b1", CI_ROWS))
     assert one["noise"]["baseline"]["pooled_sd"] is None
     r = run_cli(tmp_path / "one", "--baseline", tmp_path / "b1" / "baseline" / "ci.json")
-    assert "training noise: not measured (one seed per baseline cell)" in " ".join(r.output.split())
+    assert "training noise: not measured (one seed per cell)" in " ".join(r.output.split())
 
 
 def test_tol_acc_overrides_the_default(tmp_path):
@@ -172,6 +206,51 @@ def test_latency_ratio_worse_beyond_tolerance_fails_within_passes(tmp_path):
     assert check(slow, base, tol_latency=0.35)["passed"]
     noisy = write_table(tmp_path / "noisy", [{**CI_ROWS[1], "latency_ratio": 1.2}, CI_ROWS[0], *CI_ROWS[2:]])
     assert [r["verdict"] for r in check(noisy, base)["rows"]] == ["within tolerance"]
+
+
+def test_latency_fails_only_when_the_whole_interval_is_past_the_limit_and_is_undecided_across_it(tmp_path):
+    rows = [{**r, "latency_ratio_low": 0.98, "latency_ratio_high": 1.02} for r in CI_ROWS]
+    base = baseline_from(tmp_path, rows)
+
+    def verdict(ratio: float, low: float, high: float) -> dict:
+        now = [{**rows[0], "latency_ratio": ratio, "latency_ratio_low": low, "latency_ratio_high": high}, *rows[1:]]
+        report = check(write_table(tmp_path / f"r{ratio}-{low}-{high}", now), base)
+        [row] = [r for r in report["rows"] if r["figure"] == "latency_ratio"]
+        return {"verdict": row["verdict"], "passed": report["passed"], "message": row["message"]}
+
+    # ×1.5 measured tightly: the change's interval [1.45/1.02, 1.55/0.98] is wholly above ×1.25.
+    assert verdict(1.5, 1.45, 1.55)["verdict"] == "worse" and not verdict(1.5, 1.45, 1.55)["passed"]
+    # ×1.3 on a busy machine: [0.9/1.02, 1.9/0.98] straddles ×1.25, so the gate cannot tell and does not fail.
+    busy = verdict(1.3, 0.9, 1.9)
+    assert busy["verdict"] == "not decided" and busy["passed"]
+    assert busy["message"].startswith("not decided: the machine's noise (×2.20) exceeds the tolerance")
+    # Close to the limit but measured tightly: not decided either, and said so.
+    assert verdict(1.25, 1.24, 1.26)["message"].startswith("not decided: the change is too close to the limit")
+    assert verdict(1.1, 1.08, 1.12)["verdict"] == "within tolerance"
+    out = run_cli(tmp_path / "r1.3-0.9-1.9", "--baseline", base)
+    assert out.exit_code == 0 and "not decided" in out.output
+
+
+def test_a_drop_of_every_cell_within_each_cells_noise_fails_the_matrix_rule(tmp_path):
+    # Two seeds per cell; seed 1 is 1 point up on average (a seed effect, which pairing cancels), and ±0.5 is
+    # left per cell and seed: σ = √(8·0.25/3) = 0.82 points. Per cell the tolerance is max(1, 3·0.82·√(2/2))
+    # = 2.45 points; for the mean of 4 cells, max(1, 2.5·0.82·√(2·4/2)/4) = 1.02. Every cell 2 points down:
+    # no cell fails, the matrix does, and its row lists each cell's change.
+    offsets = [(0, 2), (0, 0), (0, 2), (0, 0)]
+    rows = [{**r, schema.CELL: f"{r[schema.CELL]}{k}", "seed": k, schema.HEADLINE: r[schema.HEADLINE] + off[k]}
+            for r, off in zip(CI_ROWS, offsets) for k in (0, 1)]  # fmt: skip
+    base = baseline_from(tmp_path, rows)
+    down = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 2.0} for r in rows]
+    report = check(write_table(tmp_path / "down", down), base)
+    assert report["noise"]["paired"]["sd"] == pytest.approx((2 / 3) ** 0.5) and report["noise"]["paired"]["df"] == 6
+    assert failing(report) == {("all 4 cells", "headline")}
+    [row] = [r for r in report["rows"] if r["fails"]]
+    assert row["limit"] == pytest.approx(2.5 * (2 / 3) ** 0.5 * 2 / 4) and row["delta"] == pytest.approx(-2.0)
+    assert row["message"].endswith("per cell: -2.00, -2.00, -2.00, -2.00)")
+    assert all(r["verdict"] == "within tolerance" and r["limit"] == pytest.approx(3 * (2 / 3) ** 0.5)
+               for r in report["rows"] if r["cell"] != "all 4 cells")  # fmt: skip
+    small = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 0.9} for r in rows]
+    assert check(write_table(tmp_path / "small", small), base)["passed"]
 
 
 def test_latency_is_not_gated_when_the_results_were_measured_on_another_cpu_model(tmp_path):
@@ -265,7 +344,7 @@ def test_update_baseline_creates_a_missing_file_and_refuses_unfinished_cells(tmp
     target = tmp_path / "reports" / "baseline" / "ci.json"
     broken = write_table(tmp_path / "broken", [CI_ROWS[0], {**CI_ROWS[1], schema.STATUS: "running"}])
     out = run_cli(broken, "--baseline", target, "--update-baseline")
-    assert out.exit_code == 2 and "stages=1" in out.output and "running" in out.output
+    assert out.exit_code == 2 and "distill=teacher (running)" in out.output
     assert not target.exists()
     out = run_cli(write_table(tmp_path / "ok", CI_ROWS), "--baseline", target, "--update-baseline")
     assert out.exit_code == 0 and "(4 cells; there was none before)" in out.output
@@ -297,7 +376,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     broken.write_text("{")
     one_line_error(run_cli(results, "--baseline", broken), "broken.json", "not readable JSON")
     hollow = tmp_path / "hollow.json"
-    hollow.write_text(json.dumps({"format": FORMAT, "version": 1, "cells": []}))
+    hollow.write_text(json.dumps({"format": FORMAT, "version": 2, "cells": []}))
     one_line_error(run_cli(results, "--baseline", hollow), "hollow.json", "holds no cells")
     empty = write_table(tmp_path / "empty", [])
     one_line_error(run_cli(empty, "--baseline", base), "holds no cells")
@@ -415,25 +494,26 @@ def test_a_block_with_an_extra_convolution_fails_on_params_and_macs(tiny_matrix,
 
 
 @pytest.mark.slow
-def test_a_schedule_with_half_the_epochs_fails_on_the_headline(tmp_path_factory, tmp_path):
-    from lspd_bench.ablate.matrix import load_matrix
-    from lspd_bench.ablate.run import run_matrix
+def test_wrong_flip_pairs_in_the_flip_test_fail_on_the_headline(tmp_path_factory, tmp_path, monkeypatch):
+    from lspd_bench.evaluation import predict
 
-    # The ci preset's own schedule on a quarter of its benchmark: halving the epochs costs far more than
-    # the 1-point floor.
+    # The ci preset's own schedule on a quarter of its benchmark, with the flip test. The injected bug: the
+    # flip test swaps the legs' left/right heatmaps back but not the arms' (a realistic slip in a pairs table).
     data = synth(tmp_path_factory, "ci-quarter", n_train=512, n_val=128)
-    specs = ["stages=1..2", "distill=none", "flip_test=false", f"data_dir={data}", f"cache_dir={tmp_path / 'cache'}"]
-    for name, epochs in (("base", 4), ("half", 2)):
-        run_matrix(load_matrix(None, [*specs, f"epochs={epochs}"], preset="ci"), tmp_path / name, jobs=2, threads=1,
-                   latency_min_time_s=0.05, throughput_batch=1)  # fmt: skip
+    overrides = {"data_dir": data, "cache_dir": str(tmp_path / "cache"), "flip_test": True}
+    cells = [(1, "none"), (2, "none")]
     baseline = tmp_path / "ci.json"
-    update_baseline(tmp_path / "base", baseline)
-    out = run_cli(tmp_path / "half", "--baseline", baseline)
+    update_baseline(store_matrix(tmp_path / "base", overrides, cells), baseline)
+    right = predict.flip_test_average
+    monkeypatch.setattr(predict, "flip_test_average", lambda h, f, pairs, **kw: right(h, f, pairs[:3], **kw))
+    results = store_matrix(tmp_path / "bug", overrides, cells)
+    out = run_cli(results, "--baseline", baseline)
     assert out.exit_code == 1, out.output
     verdict_line = next(line for line in out.output.splitlines() if line.startswith("FAILED"))
-    assert "stages=1: headline" in verdict_line and "stages=2: headline" in verdict_line
-    report = check(tmp_path / "half", baseline)
-    for row in (r for r in report["rows"] if r["figure"] == "headline"):
-        assert (row["verdict"], row["direction"]) == ("worse", "down") and row["delta"] < -ACC_FLOOR
+    assert "all 2 cells: headline" in verdict_line  # the mean over the cells dropped beyond the floor
+    report = check(results, baseline)
+    headline = [r for r in report["rows"] if r["figure"] == "headline"]
+    assert len(headline) == 3 and all(r["direction"] == "down" for r in headline)
+    matrix = next(r for r in headline if r["cell"] == "all 2 cells")
+    assert matrix["verdict"] == "worse" and matrix["delta"] < -ACC_FLOOR
     assert not any(r["rule"] == "cost" for r in report["rows"])  # the same models: costs are untouched
-    assert any(n.startswith("context epochs: 4 → 2") for n in report["notes"])

@@ -137,7 +137,7 @@ def write_fake_matrix(
                 "throughput": {"median_ms": latency * 6, "batch": 8, "threads": 1, "runtime": "eager"},
                 "environment": ENV, "conventions": ["MACs: one fused multiply-add = 1 MAC"]}  # fmt: skip
         (folder / "cost.json").write_text(json.dumps(cost))
-    columns = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.AXES, *schema.CONTEXT,
+    columns = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
                *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, schema.HEADLINE, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS]
     pd.DataFrame(rows).reindex(columns=columns).to_csv(root / "results.csv", index=False)
     return root
@@ -195,8 +195,9 @@ def test_a_matrix_without_a_finished_cell_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("column", "value", "group"), [("dataset_fingerprint", "0" * 64, "datasets"),
-                                                         ("epochs", 30, "schedules")], ids=["dataset", "schedule"])  # fmt: skip
-def test_mixed_datasets_or_schedules_are_refused_unless_allowed(tmp_path, column, value, group):
+                                                         ("input_size", "256x256", "evaluation settings")],
+                         ids=["dataset", "input size"])  # fmt: skip
+def test_mixed_datasets_or_evaluation_settings_are_refused_unless_allowed(tmp_path, column, value, group):
     root = write_fake_matrix(tmp_path / "m", context={(2, "none", "lmrb", 0): {column: value}})
     with pytest.raises(InputError, match=rf"mixes {group} \({column}: .*--allow-mixed"):
         analyze(load_matrix(root))
@@ -286,6 +287,17 @@ def test_pareto_front_keeps_exactly_the_undominated_points():
     points = [(1.0, 50.0), (2.0, 60.0), (2.0, 55.0), (3.0, 60.0), (0.5, 40.0), (4.0, 70.0), (1.0, 50.0)]
     # (2, 55) loses to (2, 60); (3, 60) to (2, 60); equal points are both kept.
     assert pareto_front(points) == [4, 0, 6, 1, 5]
+
+
+def test_pareto_front_treats_differences_within_the_noise_as_ties():
+    points = [(1.0, 50.0), (2.0, 51.0), (3.0, 56.0), (1.0, 50.5)]
+    # With 2 points of accuracy noise, (2, 51) is not better than the cheaper (1, 50): not a front member; the
+    # two 1-GMAC points tie and both stay; (3, 56) is better beyond the noise.
+    assert pareto_front(points) == [3, 1, 2]
+    assert pareto_front(points, acc_tie=2.0) == [3, 0, 2]
+    # Latencies whose intervals overlap tie as well: (1.9 ms, 60) is not cheaper than (2.0 ms, 61).
+    assert pareto_front([(2.0, 61.0), (1.9, 60.0)], 2.0, [(1.8, 2.2), (1.7, 2.1)]) == [1, 0]
+    assert pareto_front([(2.0, 61.0), (1.0, 60.0)], 2.0, [(1.9, 2.1), (0.9, 1.1)]) == [1]
 
 
 # ------------------------------------------------------------------------------------------------ tables

@@ -10,7 +10,8 @@
 4. **Latency**, in a separate phase with no cell running: each cell's deploy model is profiled
    (parameters, MACs from every counter, batch-1 latency at 1 thread, throughput at a batch) right after
    with the reference model (``simplebaseline-mbv2``, same input size), the two taking turns in blocks
-   of calls, so that ``latency_ratio`` = cell minimum / reference minimum cancels the machine's speed.
+   of calls, so that ``latency_ratio`` (the median over the rounds of the ratio of the two blocks' fastest
+   calls, with its interval) cancels the machine's speed.
 5. ``results.csv`` and ``results.parquet``: one row per cell, rewritten atomically whenever a cell ends.
 
 ``dry_run`` answers without torch: the cells, what is done, the shared work and a cost estimate from
@@ -28,7 +29,7 @@ from typing import Any, Callable
 from lspd_bench.ablate import store
 from lspd_bench.ablate.executors import CellTask, make_executor
 from lspd_bench.ablate.matrix import Cell, Matrix
-from lspd_bench.config import MODEL_KNOBS, RunConfig, cache_root, config_hash, identity_keys, replace, teacher_config
+from lspd_bench.config import FAMILY_OF, MODEL_KNOBS, TEACHER_MODES, RunConfig, cache_root, config_hash, identity_keys, replace, teacher_config
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
@@ -39,20 +40,19 @@ Progress = Callable[[dict], None]
 REFERENCE_MODEL = "simplebaseline-mbv2"
 #: Latency is measured at batch 1 on one thread (PROTOCOLS.md §4: the quiet setting for a shared machine).
 LATENCY_THREADS = 1
-#: Calls per turn when the cell and the reference take turns (stated in the ratio's convention).
+#: Calls per turn when the cell and the reference take turns (one round = a block of each).
 LATENCY_BLOCK = 5
 #: Throughput batch (images/s at this batch, same thread count).
 THROUGHPUT_BATCH = 8
-# The fastest runs, not the medians: on a shared 2-core VM the same model's median moved ×1.8 between three
-# runs (6.2-11.2 ms) while its minimum moved 7 % (5.7-6.1 ms); the medians are reported as well.
-RATIO_CONVENTION = (f"latency_ratio: the cell's minimum batch-1 latency / the minimum of the reference model "
-                    f"({REFERENCE_MODEL} deploy, same input size), the two measured taking turns in blocks of "
-                    f"{LATENCY_BLOCK} calls in the same process")  # fmt: skip
+RATIO_CONVENTION = (f"latency_ratio: per round, the cell's fastest batch-1 call over the fastest of the reference "
+                    f"model ({REFERENCE_MODEL} deploy, same input size), the two taking turns in blocks of "
+                    f"{LATENCY_BLOCK} calls in the same process; the median over the rounds, with its distribution-free "
+                    "95 % interval (latency_ratio_low, latency_ratio_high: the machine's noise during the "
+                    "measurement)")  # fmt: skip
 SHARED_CONVENTION = ("cells whose deploy models are the same network (architecture hash: layers, parameter and "
                      "buffer shapes, input size) share one measurement of MACs, latency and throughput "
                      "(measured_in names the cell that took it)")
-_TEACHER_MODES = ("teacher", "teacher+sequence")
-_DATA_KEYS = ("dataset", "data_dir", "synth_preset", "data_seed", "coco_detections", "det_score_threshold")
+_DATA_KEYS = tuple(k for k, family in FAMILY_OF.items() if family == "data")
 _STUDENT_ONLY = (*MODEL_KNOBS, "model", "stage_weights", "distill", "alpha", "seed", "cache_dir", "workers", "device")
 
 
@@ -87,7 +87,7 @@ def data_key(cfg: RunConfig) -> str:
 
 def speed_key(cfg: RunConfig, threads: int) -> str:
     """What an epoch's duration depends on: data, model and knobs, input, batch, teacher source, threads."""
-    teacher = cfg.teacher_targets if cfg.distill in _TEACHER_MODES else None
+    teacher = cfg.teacher_targets if cfg.distill in TEACHER_MODES else None
     return config_hash({"data": data_key(cfg), "model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size,
                         "batch": cfg.batch_size, "teacher": teacher, "threads": threads, "device": cfg.device,
                         "workers": cfg.workers})  # fmt: skip
@@ -207,7 +207,7 @@ def _shared_plan(cells: list[Cell], timings: dict) -> list[dict[str, Any]]:
             state = "cached" if ready else ("to generate" if cfg.dataset == "synth" else "missing")
             shared.append({"what": "dataset", "description": _describe_data(cfg), "state": state,
                            "estimate_s": 0.0 if ready else known.get("seconds")})  # fmt: skip
-        if cfg.distill in _TEACHER_MODES:
+        if cfg.distill in TEACHER_MODES:
             key = teacher_key(cfg)
             if key in seen:
                 continue
@@ -460,7 +460,7 @@ def run_matrix(
     # Shared work 2: each distinct teacher, trained once with every core (nothing else is running).
     t = time.perf_counter()
     display.phase = "training the teachers"
-    _teachers([r for r in to_train if r.cell.config.distill in _TEACHER_MODES], bundles, cache, display)
+    _teachers([r for r in to_train if r.cell.config.distill in TEACHER_MODES], bundles, cache, display)
     seconds["teachers"] = time.perf_counter() - t
 
     # The cells.
@@ -681,7 +681,7 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     figures already measured: a cell whose deploy model is the same network takes them (``measured_in``
     names the cell that measured them), so one network has one latency in the table.
     """
-    from lspd_bench.cost import architecture_hash, count_macs, count_params, measure_latencies, measure_latency
+    from lspd_bench.cost import architecture_hash, count_macs, count_params, measure_latency, measure_ratio
     from lspd_bench.cost.profile import CONVENTIONS
     from lspd_bench.env import environment
     from lspd_bench.train.build import build_student
@@ -697,13 +697,14 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     measured = {} if measured is None else measured
     if arch not in measured:
         timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
-        ref, lat = measure_latencies([reference, deployed], hw, batch=1, block=LATENCY_BLOCK, **timing)
+        lat, ref, ratio = measure_ratio(deployed, reference, hw, batch=1, block=LATENCY_BLOCK, **timing)
         thr = measure_latency(deployed, hw, batch=batch, **timing)
         measured[arch] = {
             "macs": [m.to_dict() for m in count_macs(deployed, hw)], "latency": lat.to_dict(),
             "throughput": thr.to_dict(), "reference": {"model": REFERENCE_MODEL, "measured": "deploy",
                                                        "latency": ref.to_dict()},
-            "latency_ratio": lat.min_ms / ref.min_ms, "measured_in": Path(cell_dir).name,
+            "latency_ratio": ratio.ratio, "latency_ratio_interval": [ratio.low, ratio.high],
+            "latency_ratio_rounds": ratio.rounds, "measured_in": Path(cell_dir).name,
         }  # fmt: skip
     return {
         "model": cfg.model, "knobs": cfg.model_knobs(), "input": list(hw), "measured": "deploy",

@@ -7,19 +7,35 @@ The report and the regression gate read these names; the store writes them. A ce
 deltas and claims), ``log.csv`` and checkpoints.
 """
 
+from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS
+
 #: Bookkeeping columns.
 CELL = "cell"  # the cell id: a hash of its identity (resolved config, dataset fingerprint, suite version)
 STATUS = "status"  # done | failed | running | pending
 ERROR = "error"  # one line, for failed cells
 RUN_DIR = "run_dir"  # the cell's folder, relative to the matrix folder
 
-#: The axes a matrix may vary (each a column, with the resolved value for every cell).
-AXES = ("model", "stages", "block", "width", "depth", "width_growth", "blocks_per_level", "deploy_stage",
-        "distill", "alpha", "loss", "seed")  # fmt: skip
+#: Configuration columns: every key of a run's identity, as ``lspd_bench.config.RunConfig`` declares them, with
+#: the cell's resolved value (a model knob left at its default holds the model's value; a key that does not
+#: apply to the cell, like ``alpha`` without distillation, is empty). Any of them may be a matrix's axis; the
+#: report's axes and the gate's cells are the ones that vary.
+CONFIG = IDENTITY_KEYS
+SEED = "seed"  # averaged over, never an axis
 
-#: Context columns: the same within one comparable table.
-CONTEXT = ("dataset", "dataset_fingerprint", "synth_preset", "preset", "epochs", "batch_size", "input_size",
-           "metric", "headline_name", "flip_test")  # fmt: skip
+#: Context columns that are not configuration keys: the same within one comparable table.
+CONTEXT = ("dataset_fingerprint", "preset", "metric", "headline_name")
+
+#: Columns that must agree for figures to be comparable, by what mixing them would mean: the data (the data
+#: family's keys, the fingerprint, the metric) and the evaluation settings. The report refuses a table that
+#: mixes them (unless told ``--allow-mixed``), and the gate refuses results that differ from the baseline there.
+MIX_GROUPS: dict[str, tuple[str, ...]] = {
+    "datasets": (*(k for k in CONFIG if FAMILY_OF[k] == "data"), "dataset_fingerprint", "metric"),
+    "evaluation settings": tuple(k for k in CONFIG if FAMILY_OF[k] == "evaluation"),
+    "presets": ("preset",),
+}
+#: The columns a matrix's variants are told apart by: every configuration column that is neither the seed
+#: nor one that must agree.
+VARIANT_COLUMNS = tuple(k for k in CONFIG if k != SEED and not any(k in g for g in MIX_GROUPS.values()))
 
 #: Accuracy of the deploy stage. PCKh (percent): the MPII table; COCO: AP/AR in [0, 1] ×100 (percent).
 PCKH_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.1")
@@ -30,9 +46,10 @@ STAGE_HEADLINE = "stage{k}_headline"  # the same figure for every stage k = 1..K
 #: Cost (deploy model unless stated; MACs at batch 1 and the run's input size).
 COST_COLUMNS = ("params_full", "params_deploy", "gmacs_fvcore", "gmacs_conv_linear", "gmacs_ptflops_pytorch",
                 "gmacs_ptflops_aten", "latency_ms", "latency_p90_ms", "latency_threads", "throughput_img_s",
-                "throughput_batch", "latency_ratio")  # fmt: skip
-#: latency_ratio = the cell's minimum latency / a reference model's, measured in the same process
-#: (machine speed cancels; the CI gate compares this, not milliseconds).
+                "throughput_batch", "latency_ratio", "latency_ratio_low", "latency_ratio_high")  # fmt: skip
+#: latency_ratio = the cell's latency / a reference model's, the two taking turns in the same process (machine
+#: speed cancels; the CI gate compares this, not milliseconds), with its 95 % interval over the rounds
+#: (``lspd_bench.ablate.run.RATIO_CONVENTION``).
 
 #: Training facts.
 TRAIN_COLUMNS = ("train_seconds", "train_images_per_s", "peak_rss_mib")

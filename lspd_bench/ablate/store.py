@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from lspd_bench.ablate import schema
+from lspd_bench.config import FIELD_TYPES, MODEL_KNOBS, column_text
 from lspd_bench.fileio import atomic_path, file_lock, write_json
 
 MATRIX_FILE = "matrix.json"
@@ -44,14 +45,18 @@ WORKER_LOG = "worker.log"
 LOCK_FILE = ".lock"
 TIMINGS_FILE = "ablate-timings.json"
 
+def _kind(key: str) -> str:
+    kind = FIELD_TYPES[key].split(" ")[0]
+    return "str" if kind.startswith("tuple") else kind  # pairs and lists are written as text (``64x64``)
+
+
 #: Columns whose values are whole numbers (nullable: a baseline has no ``stages``).
-INT_COLUMNS = ("stages", "width", "depth", "blocks_per_level", "deploy_stage", "seed", "epochs", "batch_size",
-               "params_full", "params_deploy", "latency_threads", "throughput_batch")  # fmt: skip
+INT_COLUMNS = (*(k for k in schema.CONFIG if _kind(k) == "int"), "params_full", "params_deploy", "latency_threads",
+               "throughput_batch")  # fmt: skip
 #: Text columns.
-STR_COLUMNS = (schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, "model", "block", "distill", "loss",
-               "dataset", "dataset_fingerprint", "synth_preset", "preset", "input_size", "metric",
-               "headline_name")  # fmt: skip
-BOOL_COLUMNS = ("flip_test",)
+STR_COLUMNS = (schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *(k for k in schema.CONFIG if _kind(k) == "str"),
+               "dataset_fingerprint", "preset", "metric", "headline_name")  # fmt: skip
+BOOL_COLUMNS = tuple(k for k in schema.CONFIG if _kind(k) == "bool")
 #: The MAC counters of ``lspd_bench.cost.count_macs`` and their columns.
 MAC_COLUMNS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear",
                "ptflops-pytorch": "gmacs_ptflops_pytorch", "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip
@@ -220,7 +225,7 @@ def _num(value: Any) -> float | None:
 def columns(max_stages: int) -> list[str]:
     """Every column of the table, in order (stage headlines for stages 1..``max_stages``)."""
     stage_cols = [schema.STAGE_HEADLINE.format(k=k) for k in range(1, max(1, max_stages) + 1)]
-    return [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.AXES, *schema.CONTEXT,
+    return [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
             schema.HEADLINE, *stage_cols, *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS,
             *schema.TRAIN_COLUMNS]  # fmt: skip
 
@@ -228,31 +233,21 @@ def columns(max_stages: int) -> list[str]:
 def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
     """One row of the results table from a cell's files; accuracy and cost are empty until they exist.
 
-    Axes hold resolved values (model knobs from the identity: ``stages`` of an ``lspd-s`` left at its
-    default is 2); a knob the model lacks is empty, and so is ``alpha`` when nothing is distilled.
-    AP figures are percent (COCO's fractions × 100), like PCKh; ``input_size`` is ``"HxW"`` (px).
+    Configuration columns hold the identity's values (model knobs resolved: ``stages`` of an ``lspd-s`` left at
+    its default is 2); a knob the model lacks is empty, and so is a key that does not apply (``alpha`` when
+    nothing is distilled). AP figures are percent (COCO's fractions × 100), like PCKh; ``input_size`` is
+    ``"HxW"`` (px).
     """
     cell_dir = Path(cell_dir)
     cell = read_json(cell_dir / CELL_FILE) or {}
-    cfg: dict[str, Any] = cell.get("config", {})
     ident: dict[str, Any] = cell.get("identity", {})
     knobs = ident.get("model_knobs", {})
     row: dict[str, Any] = {schema.CELL: cell_dir.name, schema.STATUS: status, schema.RUN_DIR: cell_dir.name}
     st = read_json(cell_dir / STATUS_FILE) or {}
     row[schema.ERROR] = st.get("error") if status == "failed" else None
-    for axis in schema.AXES:
-        if axis in knobs:
-            row[axis] = knobs[axis]
-        elif axis in ("model", "distill", "loss", "seed"):
-            row[axis] = cfg.get(axis)
-        elif axis == "alpha":
-            row[axis] = cfg.get("alpha") if cfg.get("distill", "none") != "none" else None
-        else:
-            row[axis] = None
-    row.update(dataset=cfg.get("dataset"), dataset_fingerprint=ident.get("dataset_fingerprint"),
-               synth_preset=cfg.get("synth_preset") if cfg.get("dataset") == "synth" else None, preset=preset,
-               epochs=cfg.get("epochs"), batch_size=cfg.get("batch_size"),
-               input_size="x".join(map(str, cfg.get("input_size", []))) or None, flip_test=cfg.get("flip_test"))  # fmt: skip
+    for key in schema.CONFIG:  # the identity leaves out what does not apply (alpha without distillation)
+        row[key] = column_text(key, knobs.get(key) if key in MODEL_KNOBS else ident.get(key))
+    row.update(dataset_fingerprint=ident.get("dataset_fingerprint"), preset=preset)
     metrics = read_json(cell_dir / METRICS_FILE)
     if metrics:
         scale = 100.0 if metrics["metric"] == "ap" else 1.0
@@ -278,6 +273,7 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
         row.update(latency_ms=lat["median_ms"], latency_p90_ms=lat["p90_ms"], latency_threads=lat["threads"],
                    throughput_img_s=thr["throughput_img_s"], throughput_batch=thr["batch"],
                    latency_ratio=cost["latency_ratio"])  # fmt: skip
+        row["latency_ratio_low"], row["latency_ratio_high"] = cost.get("latency_ratio_interval") or (None, None)
     return row
 
 

@@ -17,10 +17,11 @@ _STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yell
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Baseline JSON, e.g. reports/baseline/ci.json.")
 @click.option("--tol-acc", type=click.FloatRange(min=0), default=None, metavar="POINTS",
-              help="Allowed accuracy drop in absolute points [default: derived per cell from the baseline's "
-                   f"seed spread, at least {ACC_FLOOR:g}].")
+              help="Allowed accuracy drop in absolute points [default: derived from the seed noise of the "
+                   f"baseline's and the results' cells, at least {ACC_FLOOR:g}].")
 @click.option("--tol-latency", type=click.FloatRange(min=0), default=TOL_LATENCY, show_default=True, metavar="RATIO",
-              help="Allowed relative growth of latency_ratio (0.25 = 25 %).")
+              help="Allowed relative growth of latency_ratio (0.25 = 25 %); fails only when the ratio's whole "
+                   "interval is past it.")
 @click.option("--update-baseline", is_flag=True,
               help="Accept the results: write them as the new baseline (atomically) and show what changed.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.md",
@@ -35,10 +36,11 @@ def check_command(results, baseline, tol_acc, tol_latency, update_baseline, mark
                   as_json) -> None:  # fmt: skip
     """Compare RESULTS (a matrix folder or its results.csv) with the baseline; exit 1 on a regression.
 
-    Fails on an accuracy drop beyond the tolerance, any change of parameters or MACs, a latency ratio
-    grown beyond the tolerance (on the baseline's CPU model only), a cell that fell off the
-    accuracy-vs-GMACs Pareto front, or a baseline cell missing from the results. Cells are matched by
-    their axes (not their hash).
+    Fails on an accuracy drop beyond what the seed noise allows (per cell, and for the mean of all cells),
+    any change of parameters or MACs, a latency ratio whose whole interval grew beyond the tolerance (on
+    the baseline's CPU model only; "not decided" when the machine's noise cannot tell), a cell that fell
+    off the accuracy-vs-GMACs Pareto front, or a baseline cell missing from the results. Cells are matched
+    on every configuration key (not their hash); results of other data or evaluation settings are refused.
     """
     from lspd_bench import check as gate
     from lspd_bench.fileio import write_text
@@ -66,7 +68,7 @@ def print_report(report: dict) -> None:
     """What moved as a rich table, then the verdict line and the notes."""
     from rich.table import Table
 
-    from lspd_bench.check import COLUMNS, noise_text, summary, table_rows
+    from lspd_bench.check import COLUMNS, UNDECIDED, noise_text, summary, table_rows
 
     console = stdout_console()
     rows = table_rows(report)
@@ -82,6 +84,9 @@ def print_report(report: dict) -> None:
     console.print(line, style=style, highlight=False, soft_wrap=True)
     if report.get("noise"):
         console.print(f"  {noise_text(report['noise'])}", highlight=False, soft_wrap=True)
+    for row in report["rows"]:
+        if row["verdict"] == UNDECIDED:
+            console.print(f"  {row['cell']}, {row['figure']}: {row['message']}", highlight=False, soft_wrap=True)
     for note in report["notes"]:
         console.print(f"  note: {note}", highlight=False, soft_wrap=True)
     if not report["passed"] and not report["updated"]:

@@ -129,6 +129,52 @@ def time_interleaved(calls: Sequence[Callable[[], object]], warmup: int, iters: 
     return [np.asarray(t) for t in times]
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """How much slower one model is than another, from rounds in which the two took turns.
+
+    Each round gives the ratio of the two models' fastest call in their blocks; ``ratio`` is the median over
+    the rounds and ``low``/``high`` its distribution-free 95 % interval (order statistics of the median): the
+    noise it covers is the machine's, during this measurement.
+    """
+
+    ratio: float
+    low: float
+    high: float
+    rounds: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def round_ratios(times: np.ndarray, reference: np.ndarray, block: int) -> np.ndarray:
+    """Per round, the fastest call of ``times``' block over the fastest of ``reference``'s (as taken in turns)."""
+    n = min(len(times), len(reference)) // block
+    return times[: n * block].reshape(n, block).min(axis=1) / reference[: n * block].reshape(n, block).min(axis=1)
+
+
+def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(median, low, high): the median and its distribution-free interval from order statistics, the ranks
+    where the binomial(n, ½) distribution leaves (1 − level)/2 on each side (the whole range when n < 6)."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n, tail = len(x), (1 - level) / 2
+    # [x[k], x[n-1-k]] covers the median with probability 1 − 2·P(B ≤ k): take the largest k with P(B ≤ k) ≤ tail.
+    k = int(binom.ppf(tail, n, 0.5))
+    k = max(0, k - 1 if binom.cdf(k, n, 0.5) > tail else k)
+    return float(np.median(x)), float(x[k]), float(x[n - 1 - k])
+
+
+def measure_ratio(model: nn.Module, reference: nn.Module, input_hw: tuple[int, int], *, block: int = BLOCK_CALLS,
+                  **kwargs) -> tuple[LatencyResult, LatencyResult, Ratio]:  # fmt: skip
+    """Latency of ``model`` and of ``reference`` measured taking turns (keyword arguments as in
+    ``measure_latencies``), and the ratio of the two with its interval over the rounds (:class:`Ratio`)."""
+    (lat, ref), (times, ref_times) = _measure([model, reference], input_hw, block=block, **kwargs)
+    ratio, low, high = median_interval(round_ratios(times, ref_times, block))
+    return lat, ref, Ratio(ratio, low, high, min(len(times), len(ref_times)) // block)
+
+
 def measure_latency(model: nn.Module, input_hw: tuple[int, int], **kwargs) -> LatencyResult:
     """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (PROTOCOLS.md §4); keyword
     arguments as in ``measure_latencies``."""
@@ -156,6 +202,14 @@ def measure_latencies(
     ``threads`` is applied with ``torch.set_num_threads`` (and as ONNX Runtime's intra-op threads) for the
     measurement only. Models are put in eval mode; for ``channels_last`` they are converted in place.
     """
+    return _measure(models, input_hw, batch=batch, threads=threads, runtime=runtime, device=device, warmup=warmup,
+                    iters=iters, min_time_s=min_time_s, seed=seed, block=block)[0]  # fmt: skip
+
+
+def _measure(models: Sequence[nn.Module], input_hw: tuple[int, int], *, batch: int = 1, threads: int = 1,
+             runtime: str = "eager", device: str = "cpu", warmup: int = 10, iters: int = 50, min_time_s: float = 1.0,
+             seed: int = 0, block: int = BLOCK_CALLS) -> tuple[list[LatencyResult], list[np.ndarray]]:  # fmt: skip
+    """``measure_latencies``, also returning every model's per-call times (ms, in the order they were taken)."""
     if warmup < 10 or iters < 50:
         raise InputError(f"the protocol asks for ≥10 warm-up and ≥50 timed iterations, got {warmup}, {iters}")
     cuda = device.startswith("cuda")
@@ -174,4 +228,4 @@ def measure_latencies(
             mean_ms=float(times.mean()), iters=len(times), warmup=warmup, batch=batch, threads=threads,
             runtime=runtime, device=device, dtype=str(x.dtype).replace("torch.", ""), memory_format=memory_format,
         ))  # fmt: skip
-    return results
+    return results, all_times

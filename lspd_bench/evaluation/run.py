@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import RunConfig, cache_root, canonical_json, identity_keys, load_config, replace, teacher_config
+from lspd_bench.config import TEACHER_MODES, RunConfig, cache_root, canonical_json, identity_keys, load_config, replace, teacher_config
 from lspd_bench.data.build import DataBundle, build_data
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
@@ -252,7 +252,7 @@ def train_and_evaluate(
     if rank == 0:
         write_text(out / "config.json", canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
     teacher, teacher_record = None, None
-    if cfg.distill in ("teacher", "teacher+sequence"):
+    if cfg.distill in TEACHER_MODES:
         teacher, teacher_record = ensure_teacher(cfg, bundle, device, progress)
     started = time.perf_counter()
     result = fit(cfg, model, bundle.train, out, identity=ident, resume=resume, teacher=teacher,

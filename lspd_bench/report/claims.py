@@ -171,7 +171,7 @@ def _group(cells: list[Cell], stage: int | None = None, minus: int | None = None
 
 def cell_values(cell: Cell) -> dict[str, Any]:
     """What a claim selects a cell by: the keys its matrix group set, else its results row's axes."""
-    values = dict(cell.axes) if cell.axes is not None else {a: cell.row.get(a) for a in schema.AXES
+    values = dict(cell.axes) if cell.axes is not None else {a: cell.row.get(a) for a in schema.CONFIG
                                                             if cell.row.get(a) is not None}  # fmt: skip
     if cell.row.get(SEED_COLUMN) is not None:
         values[SEED_COLUMN] = cell.row[SEED_COLUMN]

@@ -31,19 +31,14 @@ MATRIX_JSON = "matrix.json"
 REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
 DONE = "done"
 
-#: Context columns that must agree within one table, by what mixing them would mean.
-MIX_GROUPS: dict[str, tuple[str, ...]] = {
-    "datasets": ("dataset", "dataset_fingerprint", "synth_preset", "metric"),
-    "schedules": ("preset", "epochs", "batch_size", "lr", "lr_schedule"),
-    "evaluation settings": ("input_size", "flip_test"),
-}
+MIX_GROUPS = schema.MIX_GROUPS
 
 #: Numeric columns of the results table (read as floats; empty → NaN).
 NUMERIC = (schema.HEADLINE, *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS,
            *schema.TRAIN_COLUMNS)  # fmt: skip
 
 #: Columns read as typed values (ints, floats, booleans); every other column is kept as its string.
-TYPED = (*schema.AXES, *NUMERIC, "epochs", "batch_size", "flip_test")
+TYPED = (*schema.CONFIG, *NUMERIC)
 
 #: Model families that are comparison rows (reference markers on the Pareto plots), with display names.
 REFERENCE_FAMILIES = {"simplebaseline": "SimpleBaseline", "litehrnet": "Lite-HRNet", "hourglass": "Hourglass"}

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lspd_bench.ablate import schema
+from lspd_bench.config import NUMERIC_KEYS
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.bootstrap import paired_bootstrap
@@ -22,9 +23,9 @@ from lspd_bench.report.load import (
 )  # fmt: skip
 
 #: The axes a variant is told apart by, in table order (seeds are averaged, not an axis).
-VARIANT_AXES = tuple(a for a in schema.AXES if a != "seed")
-#: Axes with an order (plotted on an x axis); the others are categories.
-NUMERIC_AXES = ("stages", "width", "depth", "width_growth", "blocks_per_level", "deploy_stage", "alpha")
+VARIANT_AXES = schema.VARIANT_COLUMNS
+#: Axes with an order (plotted on an x axis): the numeric configuration keys; the others are categories.
+NUMERIC_AXES = tuple(a for a in VARIANT_AXES if a in NUMERIC_KEYS)
 
 #: GMACs counters by their CLI name → results column.
 COUNTERS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear", "ptflops-pytorch": "gmacs_ptflops_pytorch",
@@ -242,7 +243,7 @@ def _pick_baseline(variants: list[Variant], axes: list[str], axis_values: dict[s
     notes = []
     for key, value in requested.items():
         if key not in axes:
-            if key in schema.AXES and key != "seed" and matrix.values(key) == [value]:
+            if key in VARIANT_AXES and matrix.values(key) == [value]:
                 continue  # an axis held constant at the requested value: nothing to choose
             fixed = [a for a in VARIANT_AXES if a not in axes and matrix.values(a)]
             raise InputError(f"--baseline-row key {key!r} is not an axis that varies in {matrix.root}; "
@@ -383,25 +384,51 @@ def _num(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+def accuracy_tie(sd: float | None, seeds: int) -> float:
+    """The accuracy difference (points) within which two variants of ``seeds`` seeds each are tied: two standard
+    errors of the difference of their means, 2·sd·√(2/seeds); 0 when the seed noise is not measured."""
+    return 2.0 * sd * math.sqrt(2.0 / max(seeds, 1)) if sd else 0.0
+
+
+def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
+                 cost_intervals: Sequence[tuple[float, float]] | None = None) -> list[int]:  # fmt: skip
     """Indices of the points no other point dominates, by ascending cost.
 
-    A point is ``(cost, accuracy)``; lower cost and higher accuracy are better. ``q`` dominates ``p`` when
-    it is at least as good in both and strictly better in one; equal points are all on the front.
+    A point is ``(cost, accuracy)``; lower cost and higher accuracy are better. Differences within the noise
+    are ties: accuracies within ``acc_tie`` points, costs whose ``cost_intervals`` (low, high) overlap (exact
+    costs when None). ``q`` dominates ``p`` when it is no worse in either and better, beyond the noise, in one;
+    so a variant that is better only within the noise than a cheaper one is not a front member, and points
+    tied in both are all on the front. With no noise this is the usual definition.
     """
-    front = []
-    for i, (c, a) in enumerate(points):
-        if not any((c2 <= c and a2 >= a) and (c2 < c or a2 > a) for c2, a2 in points):
-            front.append(i)
+    spans = list(cost_intervals) if cost_intervals is not None else [(c, c) for c, _ in points]
+
+    def dominates(j: int, i: int) -> bool:
+        (_, a_j), (_, a_i) = points[j], points[i]
+        (lo_j, hi_j), (lo_i, hi_i) = spans[j], spans[i]
+        cheaper, costlier = hi_j < lo_i, lo_j > hi_i
+        better, worse = a_j - a_i > acc_tie, a_i - a_j > acc_tie
+        return not costlier and not worse and (cheaper or better)
+
+    front = [i for i in range(len(points)) if not any(dominates(j, i) for j in range(len(points)) if j != i)]
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
 def front_variants(analysis: Analysis, kind: str) -> list[Variant]:
-    """The LSPD variants on the accuracy-vs-``kind`` Pareto front (means over seeds; references excluded)."""
+    """The LSPD variants on the accuracy-vs-``kind`` Pareto front (means over seeds; references excluded), with
+    differences within the noise as ties (:func:`pareto_front`): the seed noise for accuracy, the ratio's
+    interval for latency."""
     col = analysis.cost_column(kind)
     cands = [v for v in analysis.variants if not v.reference and v.value(col) and v.value(analysis.headline)]
     points = [(v.value(col).mean, v.value(analysis.headline).mean) for v in cands]
-    return [cands[i] for i in pareto_front(points)]
+    noise = seed_noise(analysis)
+    tie = accuracy_tie(noise.sd, min((len(v.done) for v in cands), default=1))
+    spans = None
+    if kind == "latency":  # the ratio's relative interval, applied to the milliseconds
+        spans = []
+        for v, (ms, _) in zip(cands, points):
+            r, lo, hi = (v.value(c) for c in ("latency_ratio", "latency_ratio_low", "latency_ratio_high"))
+            spans.append((ms * lo.mean / r.mean, ms * hi.mean / r.mean) if r and lo and hi else (ms, ms))
+    return [cands[i] for i in pareto_front(points, tie, spans)]
 
 
 def held_at_baseline(analysis: Analysis, axis: str) -> list[Variant]:

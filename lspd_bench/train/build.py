@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch.nn as nn
 
 from lspd_bench import __version__
-from lspd_bench.config import MODEL_KNOBS, RunConfig, config_hash, identity_keys
+from lspd_bench.config import FIELD_TYPES, MODEL_KNOBS, TEACHER_MODES, RunConfig, applies, config_hash, identity_keys
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, get_entry
 from lspd_bench.train.loop import seeded
@@ -57,13 +56,10 @@ def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str,
     out = {k: v for k, v in identity_keys(cfg).items() if k not in MODEL_KNOBS}
     out.update(model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
                dataset_fingerprint=fingerprint, suite_version=__version__)  # fmt: skip
-    if cfg.distill in ("teacher", "teacher+sequence"):
+    if cfg.distill in TEACHER_MODES:
         out["teacher_knobs"] = teacher_knobs(cfg, num_joints)
-    else:  # teacher settings do not change a run that has no teacher
-        for key in [f.name for f in dataclasses.fields(cfg) if f.name.startswith("teacher")]:
-            out.pop(key, None)
-    if cfg.distill == "none":
-        out.pop("alpha")
+    for key in [k for k in out if k in FIELD_TYPES and not applies(cfg, k)]:  # alpha without distillation, …
+        out.pop(key)
     return out
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import RunConfig
+from lspd_bench.config import TEACHER_MODES, RunConfig
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
 from lspd_bench.train.checkpoint import load_checkpoint, save_checkpoint
@@ -186,7 +186,7 @@ def fit(
     last_path, best_path = run_dir / LAST, run_dir / BEST
     if last_path.exists() and not resume:
         raise InputError(f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out")
-    if cfg.distill in ("teacher", "teacher+sequence") and teacher is None:
+    if cfg.distill in TEACHER_MODES and teacher is None:
         raise InputError(f"distill={cfg.distill} needs a trained teacher")
 
     per_rank_batch = max(1, cfg.batch_size // world)
@@ -247,7 +247,7 @@ def fit(
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=cuda and cfg.amp):
                 soft = None
-                if teacher is not None and cfg.distill in ("teacher", "teacher+sequence"):
+                if teacher is not None and cfg.distill in TEACHER_MODES:
                     soft = teacher(images, batch)
                 heatmaps = [h.float() for h in as_stage_list(net(images))]
                 losses = stage_losses(heatmaps, target, target_weight, loss_fn, cfg.distill, cfg.alpha, soft)

@@ -10,6 +10,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from lspd_bench.config import TEACHER_MODES
+
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 LOSS_DESCRIPTIONS = {
@@ -64,7 +66,7 @@ def stage_losses(
       so knowledge flows backwards towards the deployed first stage.
     - ``teacher+sequence``: as ``sequence``, but the last stage learns from the teacher as in ``teacher``.
     """
-    if distill in ("teacher", "teacher+sequence") and teacher is None:
+    if distill in TEACHER_MODES and teacher is None:
         raise ValueError(f"distill={distill!r} needs the teacher's heatmaps")
     last = len(heatmaps) - 1
     out = []
