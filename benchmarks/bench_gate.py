@@ -69,6 +69,7 @@ CONDITIONS: dict[str, tuple[dict[str, tuple[str, str]], str | None, int, int, bo
 
 def make_tree(dest: Path, patches: dict[str, tuple[str, str]]) -> Path:
     """A copy of the package, the ci matrix and the baseline, with ``patches`` applied (each must match once)."""
+    shutil.rmtree(dest, ignore_errors=True)
     for part in ("lspd_bench", "ablations", "reports/baseline"):
         shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
     for key, (old, new) in patches.items():
@@ -111,7 +112,7 @@ def gate(tree: Path, out: Path, cache: Path, jobs: int, threads: int) -> dict[st
                     for r in rows if r["fails"]],
         "latency": sorted({f"{r['verdict']}: {r['message']}" for r in rows if r["figure"] == "latency_ratio"}),
         "headlines": {c: v for c, v in _headlines(out).items()},
-        "noise_sd": report["noise"]["both"]["pooled_sd"],
+        "noise_points": report["tolerances"]["accuracy_noise_points"],
         "ablate_s": round(t_ablate, 1), "check_s": round(t_check, 1),
     }  # fmt: skip
 

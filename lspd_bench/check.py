@@ -36,8 +36,8 @@ Rules (each failing rule is a *regression*; ``passed`` is False when there is at
   ``gmacs_ptflops_aten``): deterministic, so any change at all, up or down, fails (MACs compared as
   integers). An intended change is accepted with ``update_baseline``.
 - **latency** (``latency_ratio``: the cell's latency / a reference model's, the two taking turns in one
-  process, with a 95 % interval over the rounds): the change is the interval
-  ``[now_low / base_high, now_high / base_low]``. It fails only when the whole interval is above
+  process, with a 95 % interval over the rounds): the change ``now / base`` gets the interval whose log
+  half-widths are those of the two measurements added in quadrature. It fails only when the whole interval is above
   ``1 + tol_latency``; when the interval straddles the limit the verdict is "not decided" (the machine's
   noise is larger than what the tolerance can tell), which does not fail. The ratio depends on the
   microarchitecture, so the rule applies only on the baseline's CPU model; on another one the ratios are
@@ -142,6 +142,7 @@ class Results:
     context: dict[str, Any]
     headline_name: str | None
     environment: dict | None  # of the run that measured the cells, when a cell's metrics.json says
+    columns: list[str] = field(default_factory=list)  # the table's header
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -265,9 +266,10 @@ def read_results(path: str | Path) -> Results:
             values = list(dict.fromkeys(_normal(r.get(col)) for r in rows))
             context[col] = values[0] if len(values) == 1 else values
     out = list(cells.values())
-    mark_pareto(out, accuracy_noise(out)[0])
+    mark_pareto(out, accuracy_noise(out))
     name = context.get("headline_name")
-    return Results(source, out, context, name if isinstance(name, str) else None, _environment(source.parent, rows))
+    return Results(source, out, context, name if isinstance(name, str) else None, _environment(source.parent, rows),
+                   header)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ pareto
@@ -545,7 +547,10 @@ def _latency_rows(label: str, base: Cell, now: Cell, tol: float,
                              f"{other_cpu[0]!r}: not gated")]  # fmt: skip
     b_lo, b_hi = base.latency_interval or (b, b)
     n_lo, n_hi = now.latency_interval or (n, n)
-    low, high = n_lo / b_hi, n_hi / b_lo  # the change, with the noise of both measurements
+    # The change's interval: the two measurements' independent errors added in quadrature on a log scale.
+    down = math.hypot(math.log(n / n_lo), math.log(b_hi / b))
+    up = math.hypot(math.log(n_hi / n), math.log(b / b_lo))
+    low, high = factor * math.exp(-down), factor * math.exp(up)
     limit = 1 + tol
     if low > limit:
         verdict = "worse"
@@ -647,21 +652,13 @@ def seed_noise(cells: Sequence[Cell]) -> dict[str, Any]:
 
 
 def paired_noise(cells: Sequence[Cell]) -> dict[str, Any]:
-    """The noise left when the seed is held: the residual of the additive model cell + seed fitted to the finished
-    cells × the seeds every one of them has (two-way analysis without replication). ``sd`` in points (None with
-    fewer than two cells or two seeds), ``df`` = (cells − 1)(seeds − 1), ``ss`` its sum of squares."""
-    done = [c for c in cells if not c.failed and len(c.accuracy) == len(c.seeds) >= 2]
-    common = set.intersection(*(set(map(str, c.seeds)) for c in done)) if done else set()
-    seeds = sorted(common)
-    if len(done) < 2 or len(seeds) < 2:
-        return {"sd": None, "df": 0, "ss": 0.0, "cells": len(done), "seeds": len(seeds)}
-    grid = [[dict(zip(map(str, c.seeds), c.accuracy))[k] for k in seeds] for c in done]
-    rows = [statistics.fmean(r) for r in grid]
-    cols = [statistics.fmean(col) for col in zip(*grid)]
-    grand = statistics.fmean(rows)
-    ss = sum((x - rows[i] - cols[j] + grand) ** 2 for i, r in enumerate(grid) for j, x in enumerate(r))
-    df = (len(done) - 1) * (len(seeds) - 1)
-    return {"sd": math.sqrt(ss / df), "df": df, "ss": ss, "cells": len(done), "seeds": len(seeds)}
+    """The noise left when the seed is held (``lspd_bench.report.stats.paired_residual``, the report's rule) over
+    the finished cells: ``sd`` in points (None with fewer than two cells or two common seeds), ``df``, ``ss``."""
+    from lspd_bench.report.stats import paired_residual
+
+    done = [c for c in cells if not c.failed and len(c.accuracy) == len(c.seeds)]
+    sd, df, ss = paired_residual([dict(zip(map(str, c.seeds), c.accuracy)) for c in done])
+    return {"sd": sd, "df": df, "ss": ss}
 
 
 def pooled_paired_noise(*tables: Sequence[Cell]) -> dict[str, Any]:
@@ -671,13 +668,11 @@ def pooled_paired_noise(*tables: Sequence[Cell]) -> dict[str, Any]:
     return {"sd": math.sqrt(ss / df) if df else None, "df": df, "tables": [p["df"] for p in parts]}
 
 
-def accuracy_noise(cells: Sequence[Cell]) -> tuple[float | None, str]:
-    """One table's accuracy noise for telling its cells apart (Pareto ties): the paired noise when measured, else
-    the within-cell seed SD, else None; and which it is."""
+def accuracy_noise(cells: Sequence[Cell]) -> float | None:
+    """One table's noise for telling its cells apart (Pareto ties): with the seed held when measured, else the
+    within-cell seed SD, else None (the report's ``accuracy_noise``)."""
     paired = paired_noise(cells)["sd"]
-    if paired is not None:
-        return paired, "paired"
-    return seed_noise(cells)["pooled_sd"], "within"
+    return paired if paired is not None else seed_noise(cells)["pooled_sd"]
 
 
 def noise_text(noise: dict[str, Any]) -> str:
@@ -695,9 +690,14 @@ def noise_text(noise: dict[str, Any]) -> str:
             f"{paired['df']}), which the accuracy rules use for cells paired by seed")
 
 
-def comparable(results: Results, baseline: dict[str, Any]) -> None:
-    """Refuse (``InputError``, one line) results whose data or evaluation settings differ from the baseline's:
-    their figures measure something else (``schema.MIX_GROUPS``)."""
+def comparable(results: Results, baseline: dict[str, Any], base_cells: list[Cell]) -> None:
+    """Refuse (``InputError``, one line) results that lack a configuration column the baseline's cells have (a
+    table of an older suite), or whose data or evaluation settings differ from the baseline's: their figures
+    measure something else (``schema.MIX_GROUPS``)."""
+    lacking = [k for k in dict.fromkeys(k for c in base_cells for k in c.axes) if k not in results.columns]
+    if lacking:
+        raise InputError(f"results {results.source} have no column {', '.join(lacking)}, which the baseline's cells "
+                         "are matched on (a table of an older lspd-bench? run the matrix again)")  # fmt: skip
     old = baseline.get("context") or {}
     diff = [f"{col} {old[col]!r} → {results.context[col]!r}" for group in schema.MIX_GROUPS.values() for col in group
             if col in old and col in results.context and old[col] != results.context[col]]  # fmt: skip
@@ -791,7 +791,7 @@ def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = 
     """
     doc, cells = load_baseline(baseline)
     res = read_results(results)
-    comparable(res, doc)
+    comparable(res, doc, cells)
     report = compare(res, doc, cells, tol_acc=tol_acc, tol_latency=tol_latency)
     report = {**report, "baseline": str(baseline), "updated": False}
     if not claims:

@@ -34,11 +34,6 @@ DEVICES = ("auto", "cpu", "cuda")
 TEACHER_TARGETS = ("precomputed", "online")
 
 
-
-def _synthetic(cfg: RunConfig) -> bool:
-    return cfg.dataset == "synth"
-
-
 def _uses_teacher(cfg: RunConfig) -> bool:
     return cfg.distill in TEACHER_MODES
 
@@ -72,8 +67,8 @@ class RunConfig:
     # data
     dataset: str = _key("synth", "data")
     data_dir: str | None = _key(None, "data", identity=False)  # synth: generated here when missing; mpii/coco: the root
-    synth_preset: str = _key("quick", "data", applies=_synthetic)
-    data_seed: int = _key(0, "data", applies=_synthetic)  # the synthetic benchmark's seed (the dataset's identity, not the run's)
+    synth_preset: str = _key("quick", "data")
+    data_seed: int = _key(0, "data")  # the synthetic benchmark's seed (the dataset's identity, not the run's)
     coco_detections: str | None = _key(None, "data")  # COCO val person boxes: a detection-results file; None = GT
     det_score_threshold: float = _key(0.0, "data")
     input_size: tuple[int, int] = _key((128, 128), "evaluation", sep="x")
@@ -153,8 +148,10 @@ MODEL_KNOBS = tuple(k for k, family in FAMILY_OF.items() if family == "model" an
 NON_IDENTITY_KEYS = tuple(f.name for f in fields(RunConfig) if not f.metadata["identity"])
 #: Keys that are part of a run's identity, in declaration order: the configuration columns of a results table.
 IDENTITY_KEYS = tuple(f.name for f in fields(RunConfig) if f.metadata["identity"])
+#: Each key's kind of value: int, float, bool or str (pairs and lists count as str: a table writes ``64x64``).
+KIND_OF = {k: "str" if t.startswith("tuple") else t.split(" ")[0] for k, t in FIELD_TYPES.items()}
 #: Keys whose values are numbers (int or float, not bool): ordered axes, plotted on an x axis.
-NUMERIC_KEYS = tuple(k for k, t in FIELD_TYPES.items() if t.split(" ")[0] in ("int", "float"))
+NUMERIC_KEYS = tuple(k for k, kind in KIND_OF.items() if kind in ("int", "float"))
 
 
 def cache_root(cfg: RunConfig) -> Path:

@@ -218,12 +218,13 @@ def test_latency_fails_only_when_the_whole_interval_is_past_the_limit_and_is_und
         [row] = [r for r in report["rows"] if r["figure"] == "latency_ratio"]
         return {"verdict": row["verdict"], "passed": report["passed"], "message": row["message"]}
 
-    # ×1.5 measured tightly: the change's interval [1.45/1.02, 1.55/0.98] is wholly above ×1.25.
+    # The change's interval adds the two measurements' log half-widths in quadrature.
+    # ×1.5 measured tightly: the change's interval [×1.44, ×1.56] is wholly above ×1.25.
     assert verdict(1.5, 1.45, 1.55)["verdict"] == "worse" and not verdict(1.5, 1.45, 1.55)["passed"]
-    # ×1.3 on a busy machine: [0.9/1.02, 1.9/0.98] straddles ×1.25, so the gate cannot tell and does not fail.
+    # ×1.3 on a busy machine: [×0.90, ×1.90] straddles ×1.25, so the gate cannot tell and does not fail.
     busy = verdict(1.3, 0.9, 1.9)
     assert busy["verdict"] == "not decided" and busy["passed"]
-    assert busy["message"].startswith("not decided: the machine's noise (×2.20) exceeds the tolerance")
+    assert busy["message"].startswith("not decided: the machine's noise (×2.11) exceeds the tolerance")
     # Close to the limit but measured tightly: not decided either, and said so.
     assert verdict(1.25, 1.24, 1.26)["message"].startswith("not decided: the change is too close to the limit")
     assert verdict(1.1, 1.08, 1.12)["verdict"] == "within tolerance"

@@ -77,7 +77,7 @@ def test_a_matrix_file_used_as_is_is_named_by_its_file(cache):
     m = load_matrix(ROOT / "ablations" / "ci.yaml")
     assert m.name == "ci" and str(m.default_out()) == os.path.join("runs", "ci")
     assert [c.label(m.varying) for c in m.cells] == [
-        "stages=1 distill=none", "stages=1 distill=teacher", "stages=2 distill=none", "stages=2 distill=teacher"]
+        f"stages={k} distill={d} seed={s}" for k in (1, 2) for d in ("none", "teacher") for s in (0, 1)]
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=[p.stem for p in ABLATIONS])

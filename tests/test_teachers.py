@@ -39,8 +39,9 @@ def test_a_shipped_teacher_is_the_teacher_of_its_preset_on_freshly_generated_dat
     """The shipped file loads, its weights fit the preset's teacher, and the preset's data generated here has
     the fingerprint it was trained on: a distilled cell of that preset finds it without training."""
     data = shipped.load_shipped(path)
-    preset = data["record"]["preset"]
-    cfg = load_config(preset, None, {"cache_dir": str(tmp_path), "distill": "teacher"})
+    preset = data["record"]["preset"]  # its data may be another synthetic size (`synth_preset=standard`)
+    cfg = load_config(preset, None, {"cache_dir": str(tmp_path), "distill": "teacher",
+                                     "synth_preset": data["identity"]["synth_preset"]})  # fmt: skip
     bundle = build_data(cfg)
     assert shipped.shipped_path(_teacher_identity(cfg, bundle)) == path
     build_teacher(cfg, bundle.num_joints).load_state_dict(data["state_dict"])  # strict: every key and shape

@@ -42,6 +42,8 @@ REFERENCE_MODEL = "simplebaseline-mbv2"
 LATENCY_THREADS = 1
 #: Calls per turn when the cell and the reference take turns (one round = a block of each).
 LATENCY_BLOCK = 5
+#: Rounds at least: the median's 95 % interval spans ranks 14..27 of 40.
+LATENCY_ROUNDS = 40
 #: Throughput batch (images/s at this batch, same thread count).
 THROUGHPUT_BATCH = 8
 RATIO_CONVENTION = (f"latency_ratio: per round, the cell's fastest batch-1 call over the fastest of the reference "
@@ -112,7 +114,7 @@ def _describe_teacher(cfg: RunConfig) -> str:
 
 def latency_seconds_per_cell(min_time_s: float) -> float:
     """A planning figure for the latency phase: 3 timed runs of at least ``min_time_s`` plus MAC counting."""
-    return 3 * max(min_time_s, 0.3) + 3.0
+    return 3 * max(min_time_s, 0.3) + 6.0
 
 
 # --- the dry run --------------------------------------------------------------------------------------
@@ -697,7 +699,8 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     measured = {} if measured is None else measured
     if arch not in measured:
         timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
-        lat, ref, ratio = measure_ratio(deployed, reference, hw, batch=1, block=LATENCY_BLOCK, **timing)
+        lat, ref, ratio = measure_ratio(deployed, reference, hw, batch=1, block=LATENCY_BLOCK,
+                                        iters=LATENCY_ROUNDS * LATENCY_BLOCK, **timing)  # fmt: skip
         thr = measure_latency(deployed, hw, batch=batch, **timing)
         measured[arch] = {
             "macs": [m.to_dict() for m in count_macs(deployed, hw)], "latency": lat.to_dict(),

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from lspd_bench.ablate import schema
-from lspd_bench.config import FIELD_TYPES, MODEL_KNOBS, column_text
+from lspd_bench.config import KIND_OF, MODEL_KNOBS, column_text
 from lspd_bench.fileio import atomic_path, file_lock, write_json
 
 MATRIX_FILE = "matrix.json"
@@ -45,18 +45,13 @@ WORKER_LOG = "worker.log"
 LOCK_FILE = ".lock"
 TIMINGS_FILE = "ablate-timings.json"
 
-def _kind(key: str) -> str:
-    kind = FIELD_TYPES[key].split(" ")[0]
-    return "str" if kind.startswith("tuple") else kind  # pairs and lists are written as text (``64x64``)
-
-
-#: Columns whose values are whole numbers (nullable: a baseline has no ``stages``).
-INT_COLUMNS = (*(k for k in schema.CONFIG if _kind(k) == "int"), "params_full", "params_deploy", "latency_threads",
+#: Columns whose values are whole numbers (nullable: a reference model has no ``stages``).
+INT_COLUMNS = (*(k for k in schema.CONFIG if KIND_OF[k] == "int"), "params_full", "params_deploy", "latency_threads",
                "throughput_batch")  # fmt: skip
 #: Text columns.
-STR_COLUMNS = (schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *(k for k in schema.CONFIG if _kind(k) == "str"),
+STR_COLUMNS = (schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *(k for k in schema.CONFIG if KIND_OF[k] == "str"),
                "dataset_fingerprint", "preset", "metric", "headline_name")  # fmt: skip
-BOOL_COLUMNS = tuple(k for k in schema.CONFIG if _kind(k) == "bool")
+BOOL_COLUMNS = tuple(k for k in schema.CONFIG if KIND_OF[k] == "bool")
 #: The MAC counters of ``lspd_bench.cost.count_macs`` and their columns.
 MAC_COLUMNS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear",
                "ptflops-pytorch": "gmacs_ptflops_pytorch", "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip

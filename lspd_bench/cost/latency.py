@@ -155,14 +155,15 @@ def round_ratios(times: np.ndarray, reference: np.ndarray, block: int) -> np.nda
 
 def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """(median, low, high): the median and its distribution-free interval from order statistics, the ranks
-    where the binomial(n, ½) distribution leaves (1 − level)/2 on each side (the whole range when n < 6)."""
+    where the binomial(n, ½) distribution leaves (1 − level)/2 on each side (the whole range up to n = 8,
+    which covers less than 95 % below n = 6)."""
     from scipy.stats import binom
 
     x = np.sort(np.asarray(values, dtype=float))
     n, tail = len(x), (1 - level) / 2
-    # [x[k], x[n-1-k]] covers the median with probability 1 − 2·P(B ≤ k): take the largest k with P(B ≤ k) ≤ tail.
-    k = int(binom.ppf(tail, n, 0.5))
-    k = max(0, k - 1 if binom.cdf(k, n, 0.5) > tail else k)
+    # [x[k], x[n-1-k]] covers the median with probability 1 − 2·P(B ≤ k): the largest k with P(B ≤ k) ≤ tail
+    # is one below the binomial quantile (never exactly at it: its CDF takes dyadic values only).
+    k = max(0, int(binom.ppf(tail, n, 0.5)) - 1)
     return float(np.median(x)), float(x[k]), float(x[n - 1 - k])
 
 
@@ -171,8 +172,8 @@ def measure_ratio(model: nn.Module, reference: nn.Module, input_hw: tuple[int, i
     """Latency of ``model`` and of ``reference`` measured taking turns (keyword arguments as in
     ``measure_latencies``), and the ratio of the two with its interval over the rounds (:class:`Ratio`)."""
     (lat, ref), (times, ref_times) = _measure([model, reference], input_hw, block=block, **kwargs)
-    ratio, low, high = median_interval(round_ratios(times, ref_times, block))
-    return lat, ref, Ratio(ratio, low, high, min(len(times), len(ref_times)) // block)
+    ratios = round_ratios(times, ref_times, block)
+    return lat, ref, Ratio(*median_interval(ratios), len(ratios))
 
 
 def measure_latency(model: nn.Module, input_hw: tuple[int, int], **kwargs) -> LatencyResult:

@@ -47,7 +47,7 @@ RULE = (f"Δ = LEFT − RIGHT in points of the deployed stage's headline (or the
         f"Satterthwaite t). Supported: the whole interval above the threshold (0 for '>', N for 'by N', −N for "
         f"'>= within N', default 1); contradicted: the whole interval below it; else undecided. A verdict needs "
         f"≥ {MIN_SEEDS} seeds per variant.")
-SEED_COLUMN = "seed"
+SEED_COLUMN = schema.SEED
 
 
 @dataclass

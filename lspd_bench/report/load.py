@@ -31,8 +31,6 @@ MATRIX_JSON = "matrix.json"
 REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
 DONE = "done"
 
-MIX_GROUPS = schema.MIX_GROUPS
-
 #: Numeric columns of the results table (read as floats; empty → NaN).
 NUMERIC = (schema.HEADLINE, *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS,
            *schema.TRAIN_COLUMNS)  # fmt: skip
@@ -260,7 +258,7 @@ def load_matrix(path: str | Path) -> Matrix:
 def mixed_context(matrix: Matrix) -> dict[str, dict[str, list[Any]]]:
     """Context columns with more than one value, by group: ``{"datasets": {"dataset_fingerprint": [a, b]}}``."""
     out: dict[str, dict[str, list[Any]]] = {}
-    for group, columns in MIX_GROUPS.items():
+    for group, columns in schema.MIX_GROUPS.items():
         for col in columns:
             values = matrix.values(col)
             if len(values) > 1:

@@ -19,7 +19,7 @@ from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.bootstrap import paired_bootstrap
 from lspd_bench.report.load import (
-    MIX_GROUPS, REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric, typed,
+    REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric, typed,
 )  # fmt: skip
 
 #: The axes a variant is told apart by, in table order (seeds are averaged, not an axis).
@@ -176,6 +176,32 @@ def pooled_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, int, int
         return None, 0, 0
     pooled = sum((len(g) - 1) * float(np.var(g, ddof=1)) for g in multi) / df
     return float(np.sqrt(pooled)), df, len(multi)
+
+
+def paired_residual(groups: Sequence[dict[Any, float]]) -> tuple[float | None, int, float]:
+    """(SD, degrees of freedom, sum of squares) of what is left when the seed is held: the residual of the
+    additive model setting + seed, fitted to the settings (``groups``: seed → headline) × the seeds all of them
+    have (two-way analysis without replication; df = (settings − 1)(seeds − 1)). What a seed does to every
+    setting alike (its data order, its initialisation) cancels in a comparison at equal seeds, so this is the
+    noise of such a comparison. SD None with fewer than two settings or two common seeds."""
+    full = [g for g in groups if len(g) >= 2]
+    seeds = sorted(set.intersection(*(set(g) for g in full)), key=str) if full else []
+    if len(full) < 2 or len(seeds) < 2:
+        return None, 0, 0.0
+    grid = np.array([[g[k] for k in seeds] for g in full], dtype=float)
+    resid = grid - grid.mean(axis=1, keepdims=True) - grid.mean(axis=0, keepdims=True) + grid.mean()
+    df = (len(full) - 1) * (len(seeds) - 1)
+    ss = float((resid**2).sum())
+    return float(np.sqrt(ss / df)), df, ss
+
+
+def accuracy_noise(analysis: Analysis) -> float | None:
+    """The noise of comparing two of the matrix's variants (points): with the seed held when every variant has
+    the same seeds (:func:`paired_residual`), else the pooled within-variant seed SD; None with one seed."""
+    groups = [{c.row.get("seed"): _num(c.row.get(analysis.headline)) for c in v.done} for v in analysis.variants
+              if not v.reference]  # fmt: skip
+    paired, _, _ = paired_residual([{k: x for k, x in g.items() if np.isfinite(x)} for g in groups])
+    return paired if paired is not None else seed_noise(analysis).sd
 
 
 def seed_noise(analysis: Analysis) -> SeedNoise:
@@ -345,7 +371,7 @@ def analyze(
                          "nothing to report")  # fmt: skip
     headline = "Mean" if metric == "pckh" else "AP"
     acc_cols = schema.PCKH_COLUMNS if metric == "pckh" else schema.AP_COLUMNS
-    mixed_cols = [c for group in MIX_GROUPS.values() for c in group if any(c in m for m in mixed.values())]
+    mixed_cols = [c for group in schema.MIX_GROUPS.values() for c in group if any(c in m for m in mixed.values())]
     axes = [a for a in VARIANT_AXES if len(matrix.values(a)) > 1] + [c for c in mixed_cols if c != "metric"]
     if not axes:
         axes = ["model"]
@@ -415,13 +441,12 @@ def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
 
 def front_variants(analysis: Analysis, kind: str) -> list[Variant]:
     """The LSPD variants on the accuracy-vs-``kind`` Pareto front (means over seeds; references excluded), with
-    differences within the noise as ties (:func:`pareto_front`): the seed noise for accuracy, the ratio's
-    interval for latency."""
+    differences within the noise as ties (:func:`pareto_front`): :func:`accuracy_noise` for accuracy (the
+    regression gate's rule), the ratio's interval for latency."""
     col = analysis.cost_column(kind)
     cands = [v for v in analysis.variants if not v.reference and v.value(col) and v.value(analysis.headline)]
     points = [(v.value(col).mean, v.value(analysis.headline).mean) for v in cands]
-    noise = seed_noise(analysis)
-    tie = accuracy_tie(noise.sd, min((len(v.done) for v in cands), default=1))
+    tie = accuracy_tie(accuracy_noise(analysis), min((len(v.done) for v in cands), default=1))
     spans = None
     if kind == "latency":  # the ratio's relative interval, applied to the milliseconds
         spans = []
