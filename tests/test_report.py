@@ -530,6 +530,13 @@ def test_the_report_states_the_seed_noise_of_the_matrix_and_what_one_seed_interv
     noise = seed_noise(two)
     assert noise.sd == pytest.approx(np.sqrt(np.mean(per_row))) and (noise.rows, noise.df) == (8, 8)
     assert f"pooled SD of {noise.sd:.2f} points" in noise_line(two)
+    # With the seed held: the residual of row + seed over the LSPD rows (references are comparison markers).
+    grid = np.array([[c.row["Mean"] for c in sorted(v.done, key=lambda c: c.row["seed"])]
+                     for v in two.variants if not v.reference])  # fmt: skip
+    resid = grid - grid.mean(1, keepdims=True) - grid.mean(0, keepdims=True) + grid.mean()
+    held = np.sqrt((resid**2).sum() / ((grid.shape[0] - 1) * (grid.shape[1] - 1)))
+    assert f"With the seed held, {held:.2f} points are left" in noise_line(two)
+    assert f"within {2 * held:.2f} points as ties" in noise_line(two)  # 2·σ·√(2/2)
     one = write_fake_matrix(tmp_path / "one", seeds=(0,))
     summary = build_report(one, tmp_path / "report-one")
     md = (tmp_path / "report-one" / "report.md").read_text()

@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 from lspd_bench import __version__
 from lspd_bench.report.load import Cell
-from lspd_bench.report.stats import Analysis, format_value, seed_noise, teacher_knobs_text, teachers
+from lspd_bench.report.stats import (
+    Analysis, accuracy_tie, format_value, held_seed_noise, seed_noise, teacher_knobs_text, teachers,
+)
 from lspd_bench.report.tables import latency_conditions, conventions
 
 
@@ -84,9 +86,14 @@ def noise_line(analysis: Analysis) -> str:
     if noise.sd is None:
         return ("Training noise: not measured (one seed per row). Every interval in this report covers the "
                 "sampling of validation people, not training noise; one seed is not evidence of an effect.")  # fmt: skip
-    return (f"Training noise: the seeds of a row differ by a pooled SD of {noise.sd:.2f} points ({noise.rows} rows, "
+    text = (f"Training noise: the seeds of a row differ by a pooled SD of {noise.sd:.2f} points ({noise.rows} rows, "
             f"up to {noise.seeds} seeds, df {noise.df}). The tables' Δ intervals cover the sampling of people "
             "only (the ± is the seeds'); the claims' intervals cover seeds and people.")  # fmt: skip
+    held, df = held_seed_noise(analysis)
+    if held is not None:
+        text += (f" With the seed held, {held:.2f} points are left (rows × seeds residual, df {df}); the Pareto "
+                 f"fronts count accuracies within {accuracy_tie(held, noise.seeds):.2f} points as ties.")  # fmt: skip
+    return text
 
 
 def teacher_lines(analysis: Analysis) -> list[str]:

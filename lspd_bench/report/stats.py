@@ -195,13 +195,19 @@ def paired_residual(groups: Sequence[dict[Any, float]]) -> tuple[float | None, i
     return float(np.sqrt(ss / df)), df, ss
 
 
-def accuracy_noise(analysis: Analysis) -> float | None:
-    """The noise of comparing two of the matrix's variants (points): with the seed held when every variant has
-    the same seeds (:func:`paired_residual`), else the pooled within-variant seed SD; None with one seed."""
+def held_seed_noise(analysis: Analysis) -> tuple[float | None, int]:
+    """(SD, df) of the LSPD variants' headlines with the seed held (:func:`paired_residual`)."""
     groups = [{c.row.get("seed"): _num(c.row.get(analysis.headline)) for c in v.done} for v in analysis.variants
               if not v.reference]  # fmt: skip
-    paired, _, _ = paired_residual([{k: x for k, x in g.items() if np.isfinite(x)} for g in groups])
-    return paired if paired is not None else seed_noise(analysis).sd
+    sd, df, _ = paired_residual([{k: x for k, x in g.items() if np.isfinite(x)} for g in groups])
+    return sd, df
+
+
+def accuracy_noise(analysis: Analysis) -> float | None:
+    """The noise of comparing two of the matrix's variants (points): with the seed held when measured
+    (:func:`held_seed_noise`), else the pooled within-variant seed SD; None with one seed."""
+    held, _ = held_seed_noise(analysis)
+    return held if held is not None else seed_noise(analysis).sd
 
 
 def seed_noise(analysis: Analysis) -> SeedNoise:
