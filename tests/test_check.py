@@ -406,8 +406,12 @@ def test_json_output_is_the_report(tmp_path):
 CI_CELLS = [(1, "none"), (1, "teacher"), (2, "none"), (2, "teacher")]
 
 
-def store_matrix(folder: Path, overrides: dict, cells=CI_CELLS) -> Path:
-    """Train, evaluate and profile ``cells`` (stages, distill) of the ci preset here; the store writes results.csv."""
+def store_matrix(folder: Path, overrides: dict, cells=CI_CELLS, trained: Path | None = None) -> Path:
+    """Train, evaluate and profile ``cells`` (stages, distill) of the ci preset here; the store writes results.csv.
+
+    With ``trained`` (another store_matrix folder of the same cells), each cell starts from that training and
+    is only evaluated and profiled again: for a regression injected after training."""
+    import shutil
     from lspd_bench.ablate import store
     from lspd_bench.ablate.run import profile_cell, reference_model
     from lspd_bench.config import load_config
@@ -420,7 +424,11 @@ def store_matrix(folder: Path, overrides: dict, cells=CI_CELLS) -> Path:
         cfg = load_config("ci", None, {**overrides, "stages": stages, "distill": distill, "device": "cpu"})
         bundle = build_data(cfg)
         staging = folder / f"s{stages}-{distill}"
-        metrics = train_and_evaluate(cfg, staging, bundle=bundle)
+        done = [d for d in (trained.iterdir() if trained else []) if (d / store.CELL_FILE).is_file()
+                and (store.read_json(d / store.CELL_FILE)["config"]["stages"], store.read_json(d / store.CELL_FILE)["config"]["distill"]) == (stages, distill)]  # fmt: skip
+        for src in done[:1]:
+            shutil.copytree(src, staging, ignore=shutil.ignore_patterns("metrics.json", "cost.json", "cell.json"))
+        metrics = train_and_evaluate(cfg, staging, bundle=bundle, resume=bool(done))
         cell_dir = staging.rename(folder / metrics["run"])  # the store files a cell under its run id
         store.write_cell(cell_dir, {"cell": cell_dir.name, "config": cfg.to_dict(), "identity": metrics["identity"]})
         reference = reference or reference_model(bundle.num_joints)
@@ -507,7 +515,9 @@ def test_wrong_flip_pairs_in_the_flip_test_fail_on_the_headline(tmp_path_factory
     update_baseline(store_matrix(tmp_path / "base", overrides, cells), baseline)
     right = predict.flip_test_average
     monkeypatch.setattr(predict, "flip_test_average", lambda h, f, pairs, **kw: right(h, f, pairs[:3], **kw))
-    results = store_matrix(tmp_path / "bug", overrides, cells)
+    results = store_matrix(tmp_path / "bug", overrides, cells, trained=tmp_path / "base")  # the bug is in evaluation
+    for metrics in results.parent.glob("*/metrics.json"):
+        assert json.loads(metrics.read_text())["train"]["epochs_run"] == 0  # the same trained weights, scored again
     out = run_cli(results, "--baseline", baseline)
     assert out.exit_code == 1, out.output
     verdict_line = next(line for line in out.output.splitlines() if line.startswith("FAILED"))
