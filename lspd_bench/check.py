@@ -435,8 +435,13 @@ def _labeller(cells: list[Cell]) -> Callable[[Cell], str]:
     return lambda cell: _describe(cell.axes, shown)
 
 
+def _same_seeds(a: Cell, b: Cell) -> bool:
+    return sorted(map(str, a.seeds)) == sorted(map(str, b.seeds))
+
+
 def _paired(base: Cell, now: Cell) -> bool:
-    return len(base.accuracy) == len(now.accuracy) and sorted(map(str, base.seeds)) == sorted(map(str, now.seeds))
+    """Whether the two cells can be compared seed by seed: the same seeds, every one of them finished."""
+    return len(base.accuracy) == len(now.accuracy) and _same_seeds(base, now)
 
 
 def accuracy_tolerance(base: Cell, now: Cell, noise: dict[str, Any], tol_acc: float | None = None) -> float:
@@ -623,7 +628,7 @@ def _notes(baseline: dict[str, Any], base_cells: list[Cell], results: Results,
     name_of = _labeller([*base_cells, *results.cells])
     for cell in base_cells:
         other = now.get(cell.key)
-        if other is not None and sorted(map(str, other.seeds)) != sorted(map(str, cell.seeds)):
+        if other is not None and not _same_seeds(cell, other):
             notes.append(f"{name_of(cell)}: seeds {cell.seeds} in the baseline, {other.seeds} now")
     return notes
 

@@ -139,15 +139,15 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
+FIELD_TYPES = {k: f.type for k, f in _FIELDS.items()}
 #: The family of every key (data, model, schedule, …), as declared.
-FAMILY_OF = {f.name: f.metadata["family"] for f in fields(RunConfig)}
+FAMILY_OF = {k: f.metadata["family"] for k, f in _FIELDS.items()}
 #: Model knobs that are also config keys (the model family's keys but the model's name); None = its default.
 MODEL_KNOBS = tuple(k for k, family in FAMILY_OF.items() if family == "model" and k != "model")
 #: Keys that say where or how fast a run happens, not what it computes: left out of its identity.
-NON_IDENTITY_KEYS = tuple(f.name for f in fields(RunConfig) if not f.metadata["identity"])
+NON_IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if not f.metadata["identity"])
 #: Keys that are part of a run's identity, in declaration order: the configuration columns of a results table.
-IDENTITY_KEYS = tuple(f.name for f in fields(RunConfig) if f.metadata["identity"])
+IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if f.metadata["identity"])
 #: Each key's kind of value: int, float, bool or str (pairs and lists count as str: a table writes ``64x64``).
 KIND_OF = {k: "str" if t.startswith("tuple") else t.split(" ")[0] for k, t in FIELD_TYPES.items()}
 #: Keys whose values are numbers (int or float, not bool): ordered axes, plotted on an x axis.

@@ -143,9 +143,6 @@ class Ratio:
     high: float
     rounds: int
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def round_ratios(times: np.ndarray, reference: np.ndarray, block: int) -> np.ndarray:
     """Per round, the fastest call of ``times``' block over the fastest of ``reference``'s (as taken in turns)."""
@@ -170,19 +167,24 @@ def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, flo
 def measure_ratio(model: nn.Module, reference: nn.Module, input_hw: tuple[int, int], *, block: int = BLOCK_CALLS,
                   **kwargs) -> tuple[LatencyResult, LatencyResult, Ratio]:  # fmt: skip
     """Latency of ``model`` and of ``reference`` measured taking turns (keyword arguments as in
-    ``measure_latencies``), and the ratio of the two with its interval over the rounds (:class:`Ratio`)."""
-    (lat, ref), (times, ref_times) = _measure([model, reference], input_hw, block=block, **kwargs)
+    ``measure_times``), and the ratio of the two with its interval over the rounds (:class:`Ratio`)."""
+    (lat, ref), (times, ref_times) = measure_times([model, reference], input_hw, block=block, **kwargs)
     ratios = round_ratios(times, ref_times, block)
     return lat, ref, Ratio(*median_interval(ratios), len(ratios))
 
 
 def measure_latency(model: nn.Module, input_hw: tuple[int, int], **kwargs) -> LatencyResult:
     """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (PROTOCOLS.md §4); keyword
-    arguments as in ``measure_latencies``."""
+    arguments as in ``measure_times``."""
     return measure_latencies([model], input_hw, **kwargs)[0]
 
 
-def measure_latencies(
+def measure_latencies(models: Sequence[nn.Module], input_hw: tuple[int, int], **kwargs) -> list[LatencyResult]:
+    """Latency of one forward pass of each of ``models``, taking turns; keyword arguments as in ``measure_times``."""
+    return measure_times(models, input_hw, **kwargs)[0]
+
+
+def measure_times(
     models: Sequence[nn.Module],
     input_hw: tuple[int, int],
     *,
@@ -195,22 +197,14 @@ def measure_latencies(
     min_time_s: float = 1.0,
     seed: int = 0,
     block: int = BLOCK_CALLS,
-) -> list[LatencyResult]:
+) -> tuple[list[LatencyResult], list[np.ndarray]]:
     """Latency of one forward pass of each of ``models`` on the same ``batch``×3×H×W input, the models
     taking turns in blocks of ``block`` calls (``time_interleaved``), so that their ratio does not depend
-    on when each was measured.
+    on when each was measured; and every model's per-call times (ms, in the order they were taken).
 
     ``threads`` is applied with ``torch.set_num_threads`` (and as ONNX Runtime's intra-op threads) for the
     measurement only. Models are put in eval mode; for ``channels_last`` they are converted in place.
     """
-    return _measure(models, input_hw, batch=batch, threads=threads, runtime=runtime, device=device, warmup=warmup,
-                    iters=iters, min_time_s=min_time_s, seed=seed, block=block)[0]  # fmt: skip
-
-
-def _measure(models: Sequence[nn.Module], input_hw: tuple[int, int], *, batch: int = 1, threads: int = 1,
-             runtime: str = "eager", device: str = "cpu", warmup: int = 10, iters: int = 50, min_time_s: float = 1.0,
-             seed: int = 0, block: int = BLOCK_CALLS) -> tuple[list[LatencyResult], list[np.ndarray]]:  # fmt: skip
-    """``measure_latencies``, also returning every model's per-call times (ms, in the order they were taken)."""
     if warmup < 10 or iters < 50:
         raise InputError(f"the protocol asks for ≥10 warm-up and ≥50 timed iterations, got {warmup}, {iters}")
     cuda = device.startswith("cuda")

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from lspd_bench import __version__
 from lspd_bench.report.load import Cell
 from lspd_bench.report.stats import (
-    Analysis, accuracy_tie, format_value, held_seed_noise, seed_noise, teacher_knobs_text, teachers,
+    Analysis, format_value, front_tie, held_seed_noise, seed_noise, teacher_knobs_text, teachers,
 )
 from lspd_bench.report.tables import latency_conditions, conventions
 
@@ -92,7 +92,7 @@ def noise_line(analysis: Analysis) -> str:
     held, df = held_seed_noise(analysis)
     if held is not None:
         text += (f" With the seed held, {held:.2f} points are left (rows × seeds residual, df {df}); the Pareto "
-                 f"fronts count accuracies within {accuracy_tie(held, noise.seeds):.2f} points as ties.")  # fmt: skip
+                 f"fronts count accuracies within {front_tie(analysis):.2f} points as ties.")  # fmt: skip
     return text
 
 

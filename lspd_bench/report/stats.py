@@ -445,6 +445,13 @@ def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
+def front_tie(analysis: Analysis) -> float:
+    """The accuracy difference (points) within which the Pareto fronts tie two LSPD variants: :func:`accuracy_tie`
+    of :func:`accuracy_noise`, for the fewest seeds a variant finished."""
+    seeds = min((len(v.done) for v in analysis.variants if not v.reference and v.done), default=1)
+    return accuracy_tie(accuracy_noise(analysis), seeds)
+
+
 def front_variants(analysis: Analysis, kind: str) -> list[Variant]:
     """The LSPD variants on the accuracy-vs-``kind`` Pareto front (means over seeds; references excluded), with
     differences within the noise as ties (:func:`pareto_front`): :func:`accuracy_noise` for accuracy (the
@@ -452,14 +459,13 @@ def front_variants(analysis: Analysis, kind: str) -> list[Variant]:
     col = analysis.cost_column(kind)
     cands = [v for v in analysis.variants if not v.reference and v.value(col) and v.value(analysis.headline)]
     points = [(v.value(col).mean, v.value(analysis.headline).mean) for v in cands]
-    tie = accuracy_tie(accuracy_noise(analysis), min((len(v.done) for v in cands), default=1))
     spans = None
     if kind == "latency":  # the ratio's relative interval, applied to the milliseconds
         spans = []
         for v, (ms, _) in zip(cands, points):
             r, lo, hi = (v.value(c) for c in ("latency_ratio", "latency_ratio_low", "latency_ratio_high"))
             spans.append((ms * lo.mean / r.mean, ms * hi.mean / r.mean) if r and lo and hi else (ms, ms))
-    return [cands[i] for i in pareto_front(points, tie, spans)]
+    return [cands[i] for i in pareto_front(points, front_tie(analysis), spans)]
 
 
 def held_at_baseline(analysis: Analysis, axis: str) -> list[Variant]:
