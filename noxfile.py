@@ -1,4 +1,5 @@
-"""Sessions: `nox -s demo` (the main job), `nox -s tests`, `nox -s regress` (the CI gate), `nox -s benchmarks`.
+"""Sessions: `nox -s demo` (the main job), `nox -s tests`, `nox -s regress` (the CI gate), `nox -s benchmarks`,
+`nox -s docs` (the documentation site), and `nox -s ci` (docs, tests and regress in one environment: `.ci/run`).
 
 Every session installs torch first, pinned through constraints.txt: an unpinned torch (or a package
 that depends on it, like ptflops, installed first) would pull a multi-GB CUDA build on a CPU machine.
@@ -15,11 +16,35 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests"]
 
 CONSTRAINTS = ("-c", "constraints.txt")
+#: The optional dependencies the tests exercise (runtimes and cluster executors).
+TEST_EXTRAS = "dev,onnx,ray,submitit"
 
 
-def install(session: nox.Session, extras: str = "dev,onnx,ray,submitit") -> None:
+def install(session: nox.Session, extras: str = TEST_EXTRAS) -> None:
     session.install(*CONSTRAINTS, "torch")  # first, alone, pinned: never a CUDA wheel by accident
     session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
+
+
+def run_tests(session: nox.Session, *args: str) -> None:
+    # One worker per core, each test module on one worker (its fixtures are built once); every test and the
+    # processes it starts use one torch thread (tests/conftest.py), so the workers do not oversubscribe.
+    session.run("pytest", "-n", "auto", "--dist", "loadfile", *args)
+
+
+def run_regress(session: nox.Session, *args: str) -> None:
+    out, cache = os.path.join("runs", "ci"), os.path.join("runs", "ci-cache")
+    for folder in (out, cache):  # fresh: a resumed matrix or a cached teacher would hide a code change
+        shutil.rmtree(folder, ignore_errors=True)
+    # The machine's own kernels: the gate's rules allow for the noise that kernels, threads and load bring.
+    env = {"LSPD_BENCH_CACHE": os.path.abspath(cache)}
+    session.run("lspd-bench", "ablate", "ablations/ci.yaml", "--out", out, "--jobs", "2", "--threads", "1",
+                env=env, success_codes=[0, 1])  # a failed cell is reported by check (exit 1)
+    session.run("lspd-bench", "check", out, "--baseline", os.path.join("reports", "baseline", "ci.json"),
+                "--markdown", os.path.join("reports", "check", "ci.md"), *args, env=env)  # fmt: skip
+
+
+def build_docs(session: nox.Session) -> None:
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session
@@ -30,7 +55,7 @@ def tests(session: nox.Session) -> None:
     chromium`; `.ci/run` installs it) and is skipped, saying so, when it is not.
     """
     install(session)
-    session.run("pytest", *session.posargs)
+    run_tests(session, *session.posargs)
 
 
 @nox.session
@@ -39,16 +64,28 @@ def regress(session: nox.Session) -> None:
 
     `nox -s regress -- --update-baseline` accepts the results as the new baseline instead.
     """
-    install(session)
-    out, cache = os.path.join("runs", "ci"), os.path.join("runs", "ci-cache")
-    for folder in (out, cache):  # fresh: a resumed matrix or a cached teacher would hide a code change
-        shutil.rmtree(folder, ignore_errors=True)
-    # The machine's own kernels: the gate's rules allow for the noise that kernels, threads and load bring.
-    env = {"LSPD_BENCH_CACHE": os.path.abspath(cache)}
-    session.run("lspd-bench", "ablate", "ablations/ci.yaml", "--out", out, "--jobs", "2", "--threads", "1",
-                env=env, success_codes=[0, 1])  # a failed cell is reported by check (exit 1)
-    session.run("lspd-bench", "check", out, "--baseline", os.path.join("reports", "baseline", "ci.json"),
-                "--markdown", os.path.join("reports", "check", "ci.md"), *session.posargs, env=env)  # fmt: skip
+    install(session, extras="")  # core dependencies only: the matrix needs no optional runtime or executor
+    run_regress(session, *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, built with --strict into site/: a broken link, anchor or generated reference fails.
+
+    Core dependencies and the docs extra only: the references are generated from the package at build time.
+    """
+    install(session, extras="docs")
+    build_docs(session)
+
+
+@nox.session
+def ci(session: nox.Session) -> None:
+    """What `.ci/run` runs: `docs`, `tests` and `regress`, one after the other in one environment (three
+    sessions would install torch three times, a third of CI's time)."""
+    install(session, extras=f"{TEST_EXTRAS},docs")
+    build_docs(session)
+    run_tests(session)
+    run_regress(session)
 
 
 @nox.session

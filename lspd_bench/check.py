@@ -60,14 +60,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lspd_bench.ablate import schema
+from lspd_bench.ablate import schema, store
 from lspd_bench.config import canonical_json
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
 FORMAT = "lspd-bench baseline"
 FORMAT_VERSION = 2  # 2: cells keyed by every configuration column; latency ratios with their interval
-RESULTS_FILE = "results.csv"
 
 #: Accuracy tolerance floor (absolute points of the headline): below it, differences are float noise
 #: between machines and library builds rather than a change of the model.
@@ -181,12 +180,12 @@ def results_file(path: str | Path) -> Path:
     """``RESULTS`` as given to ``check``: a matrix folder (its ``results.csv``) or the CSV file itself."""
     path = Path(path)
     if path.is_dir():
-        path = path / RESULTS_FILE
+        path = path / store.RESULTS_CSV
         if not path.is_file():
-            raise InputError(f"{path.parent} holds no {RESULTS_FILE}: is it a matrix folder of `lspd-bench ablate`?")
+            raise InputError(f"{path.parent} holds no {store.RESULTS_CSV}: is it a matrix folder of `lspd-bench ablate`?")
     elif not path.is_file():
         raise InputError(f"results {path} does not exist")
-    return path
+    return store.check_table(path)
 
 
 #: Columns read as text as they stand (a cell hash of digits only must keep its leading zeros).
@@ -217,7 +216,7 @@ def _environment(matrix: Path, rows: list[dict[str, Any]]) -> dict | None:
         run_dir = row.get(schema.RUN_DIR)
         if row.get(schema.STATUS) == DONE and isinstance(run_dir, str):
             try:
-                metrics = json.loads((matrix / run_dir / "metrics.json").read_text(encoding="utf-8"))
+                metrics = json.loads((matrix / run_dir / store.METRICS_FILE).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
             env = metrics.get("environment") if isinstance(metrics, dict) else None
@@ -339,7 +338,7 @@ def claim_verdicts(matrix_dir: Path, extra: Sequence[str] = ()) -> list[dict[str
     from lspd_bench.report.claims import judge_all
     from lspd_bench.report.load import load_matrix
 
-    if not (matrix_dir / RESULTS_FILE).is_file():
+    if not (matrix_dir / store.RESULTS_CSV).is_file():
         return []
     matrix = load_matrix(matrix_dir)
     return judge_all(matrix, extra) if matrix.done else []
@@ -814,11 +813,12 @@ def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = 
 
 def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
                     tol_latency: float = TOL_LATENCY, created: str | None = None,
-                    claims: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+                    claims: Sequence[str] = (), allow_partial: bool = False) -> dict[str, Any]:  # fmt: skip
     """Accept ``results`` as the new baseline: write it atomically and return what changed against the
     old one (every cell ``new`` when there was none, or when it has another format version: it is replaced,
-    saying so). A file at ``baseline`` that is not a baseline is not overwritten (``InputError``). The
-    matrix's claims and ``claims`` are recorded with their verdicts."""
+    saying so). A file at ``baseline`` that is not a baseline is not overwritten (``InputError``), nor is a
+    baseline replaced by results that lack some of its cells unless ``allow_partial``. The matrix's claims
+    and ``claims`` are recorded with their verdicts."""
     res = read_results(results)
     doc = make_baseline(res, created=created, claims=claims)
     path = Path(baseline)
@@ -833,6 +833,10 @@ def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float
                 raise
             notes.append(f"the previous baseline had format version {version!r}; it is replaced, not compared")
     report = compare(res, old, old_cells, tol_acc=tol_acc, tol_latency=tol_latency)
+    missing = report["cells"]["missing"]
+    if missing and not allow_partial:
+        raise InputError(f"{results} lacks {len(missing)} cell(s) of the baseline {path} ({'; '.join(missing)}): "
+                         "it is incomplete; run them, or pass --allow-partial to write a baseline without them")  # fmt: skip
     write_json(path, doc)
     return {**report, "baseline": str(path), "updated": True, "previous": path_existed and bool(old_cells),
             "baseline_cells": len(doc["cells"]), "notes": [*notes, *report["notes"]]}  # fmt: skip
@@ -923,6 +927,10 @@ def summary(report: dict[str, Any]) -> str:
         moved, undecided = len(report["rows"]), report.get("undecided", 0)
         text = f"passed: no regression in {n} cells ({moved} figure{'s' * (moved != 1)} moved within the rules"
         return text + (f"; {undecided} not decided within the machine's noise)" if undecided else ")")
+    missing = report["cells"]["missing"]
+    if missing:  # a matrix that has not run every baseline cell is incomplete, whatever else moved
+        return (f"INCOMPLETE: {len(missing)} of {n} baseline cells are not in the results ({'; '.join(missing)}): "
+                "run them, or accept a smaller baseline with --update-baseline --allow-partial")  # fmt: skip
     cells = report["regressed_cells"]
     detail = "; ".join(f"{c}: {', '.join(dict.fromkeys(f))}" for c, f in cells.items())
     count = report["regressions"]

@@ -32,6 +32,9 @@ SCHEDULES = ("multistep", "cosine")
 DATASETS = ("synth", "mpii", "coco")
 DEVICES = ("auto", "cpu", "cuda")
 TEACHER_TARGETS = ("precomputed", "online")
+#: Seeds as numpy takes them (32-bit unsigned), and as ``within`` writes that interval.
+SEED_RANGE = (0, 2**32 - 1)
+SEEDS = f"[{SEED_RANGE[0]}, {SEED_RANGE[1]}]"
 
 
 def _uses_teacher(cfg: RunConfig) -> bool:
@@ -43,16 +46,36 @@ def _distills(cfg: RunConfig) -> bool:
 
 
 def _key(default: Any, family: str, *, identity: bool = True, applies: Callable[[RunConfig], bool] | None = None,
-         sep: str = ",") -> Any:  # fmt: skip
+         sep: str = ",", within: str | None = None, choices: tuple[str, ...] | None = None,
+         help: str = "") -> Any:  # noqa: A002 (the word the docs use)
     """A configuration key and its role, declared once (dataclass field metadata).
 
     ``family``: one of ``KEY_FAMILIES``; ``identity``: whether the key changes what a run computes (data_dir,
     cache_dir, workers and device do not); ``applies``: when the key matters (``alpha`` only when distilling;
     otherwise it is left out of the run's identity and its results column is empty); ``sep``: how a pair or
-    list is written in the results table (``input_size`` as ``128x128``).
+    list is written in the results table (``input_size`` as ``128x128``); ``within``: the interval a number
+    (or each number of a pair or list) must lie in, written ``[low, high)`` with ``inf`` for no bound (NaN is
+    never within); ``choices``: the values a text key may take; ``help``: what the key means, with its units
+    (the configuration reference of the docs is generated from these declarations).
     """
     assert family in KEY_FAMILIES, family
-    return field(default=default, metadata={"family": family, "identity": identity, "applies": applies, "sep": sep})
+    bounds = _interval(within) if within else None
+    return field(default=default, metadata={"family": family, "identity": identity, "applies": applies, "sep": sep,
+                                            "within": within, "bounds": bounds, "choices": choices,
+                                            "help": help})  # fmt: skip
+
+
+def _interval(text: str) -> tuple[float, bool, float, bool]:
+    """``"[0, 1)"`` → ``(0.0, True, 1.0, False)``: low, low included, high, high included."""
+    low, high = text[1:-1].split(",")
+    return float(low), text[0] == "[", float(high), text[-1] == "]"
+
+
+def _within(value: float, bounds: tuple[float, bool, float, bool]) -> bool:
+    low, low_in, high, high_in = bounds
+    above = value >= low if low_in else value > low
+    below = value <= high if high_in else value < high
+    return above and below  # both False for NaN
 
 
 @dataclass(frozen=True)
@@ -65,60 +88,101 @@ class RunConfig:
     """
 
     # data
-    dataset: str = _key("synth", "data")
-    data_dir: str | None = _key(None, "data", identity=False)  # synth: generated here when missing; mpii/coco: the root
-    synth_preset: str = _key("quick", "data")
-    data_seed: int = _key(0, "data")  # the synthetic benchmark's seed (the dataset's identity, not the run's)
-    coco_detections: str | None = _key(None, "data")  # COCO val person boxes: a detection-results file; None = GT
-    det_score_threshold: float = _key(0.0, "data")
-    input_size: tuple[int, int] = _key((128, 128), "evaluation", sep="x")
-    sigma: float | None = _key(None, "loss")  # heatmap Gaussian σ in heatmap px; None = 2 at 64×64, scaled with size
-    aug_scale: float = _key(0.25, "augmentation")
-    aug_rot: float = _key(30.0, "augmentation")
-    aug_rot_prob: float = _key(0.6, "augmentation")
-    aug_flip: float = _key(0.5, "augmentation")
-    aug_half_body: float = _key(0.0, "augmentation")
+    dataset: str = _key("synth", "data", choices=DATASETS,
+                        help="the benchmark: the generated synthetic one, or MPII or COCO read from data_dir")
+    data_dir: str | None = _key(None, "data", identity=False,
+                                help="synth: generated here when missing (default: in the cache); mpii/coco: the "
+                                     "dataset's root folder")
+    synth_preset: str = _key("quick", "data",
+                             help="size and difficulty of the synthetic benchmark: ci, quick or standard")
+    data_seed: int = _key(0, "data", within=SEEDS,
+                          help="the synthetic benchmark's seed (the dataset's identity, not the run's)")
+    coco_detections: str | None = _key(None, "data",
+                                       help="COCO validation person boxes: a detection-results file; null = the "
+                                            "ground-truth boxes")
+    det_score_threshold: float = _key(0.0, "data", within="[0, 1]",
+                                      help="COCO: detections below this score are dropped")
+    input_size: tuple[int, int] = _key((128, 128), "evaluation", sep="x", within="[16, inf)",
+                                       help="network input [H, W] or HxW in px; both multiples of the model's stride")
+    sigma: float | None = _key(None, "loss", within="(0, inf)",
+                               help="heatmap Gaussian σ in heatmap px; null = 2 at 64×64 heatmaps, scaled with the "
+                                    "size")
+    aug_scale: float = _key(0.25, "augmentation", within="[0, 1)",
+                            help="random scaling of the person box: ± this fraction")
+    aug_rot: float = _key(30.0, "augmentation", within="[0, 180]", help="random rotation: up to ± this many degrees")
+    aug_rot_prob: float = _key(0.6, "augmentation", within="[0, 1]", help="probability that a sample is rotated")
+    aug_flip: float = _key(0.5, "augmentation", within="[0, 1]",
+                           help="probability of a horizontal flip (left and right joints swapped)")
+    aug_half_body: float = _key(0.0, "augmentation", within="[0, 1]",
+                                help="probability of cropping to the upper or lower body")
     # model
-    model: str = _key("lspd-s", "model")
-    stages: int | None = _key(None, "model")
-    block: str | None = _key(None, "model")
-    width: int | None = _key(None, "model")
-    depth: int | None = _key(None, "model")
-    width_growth: float | None = _key(None, "model")
-    blocks_per_level: int | None = _key(None, "model")
-    deploy_stage: int | None = _key(None, "model")
+    model: str = _key("lspd-s", "model", help="a registered model (`lspd-bench models`)")
+    stages: int | None = _key(None, "model", within="[1, inf)", help="LSPD: pose stages K; null = the model's default")
+    block: str | None = _key(None, "model",
+                             help="LSPD: the stages' block type (`lspd-bench models` lists them); null = the model's "
+                                  "default")
+    width: int | None = _key(None, "model", within="[1, inf)",
+                             help="LSPD: channels C of the stages; null = the model's default")
+    depth: int | None = _key(None, "model", within="[1, inf)",
+                             help="LSPD: encoder levels D of a stage (input sides a multiple of 4·2^D); null = the "
+                                  "model's default")
+    width_growth: float | None = _key(None, "model", within="(0, inf)",
+                                      help="LSPD: width factor per encoder level (1 = the same width everywhere); "
+                                           "null = the model's default")
+    blocks_per_level: int | None = _key(None, "model", within="[1, inf)",
+                                        help="LSPD: blocks at each level of a stage; null = the model's default")
+    deploy_stage: int | None = _key(None, "model", within="[1, inf)",
+                                    help="the stage kept at deployment and scored as the headline; null = 1")
     # schedule
-    epochs: int = _key(10, "schedule")
-    batch_size: int = _key(32, "schedule")
-    lr: float = _key(1e-3, "schedule")  # per step of Adam
-    weight_decay: float = _key(0.0, "schedule")
-    schedule: str = _key("multistep", "schedule")
-    milestones: tuple[float, ...] = _key((0.7, 0.9), "schedule")  # fractions of the epochs where lr drops by lr_factor
-    lr_factor: float = _key(0.1, "schedule")
-    warmup_epochs: float = _key(0.0, "schedule")
-    ema: float = _key(0.0, "schedule")  # decay of the weights' moving average that is validated and saved; 0 = off
+    epochs: int = _key(10, "schedule", within="[1, inf)", help="passes over the training split")
+    batch_size: int = _key(32, "schedule", within="[1, inf)",
+                           help="images per step (split over the processes of a distributed run)")
+    lr: float = _key(1e-3, "schedule", within="(0, inf)", help="learning rate of Adam, per step")
+    weight_decay: float = _key(0.0, "schedule", within="[0, inf)", help="Adam's L2 weight decay")
+    schedule: str = _key("multistep", "schedule", choices=SCHEDULES,
+                         help="learning-rate schedule: steps at the milestones, or a cosine decay")
+    milestones: tuple[float, ...] = _key((0.7, 0.9), "schedule", within="[0, 1]",
+                                         help="multistep: fractions of the epochs where lr is multiplied by lr_factor")
+    lr_factor: float = _key(0.1, "schedule", within="(0, inf)", help="multistep: the factor at each milestone")
+    warmup_epochs: float = _key(0.0, "schedule", within="[0, inf)",
+                                help="linear warm-up of the learning rate, in epochs")
+    ema: float = _key(0.0, "schedule", within="[0, 1)",
+                      help="decay of the weights' moving average that is validated and saved; 0 = off")
     # loss and distillation
-    loss: str = _key("mse", "loss")
-    fg_weight: float = _key(10.0, "loss")  # fg_mse: weight = target_weight × (1 + fg_weight × target)
-    stage_weights: tuple[float, ...] | None = _key(None, "loss")  # per-stage loss weights; None = 1 each
-    distill: str = _key("none", "distill")
-    alpha: float = _key(0.5, "distill", applies=_distills)
-    teacher: str = _key("hourglass", "distill", applies=_uses_teacher)
-    teacher_stacks: int = _key(2, "distill", applies=_uses_teacher)
-    teacher_features: int = _key(64, "distill", applies=_uses_teacher)
-    teacher_epochs: int | None = _key(None, "distill", applies=_uses_teacher)  # None = the student's epochs
-    teacher_lr: float | None = _key(None, "distill", applies=_uses_teacher)  # None = the student's lr
-    teacher_targets: str = _key("precomputed", "distill", applies=_uses_teacher)  # precomputed | online
+    loss: str = _key("mse", "loss", choices=LOSSES, help="heatmap loss: mse, or fg_mse (foreground pixels weighted up)")
+    fg_weight: float = _key(10.0, "loss", within="[0, inf)",
+                            help="fg_mse: weight = target_weight × (1 + fg_weight × target)")
+    stage_weights: tuple[float, ...] | None = _key(None, "loss", within="[0, inf)",
+                                                   help="per-stage loss weights, one per stage; null = 1 each")
+    distill: str = _key("none", "distill", choices=DISTILL_MODES,
+                        help="what the stages learn from besides the ground truth: a teacher, the next stage, or both")
+    alpha: float = _key(0.5, "distill", applies=_distills, within="[0, 1]",
+                        help="weight of the distillation target against the ground truth")
+    teacher: str = _key("hourglass", "distill", applies=_uses_teacher, help="the teacher model (a registered model)")
+    teacher_stacks: int = _key(2, "distill", applies=_uses_teacher, within="[1, inf)", help="hourglass teacher: stacks")
+    teacher_features: int = _key(64, "distill", applies=_uses_teacher, within="[1, inf)",
+                                 help="hourglass teacher: channels")
+    teacher_epochs: int | None = _key(None, "distill", applies=_uses_teacher, within="[1, inf)",
+                                      help="the teacher's epochs; null = the student's")
+    teacher_lr: float | None = _key(None, "distill", applies=_uses_teacher, within="(0, inf)",
+                                    help="the teacher's learning rate; null = the student's")
+    teacher_targets: str = _key("precomputed", "distill", applies=_uses_teacher, choices=TEACHER_TARGETS,
+                                help="teacher heatmaps computed once per sample (precomputed) or at every step on the "
+                                     "augmented image (online)")
     # evaluation
-    flip_test: bool = _key(True, "evaluation")
+    flip_test: bool = _key(True, "evaluation",
+                           help="average the heatmaps of the image and its mirror at evaluation, as published numbers "
+                                "do")
     # execution
-    seed: int = _key(0, "execution")
-    device: str = _key("auto", "execution", identity=False)
-    amp: bool = _key(True, "execution")  # mixed precision, CUDA only
-    channels_last: bool = _key(True, "execution")  # NHWC memory format for the model and its inputs
-    compile: bool = _key(False, "execution")
-    workers: int = _key(0, "execution", identity=False)
-    cache_dir: str | None = _key(None, "execution", identity=False)  # None = $LSPD_BENCH_CACHE or ~/.cache/lspd-bench
+    seed: int = _key(0, "execution", within=SEEDS, help="the run's seed: initial weights, sample order, augmentation")
+    device: str = _key("auto", "execution", identity=False, help="auto, cpu, cuda or cuda:N")
+    amp: bool = _key(True, "execution", help="mixed precision (CUDA only)")
+    channels_last: bool = _key(True, "execution", help="NHWC memory format for the model and its inputs")
+    compile: bool = _key(False, "execution", help="torch.compile the model")
+    workers: int = _key(0, "execution", identity=False, within="[0, inf)", help="data-loading processes")
+    cache_dir: str | None = _key(None, "execution", identity=False,
+                                 help="shared work (datasets, teachers); null = $LSPD_BENCH_CACHE or "
+                                      "~/.cache/lspd-bench")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
@@ -161,6 +225,16 @@ def cache_root(cfg: RunConfig) -> Path:
     return Path(cfg.cache_dir or os.environ.get("LSPD_BENCH_CACHE") or Path.home() / ".cache" / "lspd-bench")
 
 
+def check_locations(cfg: RunConfig) -> None:
+    """The folders a run writes into besides its own (the cache, and a synthetic dataset's ``data_dir``) can
+    be created: ``InputError`` naming the key otherwise, before anything is written."""
+    from lspd_bench.fileio import check_output
+
+    check_output(cache_root(cfg), folder=True, what="cache_dir" if cfg.cache_dir else "the cache")
+    if cfg.data_dir and cfg.dataset == "synth":
+        check_output(cfg.data_dir, folder=True, what="data_dir")
+
+
 def parse_value(text: str) -> Any:
     """One override value, typed as YAML would type it (lists become tuples, so they can be hashed)."""
     try:
@@ -193,6 +267,8 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         raise InputError(f"{where}: {key} may not be empty")
     if isinstance(value, list):
         value = tuple(value)
+    if kind.startswith("tuple") and isinstance(value, str):  # the table's spelling: 64x48, 0.7,0.9
+        value = tuple(parse_value(part) for part in value.split(_FIELDS[key].metadata["sep"]))
     ok: bool
     if kind.startswith("tuple"):
         inner = float if "float" in kind else int
@@ -213,28 +289,26 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     return value
 
 
-def _check_choices(cfg: RunConfig) -> None:
-    for key, choices in (("distill", DISTILL_MODES), ("loss", LOSSES), ("schedule", SCHEDULES),
-                         ("dataset", DATASETS), ("teacher_targets", TEACHER_TARGETS)):  # fmt: skip
-        if getattr(cfg, key) not in choices:
-            raise InputError(f"{key}={getattr(cfg, key)!r} is not one of: {', '.join(choices)}")
+def check_value(key: str, value: Any, where: str = "override") -> None:
+    """Check a (typed) value against its key's declared ``within`` interval and ``choices``."""
+    meta = _FIELDS[key].metadata
+    if value is None:
+        return
+    if meta["choices"] and value not in meta["choices"]:
+        raise InputError(f"{where}: {key}={value!r} is not one of: {', '.join(meta['choices'])}")
+    numbers = value if isinstance(value, tuple) else (value,)
+    if meta["bounds"] and not all(isinstance(v, (int, float)) and _within(v, meta["bounds"]) for v in numbers):
+        shown = list(value) if isinstance(value, tuple) else value
+        each = " (each)" if isinstance(value, tuple) else ""
+        raise InputError(f"{where}: {key}={shown} must be in {meta['within']}{each}")
+
+
+def _check_config(cfg: RunConfig) -> None:
+    """What one key cannot say alone: devices, the shape of ``input_size``."""
     if not (cfg.device in DEVICES or cfg.device.startswith("cuda:")):
         raise InputError(f"device={cfg.device!r} is not one of: auto, cpu, cuda, cuda:N")
-    if not 0.0 <= cfg.alpha <= 1.0:
-        raise InputError(f"alpha={cfg.alpha} must be in [0, 1]")
-    if not 0.0 <= cfg.ema < 1.0:
-        raise InputError(f"ema={cfg.ema} must be in [0, 1) (0 = no weight averaging)")
-    for key in ("epochs", "batch_size"):
-        if getattr(cfg, key) < 1:
-            raise InputError(f"{key}={getattr(cfg, key)} must be a positive integer")
-    for key in ("lr", "teacher_lr"):
-        value = getattr(cfg, key)
-        if value is not None and value <= 0:
-            raise InputError(f"{key}={value} must be positive")
-    if len(cfg.input_size) != 2 or min(cfg.input_size) < 16:
-        raise InputError(f"input_size={list(cfg.input_size)} must be [H, W] px, each at least 16")
-    if cfg.workers < 0:
-        raise InputError(f"workers={cfg.workers} must be 0 or more")
+    if len(cfg.input_size) != 2:
+        raise InputError(f"input_size={list(cfg.input_size)} must be [H, W] or HxW px")
 
 
 def preset_names() -> list[str]:
@@ -249,6 +323,12 @@ def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{what} file {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} file {path} is a folder, not a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} file {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{what} file {path} cannot be read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark else ""
@@ -281,16 +361,19 @@ def load_config(
             if key not in FIELD_TYPES:
                 raise InputError(f"{where}: unknown key {key!r}; valid keys: {', '.join(FIELD_TYPES)}")
             values[key] = _coerce(key, value, where)
+            check_value(key, values[key], where)
     cfg = RunConfig(**values)
-    _check_choices(cfg)
+    _check_config(cfg)
     return cfg
 
 
 def replace(cfg: RunConfig, **changes: Any) -> RunConfig:
     """A copy of ``cfg`` with ``changes`` checked like overrides."""
     checked = {k: _coerce(k, v, "override") for k, v in changes.items()}
+    for key, value in checked.items():
+        check_value(key, value)
     out = dataclasses.replace(cfg, **checked)
-    _check_choices(out)
+    _check_config(out)
     return out
 
 

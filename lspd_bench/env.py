@@ -1,4 +1,4 @@
-"""The environment a figure was measured in (PROTOCOLS.md §4: record it with every figure)."""
+"""The environment a figure was measured in, recorded with every figure (docs/protocols.md, "Latency")."""
 
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from lspd_bench.errors import InputError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -65,3 +67,25 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_output(path: str | os.PathLike, *, folder: bool, what: str = "output") -> Path:
+    """Refuse, before anything is written, an output ``path`` that cannot be created: a part of it is a
+    file, the path is a file where a folder is wanted (or the reverse), or its nearest existing folder is
+    not writable. Returns the path; raises ``InputError`` naming the part at fault."""
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise InputError(f"{what} {path} is a file, not a folder")
+        if not folder and path.is_dir():
+            raise InputError(f"{what} {path} is a folder, not a file")
+        nearest = path if folder else path.parent
+    else:
+        nearest = path.parent
+        while not nearest.exists() and nearest != nearest.parent:
+            nearest = nearest.parent
+        if not nearest.is_dir():
+            raise InputError(f"{what} {path} cannot be created: {nearest} is a file, not a folder")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path} cannot be written: no write permission in {nearest}")
+    return path

@@ -3,22 +3,23 @@ import os
 import pytest
 import torch
 
-# Tests measure behaviour, not speed: one thread keeps them from fighting each other on 2 cores.
+# Tests measure behaviour, not speed: one thread keeps them from fighting each other on 2 cores, and the
+# processes they start (ablate, torchrun, workers) inherit one thread each.
 torch.set_num_threads(1)
+os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
-# ../shared beside the project; LSPD_BENCH_SHARED points elsewhere (a clone in another folder).
-SHARED = os.environ.get("LSPD_BENCH_SHARED") or os.path.normpath(
-    os.path.join(os.path.dirname(__file__), "..", "..", "shared")
-)
-REAL_SAMPLES = os.path.join(SHARED, "data", "real_samples")
+# The real MPII and COCO sample files, committed with the tests (tests/data/README.md says where they come from).
+REAL_SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
 @pytest.fixture
 def real_samples() -> str:
-    """The real MPII/COCO sample folder (``../shared/data/real_samples`` from the project root)."""
-    if not os.path.isdir(REAL_SAMPLES):
-        pytest.skip(f"real samples not found at {REAL_SAMPLES} (../shared beside the project, or "
-                    "$LSPD_BENCH_SHARED)")
+    """The real MPII/COCO sample folder, ``tests/data``: part of the repository, so a test fails without it."""
+    missing = [name for name in ("mpii/test_mpii.json", "coco/test_coco.json", "coco/test_coco_det_AP_H_56.json")
+               if not os.path.isfile(os.path.join(REAL_SAMPLES, name))]  # fmt: skip
+    if missing:
+        pytest.fail(f"real samples missing from {REAL_SAMPLES}: {', '.join(missing)} (they are committed with the "
+                    "tests; restore them with git)")
     return REAL_SAMPLES
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,12 +105,14 @@ def test_dry_run_finds_cells_an_earlier_run_left_by_their_key(tmp_path):
     assert "RuntimeError: CUDA out of memory" in status["traceback"]
 
 
-def test_cells_and_threads_never_oversubscribe_the_cores():
+def test_cells_and_threads_never_oversubscribe_the_cores_and_the_thread_count_never_follows_the_layout():
     n = cores()
     for cells in (1, 3, 8):
         slots, threads = plan_slots(cells, None, None, "local")
         assert 1 <= slots <= max(1, min(n, cells)) and slots * threads <= max(n, 1)
-    assert plan_slots(8, 1, None, "local") == (1, n)  # one cell at a time gets every core
+    # A cell's figures depend on its thread count: one thread whatever --jobs or the cells left, unless asked.
+    assert {plan_slots(c, j, None, "local")[1] for c in (1, 8) for j in (None, 1, 2)} == {1}
+    assert plan_slots(8, None, 2, "local") == (max(1, n // 2), 2)
     assert plan_slots(8, None, None, "ray") == (8, 1)  # the cluster schedules; one CPU per task
 
 
@@ -171,16 +174,17 @@ def test_matrix_trains_evaluates_profiles_and_a_rerun_skips_everything(tiny_synt
 @pytest.mark.slow
 def test_a_failing_cell_is_recorded_the_rest_run_and_the_exit_code_says_so(tiny_synth, tmp_path):
     out, cache = tmp_path / "m", tmp_path / "cache"
-    # One stage weight: fine for K=1, an error at the first step of K=2.
-    args = ["stages=1..2", "stage_weights=[1.0]", *tiny_specs(tiny_synth, cache), "--out", str(out)]
+    # A batch larger than the tiny benchmark's 96 training people: an error when the cell starts training.
+    specs = [s for s in tiny_specs(tiny_synth, cache) if not s.startswith("batch_size=")]
+    args = ["batch_size=16,200", *specs, "--out", str(out)]
     r = ablate(*args)
     assert r.exit_code == 1, r.output
-    table = results(out).set_index("stages")
-    assert table.loc[1, schema.STATUS] == "done"
-    assert table.loc[2, schema.STATUS] == "failed"
-    assert table.loc[2, schema.ERROR] == "stage_weights has 1 entries for a model with 2 stages"
+    table = results(out).set_index("batch_size")
+    assert table.loc[16, schema.STATUS] == "done"
+    assert table.loc[200, schema.STATUS] == "failed"
+    assert table.loc[200, schema.ERROR] == "the training split has 96 samples, fewer than one batch of 200"
     assert "failed:" in r.output and "--retry-failed" in r.output
-    failed = out / table.loc[2, schema.CELL]
+    failed = out / table.loc[200, schema.CELL]
     assert store.read_json(failed / store.STATUS_FILE)["attempts"] == 1
 
     assert ablate(*args).exit_code == 1  # still failed, not run again
@@ -231,8 +235,8 @@ def test_a_cell_whose_worker_is_killed_fails_alone(tiny_synth, tmp_path):
     """What the kernel's OOM killer does to a cell: SIGKILL its worker. The cell fails, the rest go on."""
     out, cache = tmp_path / "m", tmp_path / "cache"
     cmd = [sys.executable, "-m", "lspd_bench", "ablate", "--preset", "ci", "stages=1..2",
-           *tiny_specs(tiny_synth, cache, epochs=8), "--out", str(out), "--jobs", "1", "--latency-min-time", "0",
-           "--json"]  # fmt: skip
+           *tiny_specs(tiny_synth, cache, epochs=3), "--out", str(out), "--jobs", "1", "--threads", "1",
+           "--latency-min-time", "0", "--json"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 120
     victim = None
@@ -294,3 +298,15 @@ def test_submitit_local_executor_runs_the_cells(tiny_synth, tmp_path):
     assert summary["counts"] == {"done": 2}
     assert list((tmp_path / "m" / ".submitit").iterdir())  # submitit's job files
     assert set(results(tmp_path / "m")[schema.STATUS]) == {"done"}
+
+
+def test_without_a_terminal_progress_is_plain_lines_with_elapsed_time_and_eta(tiny_synth, tmp_path):
+    """A CI log gets a line per phase, per cell state and per epoch, not a live table it cannot redraw."""
+    r = ablate("stages=1", *tiny_specs(tiny_synth, tmp_path / "cache", epochs=2), "--out", str(tmp_path / "m"))
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("[")]
+    assert any(x.endswith("] training and evaluating the cells") for x in lines), r.output
+    assert any(x.endswith("] measuring latency (nothing else running)") for x in lines), r.output
+    assert any(re.fullmatch(r"\[\d+ s, ETA (\d+ s|\?)\] cell \w+ \(\w+\): running( epoch [12]/2)?", x) for x in lines)
+    headline = results(tmp_path / "m").loc[0, schema.HEADLINE]
+    assert [x for x in lines if ": done " in x][0].endswith(f": done {headline:.2f}"), r.output

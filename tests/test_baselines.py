@@ -143,7 +143,7 @@ def test_simplebaseline_init_follows_xiao_et_al() -> None:
 
 
 def test_fvcore_traces_deployed_models_to_the_reference_macs() -> None:
-    # PROTOCOLS.md §3: SimpleBaseline-MobileNetV2 at 256×192 is 1.580 fvcore GMACs in eval mode.
+    # docs/protocols.md ("MACs and FLOPs"): SimpleBaseline-MobileNetV2 at 256×192 is 1.580 fvcore GMACs in eval mode.
     fvcore = pytest.importorskip("fvcore.nn")
     model = build("simplebaseline-mbv2").deploy().eval()
     analysis = fvcore.FlopCountAnalysis(model, torch.zeros(1, 3, 256, 192))

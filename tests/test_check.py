@@ -325,6 +325,22 @@ def test_a_missing_or_failed_baseline_cell_fails_and_a_new_cell_is_listed(tmp_pa
     assert failed["now"] == "failed: non-finite loss at epoch 2"
 
 
+def test_a_matrix_without_every_baseline_cell_is_incomplete_and_no_baseline_shrinks_unless_asked(tmp_path):
+    base = baseline_from(tmp_path, CI_ROWS)
+    before = base.read_bytes()
+    results = write_table(tmp_path / "now", CI_ROWS[:3])
+    out = run_cli(results, "--baseline", base)
+    assert out.exit_code == 1, out.output
+    verdict = next(line for line in out.output.splitlines() if line.startswith("INCOMPLETE"))
+    assert "1 of 4 baseline cells are not in the results (stages=2 distill=teacher)" in verdict
+    refused = run_cli(results, "--baseline", base, "--update-baseline")
+    errors = [line for line in refused.output.splitlines() if line.startswith("Error:")]
+    assert refused.exit_code == 2 and len(errors) == 1 and "--allow-partial" in errors[0], refused.output
+    assert base.read_bytes() == before
+    assert run_cli(results, "--baseline", base, "--update-baseline", "--allow-partial").exit_code == 0
+    assert len(json.loads(base.read_text())["cells"]) == 3
+
+
 # ----------------------------------------------------------------------------------- update-baseline
 
 

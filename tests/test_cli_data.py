@@ -8,12 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import REAL_SAMPLES
 from PIL import Image
 
 from lspd_bench.cli import main
-
-REAL = Path(REAL_SAMPLES)
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +96,13 @@ def test_check_reports_the_first_problem_in_one_line(synth_dir, tmp_path):
     assert result.exit_code == 2 and "content differs from the sha256" in result.output
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real samples not found at {REAL}")
-def test_check_real_coco_and_a_missing_image_folder():
-    ok = CliRunner().invoke(main, ["data", "check", "--format", "coco", "--ann", str(REAL / "coco" / "test_coco.json"),
-                                   "--images", str(REAL / "coco"), "--json"])  # fmt: skip
+def test_check_real_coco_and_a_missing_image_folder(real_samples):
+    real = Path(real_samples)
+    ok = CliRunner().invoke(main, ["data", "check", "--format", "coco", "--ann", str(real / "coco" / "test_coco.json"),
+                                   "--images", str(real / "coco"), "--json"])  # fmt: skip
     assert ok.exit_code == 0, ok.output
     summary = json.loads(ok.output)
     assert summary["people"] == 12 and summary["image_count"] == 4
-    bad = CliRunner().invoke(main, ["data", "check", "--format", "mpii", "--ann", str(REAL / "mpii" / "test_mpii.json"),
-                                    "--images", str(REAL / "coco")])  # fmt: skip
+    bad = CliRunner().invoke(main, ["data", "check", "--format", "mpii", "--ann", str(real / "mpii" / "test_mpii.json"),
+                                    "--images", str(real / "coco")])  # fmt: skip
     assert bad.exit_code == 2 and "test_mpii.json: entry 0: image file not found" in bad.output

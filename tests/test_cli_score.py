@@ -13,9 +13,13 @@ from click.testing import CliRunner
 from lspd_bench.cli import main
 from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
 
-REAL_MPII = Path("/work/shared/data/real_samples/mpii/test_mpii.json")
-REAL_COCO = Path("/work/shared/data/real_samples/coco/test_coco.json")
 N = 30
+
+
+@pytest.fixture
+def real_coco(real_samples) -> Path:
+    """The real COCO sample's ground truth (tests/data/coco/test_coco.json)."""
+    return Path(real_samples) / "coco" / "test_coco.json"
 
 
 @pytest.fixture()
@@ -104,10 +108,10 @@ def test_json_ground_truth_with_headbox_or_with_headboxes_mat(mpii):
     assert "no head boxes" in _error_line(_run("mpii", "--pred", d / "pred.json", "--gt", d / "gt_nobox.json"))
 
 
-@pytest.mark.skipif(not REAL_MPII.is_file(), reason=f"real MPII sample absent: {REAL_MPII}")
-def test_real_mpii_json_without_head_boxes_fails_clearly(tmp_path):
+def test_real_mpii_json_without_head_boxes_fails_clearly(real_samples, tmp_path):
     (tmp_path / "pred.json").write_text(json.dumps([[[0.0, 0.0]] * 16] * 5))
-    line = _error_line(_run("mpii", "--pred", tmp_path / "pred.json", "--gt", REAL_MPII))
+    gt = Path(real_samples) / "mpii" / "test_mpii.json"
+    line = _error_line(_run("mpii", "--pred", tmp_path / "pred.json", "--gt", gt))
     assert "has no head boxes" in line and "--headboxes" in line
 
 
@@ -135,9 +139,9 @@ def test_mpii_bad_ground_truth_mat_exits_2(mpii):
     assert "partial.mat: missing variable 'jnt_missing'" in _error_line(_run("mpii", "--pred", d / "pred.json", "--gt", d / "partial.mat"))
 
 
-def _coco_results(tmp_path: Path, edit=None) -> Path:
+def _coco_results(gt: Path, tmp_path: Path, edit=None) -> Path:
     results = []
-    for ann in json.loads(REAL_COCO.read_text())["annotations"]:
+    for ann in json.loads(gt.read_text())["annotations"]:
         if ann["num_keypoints"]:
             kp = [float(v) for v in ann["keypoints"]]
             results.append({"image_id": ann["image_id"], "category_id": 1, "keypoints": kp, "score": 1.0})
@@ -148,21 +152,16 @@ def _coco_results(tmp_path: Path, edit=None) -> Path:
     return path
 
 
-needs_coco = pytest.mark.skipif(not REAL_COCO.is_file(), reason=f"real COCO sample absent: {REAL_COCO}")
-
-
-@needs_coco
-def test_coco_table_and_json(tmp_path):
-    res = _coco_results(tmp_path)
-    table = _run("coco", "--results", res, "--gt", REAL_COCO, "--boxes", "gt")
+def test_coco_table_and_json(real_coco, tmp_path):
+    res = _coco_results(real_coco, tmp_path)
+    table = _run("coco", "--results", res, "--gt", real_coco, "--boxes", "gt")
     assert table.exit_code == 0, table.output
     assert "OKS .50" in table.output and "100.00" in table.output and "inflates AP" in table.output
     assert "│ AP │ 100.00 │" in table.output
-    out = json.loads(_run("coco", "--results", res, "--gt", REAL_COCO, "--json").output)
+    out = json.loads(_run("coco", "--results", res, "--gt", real_coco, "--json").output)
     assert out["AP"] == pytest.approx(1.0) and out["num_results"] == 12
 
 
-@needs_coco
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -171,9 +170,9 @@ def test_coco_table_and_json(tmp_path):
         (lambda r: r[0].update(score=float("nan")), "NaN or inf"),
     ],
 )
-def test_coco_bad_results_exit_2_with_one_clear_line(tmp_path, edit, message):
-    res = _coco_results(tmp_path, edit)
-    assert message in _error_line(_run("coco", "--results", res, "--gt", REAL_COCO))
+def test_coco_bad_results_exit_2_with_one_clear_line(real_coco, tmp_path, edit, message):
+    res = _coco_results(real_coco, tmp_path, edit)
+    assert message in _error_line(_run("coco", "--results", res, "--gt", real_coco))
 
 
 def test_coco_missing_files_exit_2(tmp_path):

@@ -22,11 +22,13 @@ from lspd_bench.evaluation.coco_ap import (
     write_results,
 )
 
-REAL_GT = Path("/work/shared/data/real_samples/coco/test_coco.json")
-needs_real_gt = pytest.mark.skipif(not REAL_GT.is_file(), reason=f"real COCO sample GT absent: {REAL_GT}")
+@pytest.fixture
+def real_gt(real_samples) -> Path:
+    """The real COCO sample's ground truth (tests/data/coco/test_coco.json)."""
+    return Path(real_samples) / "coco" / "test_coco.json"
 
 
-def _gt_results(path: Path = REAL_GT, noise: float = 0.0, seed: int = 0) -> list[dict]:
+def _gt_results(path: Path, noise: float = 0.0, seed: int = 0) -> list[dict]:
     """One result per annotated person, at the ground-truth keypoints (+ Gaussian noise in px)."""
     rng = np.random.default_rng(seed)
     out = []
@@ -85,10 +87,9 @@ def test_write_results_roundtrips(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["res.json"]
 
 
-@needs_real_gt
-def test_ground_truth_keypoints_score_ap_1(capsys):
-    results = _gt_results()
-    stats = coco_keypoint_ap(REAL_GT, results, boxes="gt")
+def test_ground_truth_keypoints_score_ap_1(real_gt, capsys):
+    results = _gt_results(real_gt)
+    stats = coco_keypoint_ap(real_gt, results, boxes="gt")
     assert stats["AP"] == pytest.approx(1.0) and stats["AR"] == pytest.approx(1.0)
     assert list(stats)[:10] == list(STAT_NAMES)
     assert "inflates AP" in stats["conventions"][0]
@@ -96,21 +97,18 @@ def test_ground_truth_keypoints_score_ap_1(capsys):
     assert "area" not in results[0]  # the caller's list is not modified by loadRes
 
 
-@needs_real_gt
-def test_perturbed_keypoints_score_lower():
-    exact = coco_keypoint_ap(REAL_GT, _gt_results())
-    noisy = coco_keypoint_ap(load_coco_gt(REAL_GT), _gt_results(noise=8.0))
+def test_perturbed_keypoints_score_lower(real_gt):
+    exact = coco_keypoint_ap(real_gt, _gt_results(real_gt))
+    noisy = coco_keypoint_ap(load_coco_gt(real_gt), _gt_results(real_gt, noise=8.0))
     assert noisy["AP"] < exact["AP"]
     assert "not stated" in noisy["conventions"][0]
 
 
-@needs_real_gt
-def test_results_file_path_is_accepted(tmp_path):
-    path = write_results(_gt_results(), tmp_path / "res.json")
-    assert coco_keypoint_ap(REAL_GT, path, boxes="detections")["AP"] == pytest.approx(1.0)
+def test_results_file_path_is_accepted(real_gt, tmp_path):
+    path = write_results(_gt_results(real_gt), tmp_path / "res.json")
+    assert coco_keypoint_ap(real_gt, path, boxes="detections")["AP"] == pytest.approx(1.0)
 
 
-@needs_real_gt
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -121,11 +119,11 @@ def test_results_file_path_is_accepted(tmp_path):
         (lambda r: r.clear(), "empty"),
     ],
 )
-def test_bad_results_raise_input_error(edit, message):
-    results = _gt_results()
+def test_bad_results_raise_input_error(real_gt, edit, message):
+    results = _gt_results(real_gt)
     edit(results)
     with pytest.raises(InputError, match=message):
-        coco_keypoint_ap(REAL_GT, results)
+        coco_keypoint_ap(real_gt, results)
 
 
 def test_missing_gt_file_is_an_input_error(tmp_path):

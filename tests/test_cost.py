@@ -1,4 +1,4 @@
-"""Cost figures: the counters' own totals, what they skip, and latency measured per PROTOCOLS.md §4."""
+"""Cost figures: the counters' own totals, what they skip, and latency measured as docs/protocols.md ("Latency") states."""
 
 import time
 
@@ -74,7 +74,7 @@ def test_macs_are_measured_in_eval_mode_and_the_mode_is_restored():
     ],
 )
 def test_reference_figures_of_protocols_md(name, params, fvcore, ptflops_pytorch, ptflops_aten):
-    """PROTOCOLS.md §3's figures (fvcore 0.1.5, ptflops 0.7.5, 256×192, eval, batch 1), to the printed digit."""
+    """The reference figures of docs/protocols.md ("MACs and FLOPs") (fvcore 0.1.5, ptflops 0.7.5, 256×192, eval, batch 1), to the printed digit."""
     model = build(name)
     counts = by_counter(count_macs(model, (256, 192)))
     assert count_params(model) == pytest.approx(params, rel=0.001)

@@ -7,26 +7,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REAL_SAMPLES
 
 from lspd_bench.data.coco import load_coco
 from lspd_bench.data.dataset import ArrayImages, FolderImages, PersonRecord, PoseDataset
 from lspd_bench.data.mpii import load_mpii, write_gt_mat
 from lspd_bench.errors import InputError
 
-REAL = Path(REAL_SAMPLES)
-needs_real = pytest.mark.skipif(
-    not REAL.is_dir(), reason=f"real MPII/COCO samples not found at {REAL} (../shared, or $LSPD_BENCH_SHARED)"
-)
-MPII_JSON = REAL / "mpii" / "test_mpii.json"
-COCO_JSON = REAL / "coco" / "test_coco.json"
-COCO_DETS = REAL / "coco" / "test_coco_det_AP_H_56.json"
+# The real samples' files, relative to tests/data (the ``real_samples`` fixture).
+MPII_JSON = Path("mpii", "test_mpii.json")
+COCO_JSON = Path("coco", "test_coco.json")
+COCO_DETS = Path("coco", "test_coco_det_AP_H_56.json")
 
 
-@needs_real
-def test_mpii_loader_applies_hrnet_conventions():
-    records = load_mpii(MPII_JSON)
-    raw = json.loads(MPII_JSON.read_text())
+@pytest.fixture
+def real(real_samples) -> Path:
+    return Path(real_samples)
+
+
+def test_mpii_loader_applies_hrnet_conventions(real):
+    records = load_mpii(real / MPII_JSON)
+    raw = json.loads((real / MPII_JSON).read_text())
     assert len(records) == len(raw) == 5
     for rec, entry in zip(records, raw):
         s = entry["scale"]
@@ -38,22 +38,20 @@ def test_mpii_loader_applies_hrnet_conventions():
         assert rec.headbox is None and rec.image == entry["image"]
 
 
-@needs_real
-def test_real_mpii_and_coco_images_feed_the_dataset():
-    mpii = PoseDataset(load_mpii(MPII_JSON), FolderImages(REAL / "mpii"), (256, 256), (64, 64), train=True)
+def test_real_mpii_and_coco_images_feed_the_dataset(real):
+    mpii = PoseDataset(load_mpii(real / MPII_JSON), FolderImages(real / "mpii"), (256, 256), (64, 64), train=True)
     item = mpii[0]
     assert item["image"].shape == (3, 256, 256) and item["target"].shape == (16, 64, 64)
-    coco = PoseDataset(load_coco(COCO_JSON), FolderImages(REAL / "coco"), (192, 256), (48, 64))
+    coco = PoseDataset(load_coco(real / COCO_JSON), FolderImages(real / "coco"), (192, 256), (48, 64))
     item = coco[0]
     assert item["image"].shape == (3, 256, 192) and item["target"].shape == (17, 64, 48)
     assert item["target_weight"].sum() > 10
 
 
-@needs_real
-def test_coco_ground_truth_boxes_skip_people_without_keypoints():
-    raw = json.loads(COCO_JSON.read_text())
+def test_coco_ground_truth_boxes_skip_people_without_keypoints(real):
+    raw = json.loads((real / COCO_JSON).read_text())
     kept = [a for a in raw["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
-    records = load_coco(COCO_JSON)
+    records = load_coco(real / COCO_JSON)
     assert len(raw["annotations"]) == 14 and len(records) == len(kept) == 12
     first, ann = records[0], kept[0]
     x, y, w, h = first.bbox
@@ -69,17 +67,17 @@ def test_coco_ground_truth_boxes_skip_people_without_keypoints():
     assert first.area == ann["area"] and first.image == "000000000785.jpg"
 
 
-@needs_real
-def test_coco_detection_boxes_respect_the_score_threshold():
-    dets = json.loads(COCO_DETS.read_text())
-    everything = load_coco(COCO_JSON, COCO_DETS)
-    confident = load_coco(COCO_JSON, COCO_DETS, score_threshold=0.5)
+def test_coco_detection_boxes_respect_the_score_threshold(real):
+    gt, detections = real / COCO_JSON, real / COCO_DETS
+    dets = json.loads(detections.read_text())
+    everything = load_coco(gt, detections)
+    confident = load_coco(gt, detections, score_threshold=0.5)
     assert len(everything) == sum(1 for d in dets if d["category_id"] == 1)
     assert len(confident) == sum(1 for d in dets if d["category_id"] == 1 and d["score"] >= 0.5) < len(everything)
     assert all(r.score >= 0.5 and r.joints_vis.sum() == 0 for r in confident)
     assert confident[0].source.endswith("test_coco_det_AP_H_56.json")
     with pytest.raises(InputError, match=r"test_coco_det_AP_H_56.json: no person detections with score >= 1.5"):
-        load_coco(COCO_JSON, COCO_DETS, score_threshold=1.5)
+        load_coco(gt, detections, score_threshold=1.5)
 
 
 def test_mpii_test_split_without_joints_and_gt_mat(tmp_path):

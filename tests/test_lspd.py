@@ -1,4 +1,4 @@
-"""The LSPD family as LSPD.md describes it: shapes, stages, blocks, deploy, presets."""
+"""The LSPD family as docs/lspd.md describes it: shapes, stages, blocks, deploy, presets."""
 
 import io
 
@@ -101,7 +101,7 @@ def test_lmrb_groups_are_hierarchical():
 
 @pytest.mark.parametrize("name", ["lspd-s", "lspd-m"])
 def test_presets_land_among_lightweight_baselines(name):
-    """LSPD.md: deploy models at 256×256 of about 1–2 M parameters and well under 1 GMAC."""
+    """docs/lspd.md: deploy models at 256×256 of about 1–2 M parameters and well under 1 GMAC."""
     deploy = build(name).deploy()
     params = count_params(deploy)
     assert 0.9e6 <= params <= 2.1e6

@@ -1,4 +1,4 @@
-"""MPII PCKh: each convention of PROTOCOLS.md §1 pinned with a hand-computed case."""
+"""MPII PCKh: each convention of docs/protocols.md ("MPII PCKh") pinned with a hand-computed case."""
 
 from __future__ import annotations
 

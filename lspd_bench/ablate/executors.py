@@ -40,6 +40,7 @@ class CellTask:
     config: dict[str, Any]  # RunConfig.to_dict()
     threads: int = 1
     label: str = ""
+    imports: tuple[str, ...] = ()  # plugin modules the cell's models come from (lspd_bench.plugins)
 
 
 class FileProgress:
@@ -91,7 +92,7 @@ def run_cell(task: CellTask) -> dict[str, Any]:
     with store.cell_lock(cell_dir) as held:
         if not held:
             return {"cell": task.cell, "status": "busy"}
-        if (cell_dir / store.METRICS_FILE).is_file():  # finished by another process since it was planned
+        if store.is_trained(cell_dir):  # finished by another process since it was planned
             return {"cell": task.cell, "status": "trained", "seconds": 0.0}
         return _train(task, cell_dir)
 
@@ -99,6 +100,7 @@ def run_cell(task: CellTask) -> dict[str, Any]:
 def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
     import torch
 
+    from lspd_bench import plugins
     from lspd_bench.config import load_config
     from lspd_bench.data.build import build_data
     from lspd_bench.evaluation.run import train_and_evaluate
@@ -109,6 +111,7 @@ def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
     progress = FileProgress(cell_dir)
     progress.write()
     try:
+        plugins.request(task.imports, "the matrix")  # a worker that did not inherit the driver's environment
         cfg = load_config(None, None, task.config)
         bundle = build_data(cfg)
         metrics = train_and_evaluate(cfg, cell_dir, resume=True, progress=progress, bundle=bundle)

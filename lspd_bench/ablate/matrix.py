@@ -1,6 +1,6 @@
 """Ablation matrices: ``key=spec`` axes and YAML files → a validated list of cells (one run config each).
 
-Specs (PROTOCOLS.md §5):
+Specs (docs/protocols.md, "Sweeps"):
 
 - ``key=a..b`` — an **inclusive** integer range: ``stages=1..4`` → 1, 2, 3, 4 (Hydra's ``range(1,5)`` is
   exclusive; ours includes both ends, as a person reads ``1..4``);
@@ -20,17 +20,17 @@ Several keys make the Cartesian product; ``seed=0..2`` repeats every cell three 
       - {stages: 1, distill: sequence}
     claims:                       # what the matrix expects; the report gives each a verdict
       - distill=teacher > distill=none at every stages
+    imports: [mypkg.pose]         # plugin modules whose models and blocks the cells use (lspd_bench.plugins)
 
 Baselines go in their own group of a list ``matrix`` (``- {model: [simplebaseline-r18, litehrnet-18]}``):
 a model that lacks a knob the matrix sets is a validation error; a knob left at ``null`` is not passed.
 
 Everything here runs without importing torch (``--dry-run`` must answer in well under 2 s): model
-names and knobs are checked against a catalogue of the model registry, cached by the models' source hash.
+names and knobs are checked against a catalogue of the model registry (:func:`model_catalogue`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
@@ -38,16 +38,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from lspd_bench import __version__
+from lspd_bench import __version__, plugins
 from lspd_bench.config import (
-    FIELD_TYPES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml, replace,
+    FIELD_TYPES, TEACHER_MODES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml,
+    replace,
 )  # fmt: skip
 from lspd_bench.ablate.claims import Claim, parse_claim, parse_claims, validate as validate_claim
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
 #: Top-level keys of a YAML matrix file.
-MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude", "claims")
+MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude", "claims", "imports")
 #: The preset a matrix uses when neither the command nor the file names one (minutes on 2 CPU cores).
 DEFAULT_PRESET = "quick"
 #: Config keys that say where or how a run executes: not part of a cell's key (nor of its identity).
@@ -172,22 +173,28 @@ def check_key(key: str, where: str) -> None:
 
 
 def _models_source_digest() -> str:
+    """The built-in models' code (``lspd_bench/models/*.py`` without comments and docstrings) and the suite's
+    version: what the packaged catalogue was built from."""
     models = Path(__file__).resolve().parent.parent / "models"
-    digest = hashlib.sha256(__version__.encode())
-    for path in sorted(models.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return config_hash({"code": plugins.code_digest(sorted(models.glob("*.py"))), "suite_version": __version__}, 16)
 
 
-def build_catalogue() -> dict[str, Any]:
-    """Every registered model's family, default input and knobs (with defaults), and the block choices."""
+def build_catalogue(*, with_plugins: bool = True) -> dict[str, Any]:
+    """Every registered model's family, default input and knobs (with defaults), and the block choices;
+    for a plugin's model or block, what the plugin is known by (``plugin``, ``block_plugins``).
+    ``with_plugins=False``: the built-in ones only."""
     from lspd_bench.models import list_models
-    from lspd_bench.models.lspd import BLOCKS
+    from lspd_bench.models.lspd import BLOCK_PLUGINS, BLOCKS
 
     models = {e.name: {"family": e.family, "default_input": list(e.default_input),
-                       "knobs": json.loads(canonical_json(e.knobs))} for e in list_models()}  # fmt: skip
-    return {"models": models, "choices": {"block": list(BLOCKS)}}
+                       "knobs": json.loads(canonical_json(e.knobs)), **({"plugin": e.plugin} if e.plugin else {})}
+              for e in list_models(plugins=with_plugins)}  # fmt: skip
+    blocks = [b for b in BLOCKS if with_plugins or b not in BLOCK_PLUGINS]
+    catalogue: dict[str, Any] = {"models": models, "choices": {"block": blocks}}
+    block_plugins = {b: BLOCK_PLUGINS[b] for b in blocks if b in BLOCK_PLUGINS}
+    if block_plugins:
+        catalogue["block_plugins"] = block_plugins
+    return catalogue
 
 
 #: The catalogue shipped with the package, so that even a first ``--dry-run`` (empty cache) needs no torch.
@@ -195,31 +202,58 @@ PACKAGED_CATALOGUE = Path(__file__).resolve().parent.parent / "models" / "catalo
 
 
 def packaged_catalogue() -> dict[str, Any]:
-    """The catalogue as it is shipped: ``{"source_digest": ..., "catalogue": ...}`` (regenerate with
-    ``python -m lspd_bench.ablate.matrix`` after changing a model; a test checks that it is current)."""
-    return {"source_digest": _models_source_digest(), "catalogue": build_catalogue()}
+    """The built-in catalogue as it is shipped: ``{"source_digest": ..., "catalogue": ...}`` (``python -m
+    lspd_bench.ablate.matrix`` writes it). A speed-up only: :func:`model_catalogue` uses it while the models'
+    code still matches it, and otherwise builds the catalogue once and caches it."""
+    return {"source_digest": _models_source_digest(), "catalogue": build_catalogue(with_plugins=False)}
 
 
 def model_catalogue(cache: Path) -> dict[str, Any]:
-    """The registry's catalogue: the packaged one while the models' source matches it, otherwise built
-    once and cached under ``cache/catalogue/`` by a hash of that source.
+    """The registry's catalogue, built-in models and plugins', with no torch import when it is known.
 
-    Importing the registry costs a torch import (about 2 s); neither path pays it twice.
+    - No plugin: the packaged catalogue while its digest matches the built-in models' code. The digest
+      leaves comments and docstrings out, so editing those keeps it; a change to the code makes the file
+      stale, which costs one build (a torch import, about 2 s) per cache and nothing else.
+    - Otherwise the catalogue is built (importing torch and the plugins; a plugin that fails is an
+      ``InputError``) and cached under ``cache/catalogue/`` by a digest of the built-in models' code and
+      of the plugins: their entry points, distributions and versions, the modules named by ``--import`` or
+      ``imports:``, and their code (``lspd_bench.plugins.fingerprint``, which imports nothing).
+
+    Neither path needs a hand-regenerated file: the catalogue follows the code, and runs' identities do not
+    depend on it.
     """
     digest = _models_source_digest()
-    try:
-        shipped = json.loads(PACKAGED_CATALOGUE.read_text(encoding="utf-8"))
-        if shipped.get("source_digest") == digest:
-            return shipped["catalogue"]
-    except (OSError, ValueError, AttributeError):
-        pass
-    path = cache / "catalogue" / f"models-{digest}.json"
+    found = plugins.fingerprint()
+    if not found:
+        try:
+            shipped = json.loads(PACKAGED_CATALOGUE.read_text(encoding="utf-8"))
+            if shipped.get("source_digest") == digest:
+                return shipped["catalogue"]
+        except (OSError, ValueError, AttributeError):
+            pass
+    key = config_hash({"models": digest, "plugins": found}, 16)
+    path = cache / "catalogue" / f"models-{key}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         catalogue = build_catalogue()
         write_json(path, catalogue)
         return catalogue
+
+
+def plugins_used(cfg: RunConfig, catalogue: dict[str, Any]) -> dict[str, Any]:
+    """What the plugins a cell uses are known by (its model's, its block's, its teacher's), from the catalogue;
+    empty for built-in ones only (their cells' keys are what they always were)."""
+    models, used = catalogue["models"], {}
+    entry = models.get(cfg.model, {})
+    if entry.get("plugin"):
+        used["model"] = entry["plugin"]
+    block = cfg.block if cfg.block is not None else entry.get("knobs", {}).get("block")
+    if isinstance(block, str) and block in catalogue.get("block_plugins", {}):
+        used["block"] = catalogue["block_plugins"][block]
+    if cfg.distill in TEACHER_MODES and models.get(cfg.teacher, {}).get("plugin"):
+        used["teacher"] = models[cfg.teacher]["plugin"]
+    return used
 
 
 def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
@@ -229,7 +263,8 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
         if role == "teacher" and cfg.distill not in ("teacher", "teacher+sequence"):
             continue
         if name not in models:
-            raise InputError(f"{where}: unknown {role} {name!r}; choose from: {', '.join(sorted(models))}")
+            raise InputError(f"{where}: unknown {role} {name!r}; choose from: {', '.join(sorted(models))} (a "
+                             "plugin's model? install its package, or name its module with --import or imports:)")
     knobs = models[cfg.model]["knobs"]
     for key, value in cfg.model_knobs().items():
         if key not in knobs:
@@ -246,10 +281,12 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
 # --- building a matrix ------------------------------------------------------------------------------
 
 
-def cell_key(cfg: RunConfig) -> str:
-    """A torch-free hash of a cell's configuration (location keys left out) and the suite version."""
+def cell_key(cfg: RunConfig, catalogue: dict[str, Any] | None = None) -> str:
+    """A torch-free hash of a cell's configuration (location keys left out) and the suite version, and of
+    the plugins the cell uses (``plugins_used``; none for built-in models and blocks)."""
     data = {k: v for k, v in cfg.to_dict().items() if k not in _LOCATION_KEYS}
-    return config_hash({"config": data, "suite_version": __version__})
+    used = plugins_used(cfg, catalogue) if catalogue is not None else {}
+    return config_hash({"config": data, "suite_version": __version__, **({"plugins": used} if used else {})})
 
 
 def _validate_value(preset: str, fixed: dict[str, Any], key: str, value: Any, where: str) -> None:
@@ -296,6 +333,10 @@ def load_matrix(
         if unknown:
             raise InputError(f"matrix file {source}: unknown key(s) {', '.join(unknown)}; valid keys: "
                              f"{', '.join(MATRIX_FILE_KEYS)}")  # fmt: skip
+        imports = doc.get("imports") or []
+        if not isinstance(imports, list):
+            raise InputError(f"matrix file {source}: imports must be a list of module names, e.g. [mypkg.pose]")
+        plugins.request(imports, f"imports: in {source}")
     parsed_claims = parse_claims(doc.get("claims"), source) + tuple(parse_claim(c) for c in claims)
     preset_name = preset or doc.get("preset") or DEFAULT_PRESET
     load_config(preset_name)  # an unknown preset fails here, listing the presets
@@ -367,7 +408,7 @@ def load_matrix(
                 continue
             label = " ".join(f"{k}={_show(v)}" for k, v in axes.items()) or "the base config"
             check_model(cfg, catalogue, f"{source}, cell {label}")
-            key = cell_key(cfg)
+            key = cell_key(cfg, catalogue)
             if key not in seen:
                 seen.add(key)
                 cells.append(Cell(axes, cfg, key))
@@ -394,5 +435,5 @@ def rule_text(rule: dict[str, tuple[Any, ...]]) -> str:
     return ", ".join(f"{k}={','.join(_show(v) for v in vs)}" for k, vs in rule.items())
 
 
-if __name__ == "__main__":  # regenerate the packaged catalogue after changing a model
+if __name__ == "__main__":  # refresh the packaged catalogue (a speed-up: see model_catalogue)
     write_json(PACKAGED_CATALOGUE, packaged_catalogue())

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lspd_bench import plugins
 from lspd_bench.ablate import store
 from lspd_bench.ablate.executors import CellTask, make_executor
 from lspd_bench.ablate.matrix import Cell, Matrix
@@ -38,7 +39,9 @@ Progress = Callable[[dict], None]
 #: The model every cell's latency is divided by (deploy model, same input size, same process).
 # Another family than the LSPD cells, so that a change to an LSPD block cannot slow the reference too.
 REFERENCE_MODEL = "simplebaseline-mbv2"
-#: Latency is measured at batch 1 on one thread (PROTOCOLS.md §4: the quiet setting for a shared machine).
+#: Torch threads a cell trains with unless ``--threads`` says otherwise (fixed: a cell's figures depend on it).
+CELL_THREADS = 1
+#: Latency is measured at batch 1 on one thread (docs/protocols.md, "Latency": the quiet setting for a shared machine).
 LATENCY_THREADS = 1
 #: Calls per turn when the cell and the reference take turns (one round = a block of each).
 LATENCY_BLOCK = 5
@@ -66,18 +69,27 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def plan_slots(cells_to_run: int, jobs: int | None, threads: int | None, executor: str) -> tuple[int, int]:
-    """(cells at once, torch threads per cell): by default as many cells as cores, one thread each, so
-    ``slots × threads`` never exceeds the cores; cluster executors queue every cell and let it schedule."""
-    n = cores()
+def check_options(jobs: int | None, threads: int | None, latency_min_time_s: float = 1.0) -> None:
+    """The run options' ranges (``InputError`` naming the option), checked before anything is written."""
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs {jobs}: must be at least 1")
     if threads is not None and threads < 1:
         raise InputError(f"--threads {threads}: must be at least 1")
+    if not latency_min_time_s >= 0:  # NaN too
+        raise InputError(f"--latency-min-time {latency_min_time_s}: must be 0 or more seconds")
+
+
+def plan_slots(cells_to_run: int, jobs: int | None, threads: int | None, executor: str) -> tuple[int, int]:
+    """(cells at once, torch threads per cell). A cell trains with ``threads`` threads, 1 unless asked: never
+    a count derived from the cores or the cells left, because a cell's figures depend on it (a matrix run
+    with ``--jobs 1`` gives the same numbers as the default). By default as many cells run at once as
+    ``threads`` fit in the cores; cluster executors queue every cell and let it schedule."""
+    n = cores()
+    check_options(jobs, threads)
+    threads = threads or CELL_THREADS
     if executor == "local":
-        slots = jobs or max(1, min(n // (threads or 1), cells_to_run))
-        return slots, threads or max(1, n // slots)
-    return jobs or max(1, cells_to_run), threads or 1
+        return jobs or max(1, min(n // threads, cells_to_run)), threads
+    return jobs or max(1, cells_to_run), threads
 
 
 # --- keys of the timings ledger (torch-free) -----------------------------------------------------------
@@ -135,6 +147,7 @@ def dry_run(
     Estimates come from this machine's timings of earlier runs (``<cache>/ablate-timings.json``);
     cells and shared work never timed here are counted in ``unknown``. No torch import.
     """
+    check_options(jobs, threads, latency_min_time_s)
     out = Path(out)
     index = store.index_by_key(out)
     cells, todo = [], []
@@ -317,8 +330,8 @@ def _check_models(matrix: Matrix) -> dict[str, float]:
     import torch
     import torch.nn as nn
 
-    from lspd_bench.cost.profile import check_input_size
     from lspd_bench.models import build
+    from lspd_bench.train.build import check_student
 
     def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         kernel = float(torch.tensor(module.weight.shape[2:]).prod()) if module.weight.dim() > 2 else 1.0
@@ -332,18 +345,15 @@ def _check_models(matrix: Matrix) -> dict[str, float]:
     work: dict[str, float] = {}
     for cell in matrix.cells:
         cfg = cell.config
-        key = config_hash({"model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size})
+        key = _work_key(cfg)
         if key in work:
             continue
         where = f"cell {cell.label(cell.axes)}" if cell.axes else "the matrix"
         try:
             model = build(cfg.model, **cfg.model_knobs())
+            check_student(cfg, model)
         except (TypeError, ValueError) as exc:  # InputError is a ValueError: a knob out of range
             raise InputError(f"{where}: {exc}") from None
-        try:
-            check_input_size(model, cfg.model, tuple(cfg.input_size))
-        except InputError as exc:
-            raise InputError(f"{where}: {exc} (input_size={list(cfg.input_size)})") from None
         macs = [0.0]
         hooks = [m.register_forward_hook(count) for m in model.modules()
                  if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]  # fmt: skip
@@ -355,8 +365,14 @@ def _check_models(matrix: Matrix) -> dict[str, float]:
     return work
 
 
+def _work_key(cfg: RunConfig) -> str:
+    """What ``_check_models`` checks and counts once: the model, its knobs, the input size and stage weights."""
+    return config_hash({"model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size,
+                        "stage_weights": cfg.stage_weights})  # fmt: skip
+
+
 def _work_of(cfg: RunConfig, work: dict[str, float]) -> float:
-    return work[config_hash({"model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size})] * cfg.epochs
+    return work[_work_key(cfg)] * cfg.epochs
 
 
 def run_matrix(
@@ -387,6 +403,7 @@ def run_matrix(
     out = Path(out)
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
+    check_options(jobs, threads, latency_min_time_s)
     work = _check_models(matrix)
     seconds["validate"] = time.perf_counter() - clock
     cache = cache_root(matrix.cells[0].config)
@@ -413,9 +430,9 @@ def run_matrix(
         item["state"] = "generated" if generate else "cached"
     seconds["data"] = time.perf_counter() - t
 
-    out.mkdir(parents=True, exist_ok=True)
     runs: list[CellRun] = []
     by_id: dict[str, CellRun] = {}
+    repeats: list[tuple[Cell, str]] = []
     warnings = list(matrix.warnings)
     for cell in matrix.cells:
         bundle = bundles[data_key(cell.config)]
@@ -423,20 +440,30 @@ def run_matrix(
         cid = run_id(ident)
         if cid in by_id:
             warnings.append(f"{cell.label(cell.axes)} is the same run as {by_id[cid].label}; it runs once")
-            store.write_cell(out / cid, {**store.read_json(out / cid / store.CELL_FILE), "keys": [cell.key]})
+            repeats.append((cell, cid))
             continue
-        run = CellRun(cell, cid, out / cid, cell.label(matrix.varying) or cid, ident)
-        store.write_cell(run.dir, {"cell": cid, "matrix": matrix.name, "axes": cell.axes, "label": run.label,
-                                   "keys": [cell.key], "config": cell.config.to_dict(), "identity": ident})  # fmt: skip
-        runs.append(run)
-        by_id[cid] = run
+        by_id[cid] = CellRun(cell, cid, out / cid, cell.label(matrix.varying) or cid, ident)
+        runs.append(by_id[cid])
+    earlier = _earlier_cells(out, by_id)
+    _check_threads([r.dir for r in runs] + [out / c["cell"] for c in earlier], threads or CELL_THREADS)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for r in runs:
+        store.write_cell(r.dir, {"cell": r.id, "matrix": matrix.name, "axes": r.cell.axes, "label": r.label,
+                                 "keys": [r.cell.key], "config": r.cell.config.to_dict(), "identity": r.identity})  # fmt: skip
+    for cell, cid in repeats:
+        store.write_cell(out / cid, {**store.read_json(out / cid / store.CELL_FILE), "keys": [cell.key]})
     write_json(out / store.MATRIX_FILE, {**matrix.to_dict(), "cells": [
-        {"cell": r.id, "label": r.label, "axes": r.cell.axes} for r in runs]})  # fmt: skip
+        {"cell": r.id, "label": r.label, "axes": r.cell.axes} for r in runs] + earlier})  # fmt: skip
 
     for r in runs:
         state = store.cell_state(r.dir)
         if state == "failed" and retry_failed:
-            state = "trained" if (r.dir / store.METRICS_FILE).is_file() else "pending"
+            state = "trained" if store.is_trained(r.dir) else "pending"
+            moved = _set_aside_unreadable_checkpoint(r.dir) if state == "pending" else None
+            if moved:
+                warnings.append(f"{r.label}: its checkpoint could not be read; kept as {moved.name}, and the cell "
+                                "starts again from epoch 1")  # fmt: skip
         r.state = {"new": "pending", "interrupted": "pending"}.get(state, state)
         if r.state == "failed":
             r.error = (store.read_json(r.dir / store.STATUS_FILE) or {}).get("error")
@@ -451,10 +478,14 @@ def run_matrix(
         if per_epoch is not None:
             r.estimate_s = per_epoch * cfg.epochs + overhead
     display.runs, display.slots = runs, slots
-    max_stages = max(int(r.identity["model_knobs"].get("stages", 1)) for r in runs)
+    identities = [r.identity for r in runs] + [(store.read_json(out / c["cell"] / store.CELL_FILE) or {}).get(
+        "identity", {}) for c in earlier]  # fmt: skip
+    max_stages = max(int(i.get("model_knobs", {}).get("stages", 1)) for i in identities)
 
     def write_table() -> dict[str, Any]:
         rows = [store.result_row(r.dir, r.table_status(), matrix.preset) for r in runs]
+        rows += [store.result_row(out / c["cell"], _EARLIER_STATUS.get(store.cell_state(out / c["cell"]), "pending"),
+                                  c["preset"]) for c in earlier]  # fmt: skip
         return store.write_results(out, rows, max_stages)
 
     write_table()
@@ -499,6 +530,65 @@ def run_matrix(
         "failed": states.count("failed"), "results": written, "seconds": seconds, "cell_seconds": cell_seconds,
         "warnings": warnings,
     }  # fmt: skip
+
+
+def _check_threads(cell_dirs: list[Path], threads: int) -> None:
+    """A cell's figures depend on the torch threads it trains with: a folder whose cells started with another
+    count than this run's is refused (``InputError``), so that no table mixes the two and no cell resumes
+    with another count than it started with."""
+    other: dict[int, list[str]] = {}
+    for folder in cell_dirs:
+        started = (store.read_json(folder / store.STATUS_FILE) or {}).get("threads")
+        if started is not None and started != threads:
+            other.setdefault(started, []).append(folder.name)
+    if other:
+        count, names = next(iter(other.items()))
+        raise InputError(f"{len(names)} cell(s) of {cell_dirs[0].parent} ({', '.join(names[:3])}) were trained with "
+                         f"{count} torch thread(s) each and this run would train with {threads}: a cell's figures "
+                         f"depend on it. Pass --threads {count}, or choose another --out")  # fmt: skip
+
+
+#: The table status of a cell from an earlier matrix in the same folder (it is not run now).
+_EARLIER_STATUS = {"done": "done", "failed": "failed"}
+
+
+def _earlier_cells(out: Path, now: dict[str, CellRun]) -> list[dict[str, Any]]:
+    """The cells an earlier matrix ran into ``out`` that this one does not have: they stay in ``matrix.json``
+    and in the results table (with their own preset), so that a new matrix in an old folder loses no row.
+    A cell that this matrix runs again under another suite version is replaced, not kept beside it."""
+    old = store.read_json(out / store.MATRIX_FILE)
+    if not isinstance(old, dict):
+        return []
+
+    def what(identity: dict[str, Any]) -> str:
+        return config_hash({k: v for k, v in identity.items() if k != "suite_version"})
+
+    current = {what(r.identity) for r in now.values()}
+    kept = []
+    for entry in old.get("cells", []):
+        cid = str(entry.get("cell")) if isinstance(entry, dict) else ""
+        record = store.read_json(out / cid / store.CELL_FILE) if cid and cid not in now else None
+        if isinstance(record, dict) and what(record.get("identity") or {}) not in current:
+            kept.append({**entry, "preset": entry.get("preset") or old.get("preset")})
+    return kept
+
+
+def _set_aside_unreadable_checkpoint(cell_dir: Path) -> Path | None:
+    """Rename a cell's unreadable ``last.pt`` (damaged on disk: our writes are atomic) to
+    ``last.pt.unreadable-<time>`` so that a retry starts the cell afresh; returns the new name, or None."""
+    from lspd_bench.train.checkpoint import load_checkpoint
+    from lspd_bench.train.loop import LAST
+
+    last = Path(cell_dir) / LAST
+    if not last.is_file():
+        return None
+    try:
+        load_checkpoint(last)
+        return None
+    except InputError:
+        kept = last.with_name(f"{LAST}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(last, kept)
+        return kept
 
 
 def _gpus(matrix: Matrix) -> int:
@@ -562,6 +652,7 @@ def _run_cells(runs: list[CellRun], out: Path, executor: str, slots: int, thread
     queue = sorted(runs, key=lambda r: -(r.estimate_s if known else r.work))
     deferred: list[CellRun] = []
     ex = make_executor(executor, slots=slots, threads=threads, folder=out / ".submitit", **options)
+    imports = tuple(plugins.named())  # what the workers import before they build a plugin's model
     by_id = {r.id: r for r in runs}
     total = 0.0
     try:
@@ -573,7 +664,7 @@ def _run_cells(runs: list[CellRun], out: Path, executor: str, slots: int, thread
                     deferred.append(r)
                     continue
                 r.state, r.started = "running", time.monotonic()
-                ex.submit(CellTask(r.id, str(r.dir), r.cell.config.to_dict(), threads, r.label))
+                ex.submit(CellTask(r.id, str(r.dir), r.cell.config.to_dict(), threads, r.label, imports))
             display.emit(force=True)
             for task, outcome in ex.poll(1.0):
                 r = by_id[task.cell]
@@ -641,7 +732,7 @@ def _latency_phase(runs: list[CellRun], out: Path, bundles: dict[str, Any], disp
             with store.cell_lock(r.dir) as held:
                 if not held:
                     continue
-                if (r.dir / store.COST_FILE).is_file():
+                if store.is_costed(r.dir):
                     r.state = "done"
                     continue
                 r.state, r.started = "running", time.monotonic()

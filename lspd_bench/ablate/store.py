@@ -5,6 +5,7 @@ Layout of a matrix folder ``runs/NAME/``::
     matrix.json            the matrix (spec, cells and their ids)
     results.csv            one row per cell, columns from ``lspd_bench.ablate.schema``
     results.parquet        the same table
+    results.json           the two tables' SHA-256 (written last: a reader refuses a table that differs)
     <cell id>/cell.json    the cell's axes, configuration, identity and keys
     <cell id>/status.json  running | trained | failed (with the one-line error), attempts, seconds
     <cell id>/progress.json  epoch, step and metric of the running attempt (the live view reads it)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -31,11 +33,13 @@ from typing import Any, Iterator
 
 from lspd_bench.ablate import schema
 from lspd_bench.config import KIND_OF, MODEL_KNOBS, column_text
+from lspd_bench.errors import InputError
 from lspd_bench.fileio import atomic_path, file_lock, write_json
 
 MATRIX_FILE = "matrix.json"
 RESULTS_CSV = "results.csv"
 RESULTS_PARQUET = "results.parquet"
+RESULTS_MANIFEST = "results.json"  # the tables' hashes, written last
 CELL_FILE = "cell.json"
 STATUS_FILE = "status.json"
 PROGRESS_FILE = "progress.json"
@@ -153,12 +157,27 @@ def cell_state(cell_dir: Path) -> str:
     (an attempt started and stopped without a verdict: it resumes from its last checkpoint) or ``new``."""
     cell_dir = Path(cell_dir)
     status = read_json(cell_dir / STATUS_FILE) or {}
-    trained = (cell_dir / METRICS_FILE).is_file()
     if status.get("status") == "failed":
         return "failed"
-    if trained:
-        return "done" if (cell_dir / COST_FILE).is_file() else "trained"
-    return "interrupted" if status else "new"
+    if is_trained(cell_dir):
+        return "done" if is_costed(cell_dir) else "trained"
+    return "interrupted" if status or (cell_dir / METRICS_FILE).exists() else "new"
+
+
+def _complete(path: Path, key: str) -> bool:
+    """Whether ``path`` holds a readable JSON object with ``key`` (not a torn or foreign file)."""
+    data = read_json(path)
+    return isinstance(data, dict) and key in data
+
+
+def is_trained(cell_dir: Path) -> bool:
+    """Whether the cell's ``metrics.json`` is whole: a damaged one is not a finished step, and is redone."""
+    return _complete(Path(cell_dir) / METRICS_FILE, "headline")
+
+
+def is_costed(cell_dir: Path) -> bool:
+    """Whether the cell's ``cost.json`` is whole (a damaged one is measured again)."""
+    return _complete(Path(cell_dir) / COST_FILE, "latency")
 
 
 def write_progress(cell_dir: Path, **fields: Any) -> None:
@@ -299,30 +318,58 @@ def write_results(out: Path, rows: list[dict[str, Any]], max_stages: int) -> dic
     """Write ``results.csv`` and ``results.parquet`` atomically (one row per cell, in matrix order).
 
     Returns the paths written; ``parquet`` is None (with ``parquet_error``) when pyarrow is missing.
+    The two tables are written one after the other, then ``results.json`` (the manifest: each table's
+    SHA-256 and row count). A reader checks a table against the manifest (:func:`check_table`), so a table
+    cut short, or left behind by a process killed between the two writes, is refused rather than read.
+    Temporaries that a killed writer left are removed first.
     """
     out = Path(out)
     df = results_frame(rows, max_stages)
     written: dict[str, str | None] = {"csv": str(out / RESULTS_CSV), "parquet": None}
     # One writer at a time, so that the CSV and the Parquet file always come from the same rows.
     with wait_lock(out / f".{RESULTS_CSV}.lock"):
+        for stale in out.glob(".results.*.tmp"):  # a killed writer's (every writer holds this lock)
+            stale.unlink(missing_ok=True)
         with atomic_path(out / RESULTS_CSV) as tmp:
             df.to_csv(tmp, index=False)
+        tables = [RESULTS_CSV]
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             written["parquet_error"] = "results.parquet not written: pyarrow is not installed (pip install pyarrow)"
+            (out / RESULTS_PARQUET).unlink(missing_ok=True)  # an older one would disagree with the CSV
         else:
             with atomic_path(out / RESULTS_PARQUET) as tmp:
                 df.to_parquet(tmp, index=False, engine="pyarrow")
             written["parquet"] = str(out / RESULTS_PARQUET)
+            tables.append(RESULTS_PARQUET)
+        write_json(out / RESULTS_MANIFEST, {"rows": len(df), "sha256": {t: _sha256(out / t) for t in tables}})
     return written
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check_table(path: Path) -> Path:
+    """Refuse a results table that does not match the manifest beside it (``InputError``): cut short or
+    damaged on disk, or left by a process killed while writing. A table without a manifest (from an older
+    suite, or made by hand) is returned as it is."""
+    path = Path(path)
+    manifest = read_json(path.parent / RESULTS_MANIFEST)
+    expected = manifest.get("sha256", {}).get(path.name) if isinstance(manifest, dict) else None
+    if expected is not None and _sha256(path) != expected:
+        raise InputError(f"{path} is damaged or incomplete (it does not match {RESULTS_MANIFEST} beside it); "
+                         "rerun `lspd-bench ablate` on this matrix folder to rebuild it")  # fmt: skip
+    return path
+
+
 def read_results(out: Path):
-    """The results table of a matrix folder (Parquet when present, else CSV) as a DataFrame."""
+    """The results table of a matrix folder (Parquet when present, else CSV) as a DataFrame, checked
+    against its manifest."""
     import pandas as pd
 
     out = Path(out)
     if (out / RESULTS_PARQUET).is_file():
-        return pd.read_parquet(out / RESULTS_PARQUET)
-    return pd.read_csv(out / RESULTS_CSV)
+        return pd.read_parquet(check_table(out / RESULTS_PARQUET))
+    return pd.read_csv(check_table(out / RESULTS_CSV))

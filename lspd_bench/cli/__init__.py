@@ -12,12 +12,6 @@ from lspd_bench import __version__
 from lspd_bench.errors import InputError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lspd-bench")
-def main() -> None:
-    """Benchmark and ablate lightweight pose-distillation networks (LSPD)."""
-
-
 @contextlib.contextmanager
 def input_errors():
     """Turn the library's ``InputError`` into one clear line and exit code 2."""
@@ -25,6 +19,61 @@ def input_errors():
         yield
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+#: Commands that build models: the plugins load before they start, so that one at fault stops them before
+#: they write anything (``ablate`` loads them while validating its matrix; the others need no model).
+_BUILDING_COMMANDS = ("train", "teacher", "eval", "profile", "zoo", "models")
+_HELP = ("-h", "--help")
+
+
+class _Group(click.Group):
+    """The command group: an ``InputError`` that a command does not catch itself (a plugin that fails to load
+    when the registry is first used, say) is one line and exit code 2 too."""
+
+    def invoke(self, ctx: click.Context):
+        # The command's own arguments, which the group's callback no longer sees: is it asking for help?
+        protected = getattr(ctx, "_protected_args", None)
+        rest = [*(ctx.protected_args if protected is None else protected), *ctx.args]
+        ctx.meta["lspd_bench.help"] = bool(set(rest) & set(_HELP))
+        with input_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": list(_HELP)})
+@click.version_option(__version__, prog_name="lspd-bench")
+@click.option("--import", "imports", multiple=True, metavar="MODULE",
+              help="Import MODULE before the command runs, so that the models and LSPD blocks it registers can be "
+                   "used (repeatable; installed or in the current folder). Installed packages' `lspd_bench.models` "
+                   "entry points need no option.")  # fmt: skip
+@click.pass_context
+def main(ctx: click.Context, imports: tuple[str, ...]) -> None:
+    """Benchmark and ablate lightweight pose-distillation networks (LSPD)."""
+    from lspd_bench import plugins
+
+    ctx.with_resource(plugins.session())  # this command's modules are forgotten when it ends
+    with input_errors():
+        plugins.request(imports, "--import")
+        if ctx.invoked_subcommand in _BUILDING_COMMANDS and not ctx.meta.get("lspd_bench.help"):
+            plugins.ensure_loaded()
+
+
+class Output(click.ParamType):
+    """An output path, checked when the command line is read (before anything is written): its parent
+    chain must be folders and writable, and a folder or a file must not be the other."""
+
+    name = "path"
+
+    def __init__(self, folder: bool):
+        self.folder = folder
+
+    def convert(self, value, param, ctx):
+        from lspd_bench.fileio import check_output
+
+        try:
+            return check_output(value, folder=self.folder, what=param.opts[0] if param else "output")
+        except InputError as exc:
+            self.fail(str(exc).removeprefix(f"{param.opts[0]} " if param else ""), param, ctx)
 
 
 def echo_json(data) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console, stdout_console
 
 
 def _duration(seconds: float | None) -> str:
@@ -76,6 +76,42 @@ class LiveView:
             self.live.update(render_state(event), refresh=True)
 
 
+class LogView:
+    """The live view as plain lines, for a stderr that is not a terminal (CI logs, files): one line per change
+    of phase, of shared work and of a cell's state or epoch, each with the elapsed time and the ETA."""
+
+    def __init__(self, console):
+        self.console = console
+        self.seen: dict[str, str] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def say(self, key: str, text: str, event: dict) -> None:
+        if self.seen.get(key) != text:
+            self.seen[key] = text
+            self.console.print(f"[{_duration(event['elapsed_s'])}, ETA {_duration(event['eta_s'])}] {text}",
+                               highlight=False, markup=False)  # fmt: skip
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] != "state":
+            return
+        self.say("phase", event["phase"], event)
+        for item in event["shared"]:
+            epoch = f" epoch {item['epoch']}/{item['epochs']}" if item.get("epoch") else ""
+            self.say(f"shared {item['description']}", f"{item['what']}: {item['description']} — {item['state']}{epoch}",
+                     event)  # fmt: skip
+        for c in event["cells"]:
+            training = c["state"] == "running" and event["phase"].startswith("training")
+            detail = f" epoch {c['epoch']}/{c['epochs']}" if c.get("epochs") and training else ""
+            detail += f" {c['metric']:.2f}" if c.get("metric") is not None and c["state"] in ("trained", "done") else ""
+            detail += f": {c['error']}" if c.get("error") else ""
+            self.say(f"cell {c['cell']}", f"cell {c['cell']} ({c['label']}): {c['state']}{detail}", event)
+
+
 def print_dry_run(plan: dict) -> None:
     from rich.table import Table
 
@@ -135,9 +171,10 @@ def print_summary(summary: dict) -> None:
 @click.argument("args", nargs=-1)
 @click.option("--preset", help="ci, quick or paper (default: the matrix file's, else quick).")
 @click.option("--dataset", help="synth, mpii or coco (for every cell; mpii/coco need data_dir=...).")
-@click.option("--out", type=click.Path(file_okay=False), help="Matrix folder (default: runs/<matrix name or hash>).")
+@click.option("--out", type=Output(folder=True), help="Matrix folder (default: runs/<matrix name or hash>).")
 @click.option("--jobs", type=int, help="Cells at once (default: local — one per core; ray/submitit — all).")
-@click.option("--threads", type=int, help="Torch threads per cell (default: cores / jobs).")
+@click.option("--threads", type=int, help="Torch threads each cell trains with (default 1, whatever --jobs: a "
+                                           "cell's figures depend on it, and a folder keeps one count).")
 @click.option("--executor", default="local", show_default=True, help="local, ray or submitit.")
 @click.option("--address", help="Ray cluster address (--executor ray; default: start a local one).")
 @click.option("--cluster", help="submitit cluster: slurm, local or debug (default: slurm when available).")
@@ -157,11 +194,11 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
     Rerunning the same command skips finished cells and resumes interrupted ones from their last
     checkpoint. Exits 1 when a cell failed (the others still run), 2 on bad input.
     """
-    from pathlib import Path
-
     from lspd_bench.ablate.executors import EXECUTORS
     from lspd_bench.ablate.matrix import load_matrix
     from lspd_bench.ablate.run import dry_run as plan_dry_run
+    from lspd_bench.config import check_locations
+    from lspd_bench.fileio import check_output
 
     files = [a for a in args if "=" not in a]
     if len(files) > 1:
@@ -172,7 +209,9 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
         if executor not in EXECUTORS:
             raise InputError(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
         matrix = load_matrix(files[0] if files else None, [a for a in args if "=" in a], preset=preset, dataset=dataset)
-        out_dir = Path(out) if out else matrix.default_out()
+        out_dir = check_output(out or matrix.default_out(), folder=True, what="--out")
+        for cfg in {(c.config.cache_dir, c.config.data_dir): c.config for c in matrix.cells}.values():
+            check_locations(cfg)
         if dry_run:
             plan = plan_dry_run(matrix, out_dir, jobs=jobs, threads=threads, executor=executor,
                                 retry_failed=retry_failed, latency_min_time_s=latency_min_time)  # fmt: skip
@@ -190,7 +229,7 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
             else:
                 for w in matrix.warnings:
                     console.print(f"[yellow]warning: {w}[/]")
-                with LiveView(console) as view:
+                with (LiveView if console.is_terminal else LogView)(console) as view:
                     summary = run_matrix(matrix, out_dir, progress=view, **options)
         except KeyboardInterrupt:
             console.print(f"interrupted: rerun the same command to resume ({out_dir})")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lspd_bench.check import ACC_FLOOR, TOL_LATENCY
-from lspd_bench.cli import echo_json, input_errors, main, stdout_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stdout_console
 
 _STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yellow", "≠": "yellow"}
 
@@ -24,7 +24,9 @@ _STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yell
                    "interval is past it.")
 @click.option("--update-baseline", is_flag=True,
               help="Accept the results: write them as the new baseline (atomically) and show what changed.")
-@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), metavar="OUT.md",
+@click.option("--allow-partial", is_flag=True,
+              help="With --update-baseline: accept results that lack some of the baseline's cells (they leave it).")
+@click.option("--markdown", "markdown_out", type=Output(folder=False), metavar="OUT.md",
               help="Also write the report as Markdown (for a pull-request comment).")
 @click.option("--claims", "claims", is_flag=True,
               help="Also judge the baseline's claims on the results: one it supported that is now contradicted fails.")
@@ -32,8 +34,8 @@ _STYLE = {"✗": "bold red", "✓": "green", "+": "cyan", "~": "dim", "?": "yell
               help="A claim the matrix does not carry (as in `report --claim`), recorded by --update-baseline and "
                    "judged by --claims. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
-def check_command(results, baseline, tol_acc, tol_latency, update_baseline, markdown_out, claims, extra_claims,
-                  as_json) -> None:  # fmt: skip
+def check_command(results, baseline, tol_acc, tol_latency, update_baseline, allow_partial, markdown_out, claims,
+                  extra_claims, as_json) -> None:  # fmt: skip
     """Compare RESULTS (a matrix folder or its results.csv) with the baseline; exit 1 on a regression.
 
     Fails on an accuracy drop beyond what the seed noise allows (per cell, and for the mean of all cells),
@@ -45,10 +47,12 @@ def check_command(results, baseline, tol_acc, tol_latency, update_baseline, mark
     from lspd_bench import check as gate
     from lspd_bench.fileio import write_text
 
+    if allow_partial and not update_baseline:
+        raise click.UsageError("--allow-partial goes with --update-baseline")
     with input_errors():
         if update_baseline:
             report = gate.update_baseline(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency,
-                                          claims=extra_claims)  # fmt: skip
+                                          claims=extra_claims, allow_partial=allow_partial)  # fmt: skip
         else:
             report = gate.check(results, baseline, tol_acc=tol_acc, tol_latency=tol_latency, claims=claims,
                                 extra_claims=extra_claims)  # fmt: skip

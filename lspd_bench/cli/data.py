@@ -7,7 +7,8 @@ import time
 import click
 import yaml
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.config import SEED_RANGE
 from lspd_bench.errors import InputError
 
 
@@ -32,16 +33,16 @@ def _overrides(pairs: tuple[str, ...]) -> dict:
 
 
 @data.command("synth")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--out", "out_dir", required=True, type=Output(folder=True), help="Output directory.")
 @click.option("--preset", "preset_name", default="standard", show_default=True,
               type=click.Choice(["ci", "quick", "standard"]), help="Sizes and difficulty.")  # fmt: skip
-@click.option("--n-train", type=int, help="Training samples (overrides the preset).")
-@click.option("--n-val", type=int, help="Validation samples (overrides the preset).")
+@click.option("--n-train", type=click.IntRange(min=1), help="Training samples (overrides the preset).")
+@click.option("--n-val", type=click.IntRange(min=1), help="Validation samples (overrides the preset).")
 @click.option("--size", type=int, help="Image side in px (overrides the preset).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed and version → same bytes.")
+@click.option("--seed", type=click.IntRange(*SEED_RANGE), default=0, show_default=True, help="Same seed and version → same bytes.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a SynthConfig knob, e.g. --set occluder_prob=0.5 (repeatable).")  # fmt: skip
-@click.option("--workers", type=int, default=2, show_default=True, help="Rendering processes.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Rendering processes.")
 @click.option("--png", is_flag=True, help="Also write every image as images/{split}/NNNNNN.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print meta.json content as JSON.")
 def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, workers, png, as_json) -> None:
@@ -70,8 +71,8 @@ def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, worker
 @data.command("show")
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val"]))
-@click.option("--n", "count", type=int, default=16, show_default=True, help="Samples in the grid.")
-@click.option("--out", "out_path", default="grid.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--n", "count", type=click.IntRange(min=1), default=16, show_default=True, help="Samples in the grid.")
+@click.option("--out", "out_path", default="grid.png", show_default=True, type=Output(folder=False))
 @click.option("--keypoints", default="mpii", show_default=True, type=click.Choice(["mpii", "coco"]))
 @click.option("--crop", is_flag=True, help="Show the loader's person crop instead of the whole image.")
 def show_command(root, split, count, out_path, keypoints, crop) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console
 
 
 @main.command("eval")
@@ -14,7 +14,7 @@ from lspd_bench.cli import echo_json, input_errors, main, stderr_console
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Flip test (published numbers use it).")
 @click.option("--boxes", default="gt", show_default=True,
               help="COCO person boxes: 'gt' (inflates AP) or a detection-results JSON file.")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False), help="Folder for metrics.json and the predictions.")
+@click.option("--out", type=Output(folder=True), help="Folder for metrics.json and the predictions.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of the table.")
 def eval_command(target, split, flip, boxes, out, as_json) -> None:
     """Evaluate TARGET (a run folder or a checkpoint file) exactly per protocol."""

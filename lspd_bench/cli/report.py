@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console
 
 
 def _formats(_ctx, _param, value: str) -> list[str]:
@@ -19,7 +19,7 @@ def _formats(_ctx, _param, value: str) -> list[str]:
 
 @main.command("report")
 @click.argument("matrix", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=Output(folder=True),
               help="Output folder (default: reports/<matrix folder name>).")
 @click.option("--metric", type=click.Choice(["pckh", "ap"]),
               help="Report the cells scored with this metric (default: the matrix's one metric).")

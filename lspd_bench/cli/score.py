@@ -34,7 +34,7 @@ def _print_report(title: str, header: list[str], rows: list[list[str]], notes: l
 
 @click.group("score")
 def score() -> None:
-    """Score saved predictions: MPII PCKh or COCO keypoint AP (PROTOCOLS.md §1–2)."""
+    """Score saved predictions: MPII PCKh or COCO keypoint AP, with the conventions of the pose literature."""
 
 
 @score.command("mpii")

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console, stdout_console
 
 
 class TrainDisplay:
@@ -55,13 +55,14 @@ class TrainDisplay:
 def config_and_data(preset: str | None, args: tuple[str, ...], console):
     """The run config of ``[CONFIG.yaml] [key=value ...]`` on ``preset``, and its data (generated once, then
     cached, behind a spinner). Bad input raises ``InputError``, or ``UsageError`` for two YAML files."""
-    from lspd_bench.config import load_config, parse_overrides
+    from lspd_bench.config import check_locations, load_config, parse_overrides
     from lspd_bench.data.build import build_data
 
     files = [a for a in args if "=" not in a]
     if len(files) > 1:
         raise click.UsageError(f"one CONFIG.yaml at most, got {', '.join(files)}")
     cfg = load_config(preset, files[0] if files else None, parse_overrides(a for a in args if "=" in a))
+    check_locations(cfg)
     with console.status("preparing the data (generated once, then cached) …"):
         return cfg, build_data(cfg)
 
@@ -69,7 +70,7 @@ def config_and_data(preset: str | None, args: tuple[str, ...], console):
 @main.command("train")
 @click.argument("args", nargs=-1)
 @click.option("--preset", help="ci, quick or paper (lspd_bench/presets/NAME.yaml).")
-@click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/train/<config hash>).")
+@click.option("--out", type=Output(folder=True), help="Run folder (default: runs/train/<config hash>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of the table.")
 def train_command(args, preset, out, resume, as_json) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_progress, stdout_console
 
 
 @main.command("zoo")
 @click.option("--latency", is_flag=True, help="Also time each model (1 thread, batch 1; slow for the teacher).")
-@click.option("--out", type=click.Path(dir_okay=False), help="Also write the full profiles to this JSON file.")
+@click.option("--out", type=Output(folder=False), help="Also write the full profiles to this JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full profiles as JSON.")
 def zoo_command(latency: bool, out: str | None, as_json: bool) -> None:
     """Profile every registered model at its customary input size (deploy models, batch 1)."""

@@ -1,4 +1,4 @@
-"""Model latency and throughput, measured the way PROTOCOLS.md §4 asks.
+"""Model latency and throughput, measured as docs/protocols.md, "Latency" states.
 
 Eval mode and ``torch.inference_mode``; a fixed, recorded thread count; warm-up, then timed iterations
 one call at a time (at least ``iters`` calls and at least ``min_time_s`` seconds); median, p90, min and
@@ -174,7 +174,7 @@ def measure_ratio(model: nn.Module, reference: nn.Module, input_hw: tuple[int, i
 
 
 def measure_latency(model: nn.Module, input_hw: tuple[int, int], **kwargs) -> LatencyResult:
-    """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (PROTOCOLS.md §4); keyword
+    """Latency of one forward pass of ``model`` on a ``batch``×3×H×W input (docs/protocols.md, "Latency"); keyword
     arguments as in ``measure_times``."""
     return measure_latencies([model], input_hw, **kwargs)[0]
 

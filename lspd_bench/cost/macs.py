@@ -1,8 +1,8 @@
-"""Multiply-accumulate counts from the field's two counters, fvcore and ptflops (PROTOCOLS.md §3).
+"""Multiply-accumulate counts from the field's two counters, fvcore and ptflops.
 
-The totals are the libraries' own; this module only runs them the way the protocol asks (eval mode,
+The totals are the libraries' own; this module only runs them the same way for every model (eval mode,
 batch 1, ptflops' backend named) and collects what each counter skipped, so that no figure is a
-silent zero.
+silent zero. docs/protocols.md, "MACs and FLOPs", compares the counters.
 """
 
 from __future__ import annotations

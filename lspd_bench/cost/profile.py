@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any, Sequence
 
@@ -12,9 +13,10 @@ from lspd_bench.cost.latency import RUNTIMES, measure_latency
 from lspd_bench.cost.macs import count_macs
 from lspd_bench.cost.memory import peak_forward_memory
 from lspd_bench.cost.params import count_params
+from lspd_bench.config import FIELD_TYPES, check_value
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
-from lspd_bench.models import build, get_entry
+from lspd_bench.models import build, check_input_size, get_entry
 
 CONVENTIONS = (
     "MACs: one fused multiply-add = 1 MAC, printed as GMACs (10^9) with the counter named; pose papers' "
@@ -65,16 +67,6 @@ def build_for_profile(name: str, joints: int | None, knobs: dict[str, Any]) -> n
         raise InputError(f"model {name!r}: {exc}") from None
 
 
-def check_input_size(model: nn.Module, name: str, input_hw: tuple[int, int]) -> None:
-    """Heights and widths must be positive multiples of the model's stride (so heatmaps are exactly H/4)."""
-    h, w = input_hw
-    stride = model.stride
-    if h <= 0 or w <= 0 or h % stride or w % stride:
-        raise InputError(
-            f"input {h}x{w} does not fit model {name!r}: height and width must be positive multiples of {stride}"
-        )
-
-
 def profile_model(
     name: str,
     *,
@@ -101,6 +93,13 @@ def profile_model(
         raise InputError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
     if batch < 1:
         raise InputError(f"batch must be a positive integer, got {batch}")
+    if latency and not min_time_s >= 0:  # NaN too
+        raise InputError(f"--min-time {min_time_s}: must be 0 or more seconds")
+    if latency and runtime == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+        raise InputError("runtime onnxruntime needs its extra: pip install 'lspd-bench[onnx]'")
+    for key, value in (knobs or {}).items():  # knobs that are also configuration keys keep the config's ranges
+        if key in FIELD_TYPES:
+            check_value(key, value, where="knob")
     threads = validate_threads(threads)
     device = resolve_device(device)
     full = build_for_profile(name, joints, knobs or {})

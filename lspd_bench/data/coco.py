@@ -1,7 +1,7 @@
 """COCO ``person_keypoints`` annotations (through pycocotools) and person-detection results.
 
 Person crops come from the ground-truth boxes (crowd and keypoint-less people skipped) or from a
-detection-results file above a score threshold (the standard protocol, PROTOCOLS.md §2). A box becomes
+detection-results file above a score threshold (the standard protocol). A box becomes
 a ``center`` / ``scale`` with the aspect ratio fixed to the network input (192:256 by default) and
 padding 1.25.
 """

@@ -1,6 +1,6 @@
 """Keypoint definitions of the two formats (joint order, flip pairs, skeletons, OKS sigmas).
 
-Facts from PROTOCOLS.md §1–2; every other module takes them from here.
+The datasets' and their evaluators' own definitions; every other module takes them from here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ MPII_SKELETON: tuple[tuple[int, int], ...] = (
     (0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9),
     (7, 12), (12, 11), (11, 10), (7, 13), (13, 14), (14, 15),
 )  # fmt: skip
-#: PCKh summary groups (PROTOCOLS.md §1.8): Head is head_top alone; pelvis and thorax are excluded.
+#: PCKh summary groups (the MPII table): Head is head_top alone; pelvis and thorax are excluded.
 MPII_PCKH_GROUPS: dict[str, tuple[int, ...]] = {
     "Head": (9,), "Shoulder": (12, 13), "Elbow": (11, 14), "Wrist": (10, 15),
     "Hip": (2, 3), "Knee": (1, 4), "Ankle": (0, 5),

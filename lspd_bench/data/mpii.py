@@ -1,6 +1,6 @@
 """MPII Human Pose in the HRNet/MMPose JSON layout, plus the ``gt_valid.mat`` evaluation file.
 
-Conventions (PROTOCOLS.md §1): coordinates in the files are 1-based; the loader moves the centre down
+Conventions (HRNet's and MMPose's): coordinates in the files are 1-based; the loader moves the centre down
 by 15·scale px, multiplies the scale by 1.25 and subtracts 1 from centre and joints (0-based px).
 ``joints_vis`` means *annotated*. The test split has no joints.
 """

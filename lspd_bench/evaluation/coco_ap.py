@@ -1,5 +1,5 @@
-"""COCO keypoint AP for top-down models (PROTOCOLS.md §2): rescoring, OKS-NMS, the results file, and
-pycocotools' ``COCOeval`` behind one function.
+"""COCO keypoint AP for top-down models: rescoring, OKS-NMS, the results file, and pycocotools'
+``COCOeval`` behind one function (docs/protocols.md, "COCO keypoint AP").
 
 The NumPy parts (:func:`rescore`, :func:`oks`, :func:`oks_nms`) are pure; :func:`coco_keypoint_ap` is the
 adapter to pycocotools, the reference.

@@ -1,4 +1,4 @@
-"""MPII PCKh exactly as PROTOCOLS.md §1 states it, as a pure NumPy function.
+"""MPII PCKh as the HRNet/MMPose validation protocol computes it, as a pure NumPy function.
 
 Every convention that differs between the reference implementations is fixed here and listed in
 :data:`PCKH_CONVENTIONS`, which travels with each result.
@@ -169,7 +169,7 @@ def _validate(pred, gt, visible, head_size) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def pckh(pred, gt, visible, head_size, thresholds=DEFAULT_THRESHOLDS) -> PCKhResult:
-    """MPII PCKh (PROTOCOLS.md §1) of N people.
+    """MPII PCKh of N people (docs/protocols.md, "MPII PCKh").
 
     Args:
         pred: ``N×16×2`` predictions (x, y) in **0-based** image px; +1 is added here before comparing.

@@ -26,10 +26,11 @@ from lspd_bench.evaluation.io import load_mpii_ground_truth
 from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
 from lspd_bench.evaluation.predict import Predictions, predict
 from lspd_bench.fileio import atomic_path, file_lock, write_json, write_text
-from lspd_bench.train.build import build_student, build_teacher, identity, run_id, teacher_knobs
+from lspd_bench.models.contract import deploy_stage as deploy_stage_of
+from lspd_bench.train.build import build_student, build_teacher, check_student, identity, run_id, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
-from lspd_bench.train.loop import LAST, fit, rank_and_world, resolve_device, setup_distributed
+from lspd_bench.train.loop import LAST, check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
 from lspd_bench.train.shipped import find_shipped, nearest_shipped, write_shipped
 
@@ -247,7 +248,9 @@ def train_and_evaluate(
     if cfg.channels_last:  # NHWC: faster for these convolutions on CUDA and on oneDNN CPUs
         model = model.to(memory_format=torch.channels_last)
     ident = identity(cfg, bundle.num_joints, bundle.fingerprint)
-    deploy_stage = getattr(model, "deploy_stage", 1)
+    deploy_stage = deploy_stage_of(model)
+    check_student(cfg, model)  # before anything is written: the folder of a refused run stays as it was
+    check_run_dir(out, ident, resume)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         write_text(out / "config.json", canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
@@ -320,7 +323,7 @@ def evaluate_checkpoint(
     model = build_student(cfg, bundle.num_joints)
     model.load_state_dict(state["model"])
     model.to(device)
-    deploy_stage = getattr(model, "deploy_stage", 1)
+    deploy_stage = deploy_stage_of(model)
     started = time.perf_counter()
     final = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=flip_test, device=device)
     seconds = time.perf_counter() - started

@@ -5,7 +5,8 @@ H/4; each stack is an hourglass of depth 4 followed by a residual, a 1×1 conv-B
 head; between stacks the features and the heatmaps are mapped back by 1×1 convs and added to the stack
 input (intermediate supervision). With 16 joints, 8 stacks × 256 features has 25.59M parameters
 (published ≈ 25.5M) and 4 stacks × 128 features, the FPD student, 3.29M (published ≈ 3.2M); the
-stem widths follow the FPD reference code, which scales them with ``features`` (PROTOCOLS.md §3).
+stem widths follow the FPD reference code, which scales them with ``features`` (the original fixed-width
+stem would give 3.33M).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class StackedHourglass(nn.Module):
         # The stem widens features/4 → features/2 → features, as in the FPD and pytorch-pose ports
         # (64 → 128 → 256 at the usual width).
         quarter, half = features // 4, features // 2
+        self.num_joints = num_joints
         self.stem = nn.Sequential(
             nn.Conv2d(3, quarter, 7, stride=2, padding=3),
             nn.BatchNorm2d(quarter),
@@ -117,6 +119,11 @@ class StackedHourglass(nn.Module):
             if k < len(self.features_back):
                 x = x + self.features_back[k](y) + self.heatmaps_back[k](h)
         return heatmaps
+
+    @property
+    def deploy_stage(self) -> int:
+        """The stage ``deploy()`` returns and a run scores: the last stack (1-based)."""
+        return len(self.heads)
 
     def deploy(self) -> nn.Module:
         """The inference module: the same network, returning only the last stack's heatmaps."""

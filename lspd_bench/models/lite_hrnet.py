@@ -5,7 +5,7 @@ A shuffle-style stem brings the image to H/4 with 32 channels; three stages of 2
 blocks (cross-resolution weighting, then a depthwise 3×3 and a spatial weighting on half the channels,
 then a channel shuffle) followed by fuse layers; an iterative head folds the branches back into the
 H/4 branch and a 1×1 conv gives the heatmaps. Published sizes at 256×192, 17 joints: Lite-HRNet-18
-1.1M, Lite-HRNet-30 1.8M (PROTOCOLS.md §3).
+1.1M, Lite-HRNet-30 1.8M (rounded; these layouts have 1.131M and 1.764M).
 """
 
 from __future__ import annotations
@@ -232,6 +232,7 @@ class LiteHRNet(nn.Module):
         super().__init__()
         if num_joints < 1:
             raise InputError(f"litehrnet knob num_joints must be >= 1, got {num_joints}")
+        self.num_joints = num_joints
         self.stem = Stem()
         stages: list[nn.Module] = []
         before: tuple[int, ...] = (_STEM_CHANNELS,)

@@ -1,6 +1,6 @@
 """The LSPD family: a single-branch backbone, a sequence of lightweight pose stages, deploy = backbone + stage.
 
-Structure (LSPD.md):
+Structure (docs/lspd.md, "The network"):
 
     image B×3×H×W
       └─ backbone: conv3×3/2 → conv3×3/2 → n_stem blocks                    x₁: B×C×H/4×W/4
@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lspd_bench.errors import InputError
-from lspd_bench.models.registry import register_model
+from lspd_bench.models.registry import NameTaken, register_model
 
 # --------------------------------------------------------------------------------------------- blocks
 
@@ -129,6 +129,34 @@ BLOCKS: dict[str, Callable[..., nn.Module]] = {
     "inverted": InvertedResidual,
     "lmrb": LMRB,
 }
+#: Block types a plugin added, and what each plugin is known by (it enters the identity of a run using it).
+BLOCK_PLUGINS: dict[str, dict[str, str]] = {}
+
+
+def register_block(name: str, block: Callable[..., nn.Module] | None = None):
+    """Add an LSPD block type under ``name``, the value the ``block`` key then takes.
+
+    ``block(channels)`` must return a module that keeps its input's shape (C channels in and out, same
+    resolution); LSPD passes no other argument (``functools.partial`` makes variants). Call it as
+    ``register_block("mine", MyBlock)`` or use ``@register_block("mine")`` on the class. A name already taken
+    raises ``NameTaken`` naming both registrants.
+    """
+
+    def add(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        from lspd_bench import plugins
+
+        module, origin = plugins.registering_module(cls), plugins.registering_origin(cls)
+        if name in BLOCKS:
+            first = BLOCKS[name]
+            raise NameTaken(f"block {name!r} is registered twice: first by {plugins.defining_module(first)} "
+                            f"({plugins.describe(BLOCK_PLUGINS.get(name))}), again by {module} "
+                            f"({plugins.describe(origin)})")  # fmt: skip
+        BLOCKS[name] = cls
+        if origin is not None:
+            BLOCK_PLUGINS[name] = origin
+        return cls
+
+    return add if block is None else add(block)
 
 
 def make_blocks(block: str, channels: int, n: int, **block_kw) -> nn.Sequential:
@@ -145,7 +173,7 @@ class EncoderDecoder(nn.Module):
     Per level l: a block on the skip connection; max-pool 2 → (1×1 widen to the next level's width) →
     block → (level l+1, or a block at the bottom) → (1×1 narrow back) → nearest upsample ×2, added to the
     skip. An output block follows the top level. ``widths[l]`` is the width at level l (len D+1); equal
-    widths give the plain same-width hourglass of LSPD.md.
+    widths give a plain same-width hourglass.
     """
 
     def __init__(self, widths: Sequence[int], make: Callable[[int], nn.Module]):
@@ -240,7 +268,7 @@ class LSPD(nn.Module):
         block: ``basic``, ``bottleneck``, ``inverted`` or ``lmrb``.
         width: C, channels of the H/4 feature maps (x_k, y_k).
         depth: D, encoder–decoder levels per stage (input must be divisible by 4·2^D).
-        width_growth: width factor per encoder level (1 = the same width everywhere, as in LSPD.md;
+        width_growth: width factor per encoder level (1 = the same width everywhere;
             2 doubles it at every halving, which buys parameters where MACs are cheap).
         max_width: cap on any level's width.
         blocks_per_level: blocks at every encoder–decoder position.
@@ -269,6 +297,10 @@ class LSPD(nn.Module):
         super().__init__()
         if not 1 <= stages <= 8:
             raise InputError(f"stages must be in 1..8, got {stages}")
+        if block not in BLOCKS:  # perhaps a plugin's, not loaded yet (the registry loads them on first use)
+            from lspd_bench import plugins
+
+            plugins.ensure_loaded()
         if block not in BLOCKS:
             raise InputError(f"unknown block {block!r}; choose from: {', '.join(BLOCKS)}")
         if not 1 <= deploy_stage <= stages:
@@ -323,7 +355,7 @@ class LSPD(nn.Module):
 
 #: Named width presets. Deploy models at 256×256 land among the lightweight baselines (``lspd-s`` and
 #: ``lspd-m``: about 1–2 M parameters, well under 1 GMAC; ``lspd-xs`` is a CPU-sized member); the measured
-#: figures are in the README (`lspd-bench models --json`).
+#: figures are in docs/lspd.md, "The zoo, measured" (`lspd-bench zoo`).
 PRESETS: dict[str, dict] = {
     "lspd-xs": dict(width=32, width_growth=2.0),
     "lspd-s": dict(width=64, width_growth=2.0),

@@ -3,7 +3,7 @@
 Backbones written here without their classifier heads: ResNet-18/50 (torchvision layout, stride on the
 3×3 conv of the bottleneck) and MobileNetV2 width 1.0 (up to its 1280-channel 1×1 conv). Each backbone
 reduces the input by 32; three 4×4/2 transposed convs of 256 channels (no bias, BN, ReLU) bring it back
-to H/4. Published sizes at 256×192, 17 joints: R50 34.0M, MobileNetV2 9.57M (PROTOCOLS.md §3).
+to H/4. Published sizes at 256×192, 17 joints: R50 34.0M, MobileNetV2 9.57M, matched here.
 """
 
 from __future__ import annotations
@@ -174,6 +174,7 @@ class SimpleBaseline(nn.Module):
         super().__init__()
         if num_joints < 1:
             raise InputError(f"simplebaseline knob num_joints must be >= 1, got {num_joints}")
+        self.num_joints = num_joints
         self.backbone = backbone
         layers: list[nn.Module] = []
         for _ in range(num_deconv):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lspd_bench.errors import InputError
-from lspd_bench.fileio import write_text
+from lspd_bench.fileio import check_output, write_text
 from lspd_bench.report import claims as claim_verdicts
 from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines
 from lspd_bench.report.html import PlotEntry, render_index
@@ -210,7 +210,7 @@ def build_report(
     verdicts = claim_verdicts.judge_all(analysis.matrix, claims)
     notes: list[str] = []
     refs = _usable_references(analysis, references, notes)
-    out = Path(out_dir) if out_dir is not None else Path("reports") / matrix.name
+    out = check_output(out_dir if out_dir is not None else Path("reports") / matrix.name, folder=True, what="--out")
     order = [cost] + [k for k in COST_KINDS if k != cost]
     files: list[Path] = []
 

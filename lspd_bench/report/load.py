@@ -18,14 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lspd_bench.ablate import schema
+from lspd_bench.ablate import schema, store
 from lspd_bench.errors import InputError
 
-RESULTS_CSV = "results.csv"
-METRICS_JSON = "metrics.json"
-COST_JSON = "cost.json"
 PER_PERSON_NPZ = "per_person.npz"
-MATRIX_JSON = "matrix.json"
 
 #: Columns without which a ``results.csv`` is not one of ours.
 REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
@@ -206,11 +202,12 @@ def load_matrix(path: str | Path) -> Matrix:
     if not root.exists():
         raise InputError(f"{root}: no such folder")
     if not root.is_dir():
-        raise InputError(f"{root}: not a folder; pass the matrix folder that holds {RESULTS_CSV}")
-    csv = root / RESULTS_CSV
+        raise InputError(f"{root}: not a folder; pass the matrix folder that holds {store.RESULTS_CSV}")
+    csv = root / store.RESULTS_CSV
     if not csv.is_file():
-        what = "is an empty folder" if not any(root.iterdir()) else f"has no {RESULTS_CSV}"
+        what = "is an empty folder" if not any(root.iterdir()) else f"has no {store.RESULTS_CSV}"
         raise InputError(f"{root} {what}: not an ablation matrix folder (run `lspd-bench ablate` to make one)")
+    store.check_table(csv)
     try:
         frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
@@ -222,7 +219,7 @@ def load_matrix(path: str | Path) -> Matrix:
         raise InputError(f"{csv} lacks the column(s) {', '.join(missing)}: not a results table of `lspd-bench ablate`")
     if frame.empty:
         raise InputError(f"{csv} has no cells yet")
-    spec = _read_json(root / MATRIX_JSON) or {}
+    spec = _read_json(root / store.MATRIX_FILE) or {}
     axes_by_cell = {str(c.get("cell")): c.get("axes") for c in spec.get("cells") or [] if isinstance(c, dict)}
     cells = []
     for record in frame.to_dict(orient="records"):
@@ -240,12 +237,12 @@ def load_matrix(path: str | Path) -> Matrix:
         cell = Cell(id=str(record[schema.CELL]), status=status, error=row.get(schema.ERROR) or "", folder=folder,
                     row=row, axes=axes_by_cell.get(str(record[schema.CELL])))  # fmt: skip
         if cell.done:
-            cell.metrics = _read_json(folder / METRICS_JSON)
-            cell.cost = _read_json(folder / COST_JSON)
+            cell.metrics = _read_json(folder / store.METRICS_FILE)
+            cell.cost = _read_json(folder / store.COST_FILE)
             if cell.metrics is None:
-                cell.problems.append(f"no {METRICS_JSON}")
+                cell.problems.append(f"no {store.METRICS_FILE}")
             if cell.cost is None:
-                cell.problems.append(f"no {COST_JSON}")
+                cell.problems.append(f"no {store.COST_FILE}")
             if row.get("metric") == "pckh" and not cell.per_person_file.is_file():
                 cell.problems.append(f"no {PER_PERSON_NPZ}")
         for k, v in _derived_context(cell.metrics).items():
@@ -337,10 +334,10 @@ def load_references(paths: list[str | Path], fingerprint: Any = None) -> tuple[l
     for p in map(Path, paths):
         metrics = None
         if p.is_dir():
-            metrics = _read_json(p / METRICS_JSON)
-            file = p / COST_JSON
+            metrics = _read_json(p / store.METRICS_FILE)
+            file = p / store.COST_FILE
             if not file.is_file():
-                raise InputError(f"--reference {p}: the folder has no {COST_JSON}")
+                raise InputError(f"--reference {p}: the folder has no {store.COST_FILE}")
         elif p.is_file():
             file = p
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -248,7 +249,8 @@ def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference]
         subtitle = _subtitle(analysis, len(points))
         if len(points) > 1 and len({p.x for p in points}) == 1:
             subtitle += f" · every variant has the same deploy {_COST_TITLE[kind]}"
-        ax.set_title(subtitle, loc="left", fontsize=8, color="#555555")
+        # Wrapped to the axes' width: an unwrapped line runs under the legend beside the axes.
+        ax.set_title(textwrap.fill(subtitle, 64), loc="left", fontsize=8, color="#555555")
         title = " / ".join(others) if others else None
         if along:
             title = f"{title}\n(number in marker: {along})" if title else f"number in marker: {along}"

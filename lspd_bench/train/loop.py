@@ -155,6 +155,20 @@ def _append_csv(path: Path, row: dict) -> None:
     write_text(path, buf.getvalue())
 
 
+def check_run_dir(run_dir: str | os.PathLike, identity: dict[str, Any], resume: bool) -> None:
+    """A run folder takes a new run only when it holds no checkpoint, and a resume only of its own
+    configuration (``InputError`` otherwise): checked before anything is written into it."""
+    last_path = Path(run_dir) / LAST
+    if not last_path.exists():
+        return
+    if not resume:
+        raise InputError(f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out")
+    stored = load_checkpoint(last_path)["identity"]
+    if stored != identity:
+        changed = sorted(k for k in set(identity) | set(stored) if identity.get(k) != stored.get(k))
+        raise InputError(f"{last_path} belongs to a different configuration (differs in: {', '.join(changed)})")
+
+
 def fit(
     cfg: RunConfig,
     model: nn.Module,
@@ -184,8 +198,7 @@ def fit(
     rank, world = rank_and_world() if distributed else (0, 1)
     device = next(model.parameters()).device
     last_path, best_path = run_dir / LAST, run_dir / BEST
-    if last_path.exists() and not resume:
-        raise InputError(f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out")
+    check_run_dir(run_dir, identity, resume)
     if cfg.distill in TEACHER_MODES and teacher is None:
         raise InputError(f"distill={cfg.distill} needs a trained teacher")
 
@@ -202,10 +215,6 @@ def fit(
     start_epoch, best, history = 0, -math.inf, []
     if resume and last_path.exists():
         state = load_checkpoint(last_path)
-        if state["identity"] != identity:
-            changed = sorted(k for k in set(identity) | set(state["identity"])
-                             if identity.get(k) != state["identity"].get(k))  # fmt: skip
-            raise InputError(f"{last_path} belongs to a different configuration (differs in: {', '.join(changed)})")
         model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -1,4 +1,4 @@
-"""Heatmap losses, intermediate supervision and the distillation modes of LSPD.md.
+"""Heatmap losses, intermediate supervision and the distillation modes (docs/lspd.md, "Distillation modes").
 
 Every loss takes heatmaps B×J×h×w and target weights B×J×1 and returns a scalar averaged over
 batch, joints and pixels (HRNet's ``JointsMSELoss`` with target weights, 0.5·MSE).
@@ -58,7 +58,7 @@ def stage_losses(
     alpha: float = 0.5,
     teacher: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
-    """One loss per stage (intermediate supervision), with the distillation mode of LSPD.md.
+    """One loss per stage (intermediate supervision), with the distillation mode ``distill``.
 
     - ``none``: L(h_k, GT).
     - ``teacher`` (FPD): (1−α)·L(h_k, GT) + α·L(h_k, T) for every stage, T the frozen teacher's heatmaps.
