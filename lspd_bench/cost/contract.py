@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from lspd_bench.cost.macs import count_macs
+from lspd_bench.cost.params import count_params
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, get_entry
 from lspd_bench.models.contract import HEATMAP_STRIDE, PoseModel, attribute_problems, deploy_stage, stages_of
@@ -91,7 +92,7 @@ def check_model(name: str, knobs: dict[str, Any] | None = None, sizes: Sequence[
         return [Finding("builds", False, first_line(exc))]
     if not isinstance(model, nn.Module):
         return [Finding("builds", False, f"the factory returns {type(model).__name__}, not a torch.nn.Module")]
-    params = sum(p.numel() for p in model.parameters())
+    params = count_params(model)
     findings.append(Finding("builds", True, f"{params / 1e6:.3f} M parameters (full model)"))
 
     joints = knobs.get("num_joints", entry.knobs.get("num_joints"))
@@ -164,7 +165,7 @@ def _deploy(model: nn.Module, x: torch.Tensor, outputs: list[torch.Tensor]) -> t
         return None, Finding(label, False, f"the deploy model returns {_shape(out)}, stage {stage} is {_shape(expected)}")
     diff = float((out - expected).abs().max())
     same = torch.allclose(out, expected, rtol=DEPLOY_RTOL, atol=DEPLOY_ATOL)
-    params = sum(p.numel() for p in deployed.parameters())
+    params = count_params(deployed)
     detail = f"max |difference| {diff:.3g} at {x.shape[-2]}x{x.shape[-1]}; {params / 1e6:.3f} M parameters deployed"
     return deployed, Finding(label, same, detail if same else f"{detail} (allowed: rtol {DEPLOY_RTOL:g}, "
                                                                f"atol {DEPLOY_ATOL:g})")  # fmt: skip

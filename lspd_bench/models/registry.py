@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from lspd_bench.errors import InputError
+from lspd_bench.models.contract import stages_of
 
 
 @dataclass(frozen=True)
@@ -125,4 +126,4 @@ def stage_count(model: nn.Module, input_hw: tuple[int, int]) -> int:
     with torch.inference_mode():
         out = model.eval()(torch.zeros(1, 3, *input_hw, device=device))
     model.train(was_training)
-    return len(out) if isinstance(out, (list, tuple)) else 1
+    return len(stages_of(out) or [out])
