@@ -3,12 +3,17 @@
 
 Every session installs torch first, pinned through constraints.txt: an unpinned torch (or a package
 that depends on it, like ptflops, installed first) would pull a multi-GB CUDA build on a CPU machine.
+Which build of torch comes is `LSPD_BENCH_TORCH_INDEX`'s to say (see `torch_source`): by default the
+PyTorch CPU wheels, a URL for another build (a CUDA one), or empty for pip's own indexes and configuration.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import urllib.error
+import urllib.request
+from typing import Callable, Mapping
 
 import nox
 
@@ -20,8 +25,48 @@ CONSTRAINTS = ("-c", "constraints.txt")
 TEST_EXTRAS = "dev,onnx,ray,submitit"
 
 
+#: The environment variable that names the index torch is installed from, and its default: the PyTorch CPU
+#: wheels (what the suite needs on a machine without a GPU, and what the baseline was measured with).
+TORCH_INDEX_VAR = "LSPD_BENCH_TORCH_INDEX"
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def reachable(url: str, timeout_s: float = 5.0) -> bool:
+    """Whether ``url``'s server answers at all (an HTTP error is an answer)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):  # URLError, a timeout, no route, a malformed URL
+        return False
+    return True
+
+
+def torch_source(env: Mapping[str, str], is_reachable: Callable[[str], bool] = reachable) -> tuple[list[str], str]:
+    """The pip arguments that pick torch's build, and the one line that says which.
+
+    ``LSPD_BENCH_TORCH_INDEX`` unset: the CPU wheels' index is added to pip's own (a ``+cpu`` wheel of the
+    pinned version wins over PyPI's CUDA one), unless it cannot be reached, when pip's own indexes decide (in
+    5 s rather than pip's minute of retries). Set to a URL: that index is added instead (a CUDA build's,
+    ``https://download.pytorch.org/whl/cu126``). Set but empty: pip's own indexes and configuration alone (a
+    mirror, ``PIP_INDEX_URL``, ``PIP_FIND_LINKS``)."""
+    value = env.get(TORCH_INDEX_VAR)
+    if value is None:
+        if is_reachable(CPU_TORCH_INDEX):
+            return ["--extra-index-url", CPU_TORCH_INDEX], (
+                f"torch: the CPU build, from {CPU_TORCH_INDEX} ({TORCH_INDEX_VAR} unset; set it to another index "
+                "for another build, or to nothing for pip's own indexes)")
+        return [], (f"torch: {CPU_TORCH_INDEX} cannot be reached, so pip's own indexes pick the build (on PyPI for "
+                    f"Linux x86 that is the CUDA one; set {TORCH_INDEX_VAR} to an index you can reach)")
+    if not value.strip():
+        return [], f"torch: from pip's own indexes and configuration ({TORCH_INDEX_VAR} is empty)"
+    return ["--extra-index-url", value.strip()], f"torch: from {value.strip()} ({TORCH_INDEX_VAR})"
+
+
 def install(session: nox.Session, extras: str = TEST_EXTRAS) -> None:
-    session.install(*CONSTRAINTS, "torch")  # first, alone, pinned: never a CUDA wheel by accident
+    index, says = torch_source(os.environ)
+    session.log(says)
+    session.install(*CONSTRAINTS, *index, "torch")  # first, alone, pinned: never a CUDA wheel by accident
     session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
 
 
@@ -97,7 +142,8 @@ def demo(session: nox.Session) -> None:
     runtimes and cluster executors are not needed here.
     """
     install(session, extras="")
-    session.run("lspd-bench", "zoo", "--out", os.path.join("reports", "zoo", "zoo.json"))
+    # At the matrix's input size: the report draws the zoo's SimpleBaseline, Lite-HRNet and hourglass by their cost.
+    session.run("lspd-bench", "zoo", "--input", "128x128", "--latency", "--out", os.path.join("reports", "zoo", "zoo.json"))
     data, out = os.path.join("runs", "data", "quick"), os.path.join("runs", "demo")
     report = os.path.join("reports", "demo")
     if not os.path.isfile(os.path.join(data, "meta.json")):  # deterministic: a second demo reuses it

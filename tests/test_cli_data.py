@@ -40,7 +40,7 @@ def test_synth_json_output_and_bad_knobs(tmp_path):
     result = runner.invoke(main, ["data", "synth", "--out", str(tmp_path / "a"), "--preset", "ci", "--n-train", "2",
                                   "--n-val", "1", "--size", "32", "--workers", "1", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["image_size"] == [32, 32]
+    assert json.loads(result.stdout)["image_size"] == [32, 32]  # progress lines go to stderr
     bad = runner.invoke(main, ["data", "synth", "--out", str(tmp_path / "b"), "--set", "clutter=3"])
     assert bad.exit_code == 2 and "clutter=3 is out of range" in bad.output
     assert "Traceback" not in bad.output

@@ -30,6 +30,27 @@ def test_profile_json_has_every_figure_with_its_convention():
     assert any("GMACs" in c for c in out["conventions"])
 
 
+def test_profile_without_a_terminal_logs_each_step_with_elapsed_time_and_eta():
+    r = run("profile", "lspd-xs", "--input", "64x64", "--threads", "1", "--batch", "2", "--min-time", "0", "--json")
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    steps = ["counting parameters and MACs 0/4", "measuring peak memory 1/4", "timing 1 thread, batch 1 2/4",
+             "timing 1 thread, batch 2 3/4"]  # fmt: skip
+    assert [line.split("] profiling lspd-xs: ")[-1].removesuffix(" steps") for line in lines[1:]] == steps
+    assert all(line.startswith("[") and ", ETA " in line for line in lines)
+    json.loads(r.stdout)  # stdout stays one JSON document
+
+
+def test_zoo_profiles_every_model_at_the_input_asked(tmp_path):
+    out = tmp_path / "zoo.json"
+    r = run("zoo", "--input", "64x64", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    profiles = json.loads(out.read_text())
+    assert {tuple(p["input"]) for p in profiles} == {(64, 64)}
+    assert {"simplebaseline-r50", "litehrnet-18", "lspd-xs"} <= {p["model"] for p in profiles}
+    assert "input" in r.stdout and "64x64" in r.stdout
+
+
 def test_profile_table_names_the_counters_and_units():
     r = run("profile", "lspd-xs", "--input", "64x64", "--threads", "1", "--batch", "1", "--min-time", "0",
             "--full", "-k", "stages=3")  # fmt: skip
@@ -74,3 +95,25 @@ def test_python_dash_m_runs_the_cli():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     r = subprocess.run([sys.executable, "-m", "lspd_bench", "--version"], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "lspd-bench" in r.stdout
+
+
+def test_plain_progress_says_each_new_step_and_the_end_but_a_count_at_most_every_two_seconds():
+    from rich.console import Console
+
+    from lspd_bench.cli import PlainProgress
+
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))
+    now = [0.0]
+    bar = PlainProgress(console, "samples")
+    bar.clock = lambda: now[0]
+    task = bar.add_task("rendering", total=80)
+    for _ in range(80):
+        now[0] += 0.125  # exact in binary: the 2-s marks fall on samples 16, 32, 48, 64
+        bar.advance(task)
+    bar.update(task, description="hashing")
+    lines = console.export_text().splitlines()
+    assert lines[0] == "[0 s, ETA ?] rendering 0/80 samples"
+    assert lines[1] == "[2 s, ETA 8 s] rendering 16/80 samples"  # 0.125 s per sample: 64 left, 8 s
+    assert lines[-2] == "[10 s, ETA 0 s] rendering 80/80 samples"  # the end, whatever the interval
+    assert lines[-1] == "[10 s, ETA 0 s] hashing 80/80 samples"
+    assert len(lines) == 1 + 4 + 1 + 1  # the start, a count at 2, 4, 6 and 8 s, the end, the new step

@@ -149,8 +149,21 @@ def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
     assert plan["shared"][0]["state"] == "to generate"
     assert plan["shared"][1]["state"].startswith("shipped (teacher-")  # the ci preset's teacher is in the package
     assert set(plan["estimate_s"]) == {"shared", "cells", "latency", "wall", "unknown"}
-    assert plan["estimate_s"]["unknown"] == 5  # never timed here: 4 cells and the dataset
+    # Never timed here: the 4 cells, the dataset and the teacher's heatmaps are calibrated now, each saying so.
+    assert plan["estimate_s"]["unknown"] == 0
+    assert all(c["estimate_s"] > 0 and c["basis"].startswith("calibrated now: ") for c in plan["cells"])
+    assert "per training step of lspd-xs (stages=2) at batch" in plan["cells"][2]["basis"]
+    assert plan["cells"][0]["basis"] == plan["cells"][1]["basis"]  # one student, calibrated once for both modes
+    assert [s["basis"].split(" ms per ")[1].split(",")[0].split(" ×")[0] for s in plan["shared"]] == [
+        "rendered image", "forward batch of the teacher hourglass"]
+    e = plan["estimate_s"]
+    assert e["wall"] == pytest.approx(e["shared"] + e["cells"] / plan["slots"] + e["latency"])
+    assert e["cells"] == pytest.approx(sum(c["estimate_s"] for c in plan["cells"]))
     assert not (tmp_path / "m").exists()  # a dry run writes nothing
+
+    quick = CliRunner().invoke(main, ["ablate", "stages=1..2", "distill=none,teacher", "--preset", "ci", "--out",
+                                      str(tmp_path / "m"), "--dry-run", "--no-calibrate", "--json"])  # fmt: skip
+    assert json.loads(quick.stdout)["estimate_s"]["unknown"] == 6  # 4 cells, the dataset, the heatmaps
 
 
 def test_edited_model_code_gives_a_correct_catalogue_without_a_regenerated_file(tmp_path, monkeypatch):
@@ -181,14 +194,14 @@ def _packaged_is_current() -> bool:
     return shipped.get("source_digest") == matrix_module._models_source_digest()
 
 
-def test_dry_run_answers_in_under_2_s_without_importing_torch_even_on_an_empty_cache(tmp_path):
+def test_an_uncalibrated_dry_run_answers_in_under_2_s_without_importing_torch_even_on_an_empty_cache(tmp_path):
     cache = tmp_path / "empty-cache"
     if not _packaged_is_current():  # a speed-up gone stale costs an empty cache one build; the test warms it
         warnings.warn("lspd_bench/models/catalogue.json predates the models' code: a first dry run on an empty "
                       "cache imports torch once; `python -m lspd_bench.ablate.matrix` refreshes the file")
         model_catalogue(cache)
     code = ("import sys; from lspd_bench.cli import main; "
-            "main(['ablate', 'stages=1..4', 'distill=none,teacher', '--preset', 'quick', '--dry-run', '--out', "
+            "main(['ablate', 'stages=1..4', 'distill=none,teacher', '--preset', 'quick', '--dry-run', '--no-calibrate', '--out', "
             f"{str(tmp_path / 'm')!r}], standalone_mode=False); print('torch' in sys.modules)")  # fmt: skip
     started = time.perf_counter()
     env = {**os.environ, "COLUMNS": "200", "LSPD_BENCH_CACHE": str(cache)}

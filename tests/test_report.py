@@ -19,9 +19,9 @@ from lspd_bench.errors import InputError
 from lspd_bench.report import build_report
 from lspd_bench.report.load import load_matrix
 from lspd_bench.report.load import load_references
-from lspd_bench.report.plots import figure_bytes, pareto_figure
-from lspd_bench.report.stats import analyze, front_variants, pareto_front, parse_baseline_row
-from lspd_bench.report.tables import axis_tables, conventions, fmt_number, main_table, render_csv, render_html, render_latex, render_markdown
+from lspd_bench.report.plots import figure_bytes, pareto_figure, stage_figure
+from lspd_bench.report.stats import STAGE_GAP, analyze, front_variants, pareto_front, parse_baseline_row
+from lspd_bench.report.tables import axis_tables, conventions, fmt_number, main_table, render_csv, render_html, render_latex, render_markdown, stage_table
 
 PEOPLE = 240
 FINGERPRINT = "b68ed5cca87da000a065c951071b9d35c7a88e2886ad9d2ed529741ceac9426c"
@@ -112,6 +112,8 @@ def write_fake_matrix(
         scores = _scores(correct, visible)
         row.update(scores)
         row[schema.HEADLINE] = scores["Mean"]
+        for j in range(1, (k or 1) + 1):  # each later stage one point above the one before it
+            row[schema.STAGE_HEADLINE.format(k=j)] = scores["Mean"] + (j - 1)
         row.update({"params_full": params_full, "params_deploy": params, "gmacs_fvcore": gmacs,
                     "gmacs_conv_linear": gmacs * 0.9, "gmacs_ptflops_pytorch": gmacs * 1.02,
                     "gmacs_ptflops_aten": gmacs * 0.88, "latency_ms": latency, "latency_p90_ms": latency * 1.1,
@@ -138,7 +140,8 @@ def write_fake_matrix(
                 "environment": ENV, "conventions": ["MACs: one fused multiply-add = 1 MAC"]}  # fmt: skip
         (folder / "cost.json").write_text(json.dumps(cost))
     columns = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
-               *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, schema.HEADLINE, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS]
+               schema.HEADLINE, *(schema.STAGE_HEADLINE.format(k=j) for j in range(1, max(stages) + 1)),
+               *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS]
     pd.DataFrame(rows).reindex(columns=columns).to_csv(root / "results.csv", index=False)
     return root
 
@@ -325,18 +328,19 @@ def test_latex_is_a_booktabs_table_with_escaped_headers(matrix_dir):
     assert tex.isascii()  # symbols spelled out for pdflatex, in the table and in the comments
 
 
-def test_csv_holds_axes_means_stds_deltas_and_front_membership(matrix_dir):
+def test_csv_holds_axes_means_stds_deltas_and_front_membership(tmp_path):
+    matrix_dir = write_fake_matrix(tmp_path / "m", blocks=("lmrb", "inverted"))
     analysis = analyze(load_matrix(matrix_dir), n_boot=200)
     fronts = {"gmacs": front_variants(analysis, "gmacs")}
     frame = pd.read_csv(io.StringIO(render_csv(main_table(analysis), fronts)))
-    row = frame[(frame.stages == 2) & (frame.distill == "teacher")].iloc[0]
-    v = _variant(analysis, stages=2, distill="teacher")
+    row = frame[(frame.stages == 2) & (frame.distill == "teacher") & (frame.block == "lmrb")].iloc[0]
+    v = _variant(analysis, stages=2, distill="teacher", block="lmrb")
     assert row["Mean"] == pytest.approx(v.value("Mean").mean)
     assert row["Mean_std"] == pytest.approx(v.value("Mean").std)
     assert row["params_deploy"] == pytest.approx(352000.0)  # schema units: a parameter count
     assert (row["delta"], row["delta_low"], row["delta_high"]) == pytest.approx((v.delta.delta, v.delta.low, v.delta.high))
     assert row["cells_done"] == 2 and row["cells_total"] == 2
-    assert frame["pareto_gmacs"].sum() == 1 and frame["baseline_row"].sum() == 1
+    assert frame["pareto_gmacs"].sum() == 2 and frame["baseline_row"].sum() == 1  # each block's best
 
 
 def test_paper_view_has_one_table_per_axis_holding_the_others_at_the_baseline(matrix_dir):
@@ -401,38 +405,82 @@ def test_an_ap_matrix_reports_ap_columns_and_deltas_without_intervals(tmp_path):
 
 
 def test_figures_come_in_png_svg_and_pdf_with_the_front_and_references_labelled(tmp_path):
-    root = write_fake_matrix(tmp_path / "m", stages=(1, 2), references=True)
+    root = write_fake_matrix(tmp_path / "m", stages=(1, 2), blocks=("lmrb", "inverted"), references=True)
     analysis = analyze(load_matrix(root))
     assert not any(v.reference for v in front_variants(analysis, "gmacs"))
     data = figure_bytes(pareto_figure(analysis, "gmacs"))
     assert data["png"].startswith(b"\x89PNG") and data["pdf"].startswith(b"%PDF")
     svg = data["svg"].decode()
-    for text in ("Pareto front (1 variant)", "SimpleBaseline-R18", "Lite-HRNet-18", "GMACs (fvcore, deploy model",
+    for text in ("Pareto front (2 variants)", "SimpleBaseline-R18", "Lite-HRNet-18", "GMACs (fvcore, deploy model",
                  "PCKh@0.5 Mean (%)", "log scale"):  # fmt: skip
         assert text in svg
 
 
-def test_build_writes_tables_plots_page_and_markdown(matrix_dir, tmp_path):
+def test_build_writes_tables_plots_page_and_markdown(tmp_path):
+    matrix_dir = write_fake_matrix(tmp_path / "runs" / "blocks", blocks=("lmrb", "inverted"))
     out = tmp_path / "report"
     result = CliRunner().invoke(main, ["report", str(matrix_dir), "--out", str(out), "--formats", "png",
                                        "--bootstrap", "200", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert summary["pareto"]["gmacs"] == ["stages=4, distill=teacher"]
+    # The inverted block is cheaper and less accurate: each block type's best variant is on the front.
+    assert summary["pareto"]["gmacs"] == ["stages=4, block=inverted, distill=teacher",
+                                          "stages=4, block=lmrb, distill=teacher"]  # fmt: skip
     for name in ("index.html", "report.md", "tables/results.md", "tables/results.tex", "tables/results.csv",
-                 "tables/axis_stages.tex", "tables/axis_distill.csv", "plots/pareto_gmacs.png",
-                 "plots/pareto_params.png", "plots/pareto_latency.png", "plots/axis_stages.png"):  # fmt: skip
+                 "tables/axis_stages.tex", "tables/axis_distill.csv", "tables/stages.csv", "plots/pareto_gmacs.png",
+                 "plots/pareto_params.png", "plots/pareto_latency.png", "plots/axis_stages.png",
+                 "plots/stages.png"):  # fmt: skip
         assert (out / name).is_file(), name
     md = (out / "report.md").read_text()
-    assert "Effect of stages (distill=none)" in md and "baseline row: `stages=1, distill=none`" in md
+    assert "Effect of stages (block=lmrb, distill=none)" in md
+    assert "baseline row: `stages=1, block=lmrb, distill=none`" in md
     assert "[accuracy vs GMACs](plots/pareto_gmacs.png)" in md
     again = build_report(matrix_dir, tmp_path / "again", formats=("png",), n_boot=200)
     assert (tmp_path / "again" / "index.html").read_bytes() == (out / "index.html").read_bytes()  # deterministic
     assert again["pareto"] == summary["pareto"]
 
 
+def test_variants_that_deploy_one_network_get_no_front_and_no_stack_of_dots_but_one_note(matrix_dir, tmp_path):
+    # stages × distill: every variant deploys the backbone and stage 1, so they share every deploy cost.
+    summary = build_report(matrix_dir, tmp_path / "out", formats=("png",), n_boot=100)
+    assert summary["pareto"] == {"gmacs": [], "params": [], "latency": []}
+    assert not list((tmp_path / "out" / "plots").glob("pareto_*"))
+    shared = [w for w in summary["warnings"] if w.startswith("Every LSPD variant deploys the same network")]
+    assert shared == ["Every LSPD variant deploys the same network (0.0291 GMACs, 0.352 M, 3.12 ms): no Pareto "
+                      "front is drawn for GMACs or parameters or latency, and no plot unless reference models give "
+                      "it other costs; compare the variants' accuracy in the tables."]  # fmt: skip
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert page.count("Every LSPD variant deploys the same network") == 1
+    # With reference models beside them, the plot shows where the one network sits, still without a front.
+    with_refs = build_report(write_fake_matrix(tmp_path / "r", references=True), tmp_path / "out2", formats=("svg",),
+                             n_boot=100)  # fmt: skip
+    assert with_refs["pareto"]["gmacs"] == []
+    svg = (tmp_path / "out2" / "plots" / "pareto_gmacs.svg").read_text()
+    assert "SimpleBaseline-R18" in svg and "Pareto front" not in svg
+
+
+def test_every_stage_is_tabled_and_plotted_with_what_deploying_one_stage_gives_up(matrix_dir, tmp_path):
+    analysis = analyze(load_matrix(matrix_dir))
+    table = stage_table(analysis)
+    assert [c.header for c in table.columns][-5:] == ["stage 1", "stage 2", "stage 3", "stage 4",
+                                                       "last − deployed (points)"]  # fmt: skip
+    k3 = _variant(analysis, stages=3, distill="teacher")
+    assert k3.value("stage3_headline").mean == pytest.approx(k3.value("Mean").mean + 2.0)
+    assert k3.value("stage4_headline") is None
+    assert k3.value(STAGE_GAP).mean == pytest.approx(2.0) and k3.value(STAGE_GAP).n == 2
+    assert _variant(analysis, stages=1, distill="none").value(STAGE_GAP) is None  # one stage: nothing given up
+    md = render_markdown(table)
+    assert "PCKh@0.5 Mean at every stage (deployed: stage 1)" in md
+    svg = figure_bytes(stage_figure(analysis), ["svg"])["svg"].decode()
+    for text in ("PCKh@0.5 Mean at every stage", "distill = teacher", "deployed", "mean ± std over 2 seeds"):
+        assert text in svg
+    build_report(matrix_dir, tmp_path / "out", formats=("png",), n_boot=100)
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert 'id="stages"' in page and "plots/stages.png" in page
+
+
 def test_a_cost_no_variant_has_yet_gets_no_plot_and_a_note(tmp_path):
-    root = write_fake_matrix(tmp_path / "m", stages=(1, 2), distills=("none",))
+    root = write_fake_matrix(tmp_path / "m", stages=(1, 2), distills=("none",), blocks=("lmrb", "inverted"))
     frame = pd.read_csv(root / "results.csv")
     frame["latency_ms"] = None
     frame.to_csv(root / "results.csv", index=False)
@@ -457,6 +505,30 @@ def test_reference_profiles_are_drawn_by_cost_when_their_size_matches(matrix_dir
     (tmp_path / "numbers.json").write_text("[1, 2]")
     with pytest.raises(InputError, match="numbers.json: not a profile"):
         load_references([tmp_path / "numbers.json"])
+
+
+def test_the_zoo_table_gives_the_reference_models_by_default_at_the_matrix_size(tmp_path, monkeypatch):
+    root = write_fake_matrix(tmp_path / "m", stages=(1, 2), blocks=("lmrb", "inverted"))
+    monkeypatch.chdir(tmp_path)
+    zoo = tmp_path / "reports" / "zoo" / "zoo.json"
+    zoo.parent.mkdir(parents=True)
+
+    def profile(model, hw):
+        return {"model": model, "input": hw, "params": {"full": 1.1e6, "deploy": 1.1e6},
+                "macs": [{"counter": "fvcore", "gmacs": 0.017}], "latency": []}  # fmt: skip
+
+    zoo.write_text(json.dumps([profile("litehrnet-18", [64, 64]), profile("lspd-s", [64, 64])]))
+    summary = build_report(root, tmp_path / "out", formats=("svg",), n_boot=100)
+    svg = (tmp_path / "out" / "plots" / "pareto_gmacs.svg").read_text()
+    assert "Lite-HRNet-18 (cost only)" in svg and "lspd-s" not in svg  # reference families only
+    assert any(w.startswith("reference models from the zoo table reports/zoo/zoo.json") for w in summary["warnings"])
+
+    zoo.write_text(json.dumps([profile("litehrnet-18", [256, 192])]))  # the zoo's customary sizes
+    summary = build_report(root, tmp_path / "out", formats=("svg",), n_boot=100)
+    assert "Lite-HRNet" not in (tmp_path / "out" / "plots" / "pareto_gmacs.svg").read_text()
+    assert [w for w in summary["warnings"] if "zoo" in w] == [
+        "the zoo table reports/zoo/zoo.json was profiled at other input sizes than the matrix's 64×64: its models "
+        "are drawn after `lspd-bench zoo --input 64x64 --out reports/zoo/zoo.json`"]
 
 
 # ------------------------------------------------------------------------------------- real cells, slow
@@ -513,9 +585,10 @@ def test_report_of_two_really_trained_and_profiled_cells(tiny_overrides, tmp_pat
     assert f"| {fmt_number(costs[2]['params']['full'] / 1e6, None)} |" in md
     fvcore = next(m for m in costs[1]["macs"] if m["counter"] == "fvcore")
     assert fvcore["library"] in md  # the counter named with its version
-    for kind in ("gmacs", "params", "latency"):
-        for fmt in ("png", "svg", "pdf"):
-            assert (out / "plots" / f"pareto_{kind}.{fmt}").stat().st_size > 1000
+    assert summary["pareto"]["gmacs"] == summary["pareto"]["params"] == []  # K = 1 and 2 deploy one network
+    assert not (out / "plots" / "pareto_gmacs.png").exists()
+    for fmt in ("png", "svg", "pdf"):
+        assert (out / "plots" / f"stages.{fmt}").stat().st_size > 1000
     page = (out / "index.html").read_text()
     assert environment("cpu")["cpu"] in page and metrics[1]["dataset"]["description"] in page
     assert summary["cells"] == {"total": 2, "done": 2}

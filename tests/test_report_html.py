@@ -56,12 +56,12 @@ def test_index_html_is_self_contained_with_every_table_plot_and_the_environment(
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text) and "url(" not in text
     images = [a["src"] for t, a in tags if t == "img"]
     plots = sorted((page.parent / "plots").glob("*.png"))
-    assert len(images) == len(plots) == 4  # accuracy vs GMACs, parameters, latency; accuracy vs stages
+    assert len(images) == len(plots) == 5  # accuracy vs GMACs, parameters, latency; vs stages; at every stage
     embedded = {base64.b64decode(src.split(",", 1)[1]) for src in images}
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert embedded == {p.read_bytes() for p in plots}
     ids = {a.get("id") for _, a in tags}
-    assert {"pareto", "paper", "results", "axes", "environment", "conventions"} <= ids
+    assert {"pareto", "paper", "stages", "results", "axes", "environment", "conventions"} <= ids
     assert {"results", "axis_stages", "axis_block", "axis_distill", "axis_model"} <= ids  # every table
     for fact in (ENV["cpu"], ENV["libraries"]["fvcore"], ENV["libraries"]["torch"], "synthetic benchmark ci",
                  "3 epochs, batch 32, lr 0.002, multistep", "Training threads", "1 thread, eager, float32"):  # fmt: skip
@@ -92,8 +92,8 @@ def test_headless_chromium_renders_the_page_with_its_images(page, tmp_path):
     dom = _run_chromium(binary, tmp_path / "profile-dom", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     images = [a for t, a in _elements(dom.stdout) if t == "img"]
-    assert len(images) == 4 and all(a["src"].startswith("data:image/png;base64,iVBOR") for a in images)
-    assert dom.stdout.count("<table") == 5
+    assert len(images) == 5 and all(a["src"].startswith("data:image/png;base64,iVBOR") for a in images)
+    assert dom.stdout.count("<table") == 6
 
     shot = tmp_path / "shot.png"
     run = _run_chromium(binary, tmp_path / "profile-shot", f"--screenshot={shot}", "--window-size=1280,1800", url)

@@ -74,7 +74,9 @@ def test_a_shipped_teacher_is_used_and_another_fingerprint_trains_its_own(tiny_o
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     planned = [s for s in json.loads(r.output)["shared"] if s["what"] == "teacher"]
-    assert planned[0]["state"] == f"shipped ({path.name})" and planned[0]["estimate_s"] == 0.0
+    # Never prepared in that cache: the teacher's heatmaps of the training crops are still to compute.
+    assert planned[0]["state"] == f"shipped ({path.name}); its heatmaps to compute" and planned[0]["estimate_s"] > 0
+    assert planned[0]["basis"].endswith("batches of training crops for its heatmaps")
 
     # Another teacher config: trained into the cache, the one line saying which keys differ.
     events.clear()

@@ -14,8 +14,8 @@
    calls, with its interval) cancels the machine's speed.
 5. ``results.csv`` and ``results.parquet``: one row per cell, rewritten atomically whenever a cell ends.
 
-``dry_run`` answers without torch: the cells, what is done, the shared work and a cost estimate from
-the timings this machine recorded in earlier runs.
+``dry_run`` lists the cells, what is done, the shared work and a time estimate: from the timings this
+machine recorded in earlier runs, else from a short calibration (the only use of torch in a dry run).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lspd_bench import plugins
-from lspd_bench.ablate import store
+from lspd_bench.ablate import estimate, store
 from lspd_bench.ablate.executors import CellTask, make_executor
 from lspd_bench.ablate.matrix import Cell, Matrix
 from lspd_bench.config import FAMILY_OF, MODEL_KNOBS, TEACHER_MODES, RunConfig, cache_root, config_hash, identity_keys, replace, teacher_config
@@ -80,12 +80,12 @@ def check_options(jobs: int | None, threads: int | None, latency_min_time_s: flo
 
 
 def plan_slots(cells_to_run: int, jobs: int | None, threads: int | None, executor: str) -> tuple[int, int]:
-    """(cells at once, torch threads per cell). A cell trains with ``threads`` threads, 1 unless asked: never
-    a count derived from the cores or the cells left, because a cell's figures depend on it (a matrix run
-    with ``--jobs 1`` gives the same numbers as the default). By default as many cells run at once as
-    ``threads`` fit in the cores; cluster executors queue every cell and let it schedule."""
+    """(cells at once, torch threads per cell), for options that ``check_options`` accepted. A cell trains
+    with ``threads`` threads, 1 unless asked: never a count derived from the cores or the cells left, because
+    a cell's figures depend on it (a matrix run with ``--jobs 1`` gives the same numbers as the default). By
+    default as many cells run at once as ``threads`` fit in the cores; cluster executors queue every cell and
+    let it schedule."""
     n = cores()
-    check_options(jobs, threads)
     threads = threads or CELL_THREADS
     if executor == "local":
         return jobs or max(1, min(n // threads, cells_to_run)), threads
@@ -141,11 +141,14 @@ def dry_run(
     executor: str = "local",
     retry_failed: bool = False,
     latency_min_time_s: float = 1.0,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
     """The cells (with what an earlier run left in ``out``), the shared work and a time estimate.
 
-    Estimates come from this machine's timings of earlier runs (``<cache>/ablate-timings.json``);
-    cells and shared work never timed here are counted in ``unknown``. No torch import.
+    Estimates come from this machine's timings of earlier runs (``<cache>/ablate-timings.json``); work
+    never timed here is estimated by a short calibration (``lspd_bench.ablate.estimate``: a few training
+    steps of each such model, a few rendered images; seconds), unless ``calibrate`` is off. Each estimate
+    names its ``basis``; what neither covers is counted in ``unknown``. Torch is imported only to calibrate.
     """
     check_options(jobs, threads, latency_min_time_s)
     out = Path(out)
@@ -166,6 +169,7 @@ def dry_run(
             todo.append((cell, entry))
     slots, per_cell = plan_slots(max(1, len(todo)), jobs, threads, executor)
     timings = store.read_timings(cache_root(matrix.cells[0].config))
+    calibrated: dict[str, dict[str, Any] | None] = {}  # each distinct model, batch and thread count timed once
     unknown = 0
     cell_seconds = 0.0
     for cell, entry in todo:
@@ -173,15 +177,25 @@ def dry_run(
             entry["estimate_s"] = 0.0
             continue
         cfg = cell.config
+        epochs_left = cfg.epochs - entry.get("epochs_done", 0)
         per_epoch = timings.get("epochs", {}).get(speed_key(cfg, per_cell), {}).get("seconds")
-        overhead = timings.get("overhead", {}).get(data_key(cfg), {}).get("seconds") or 0.0
-        if per_epoch is None:
+        if per_epoch is not None:
+            overhead = timings.get("overhead", {}).get(data_key(cfg), {}).get("seconds") or 0.0
+            entry["estimate_s"], entry["basis"] = epochs_left * per_epoch + overhead, "timed here"
+        elif calibrate:
+            key = config_hash({"model": _work_key(cfg), "batch": cfg.batch_size, "threads": per_cell})
+            if key not in calibrated:
+                calibrated[key] = estimate.train_seconds(cfg, per_cell, 1)
+            known = calibrated[key]
+            entry["estimate_s"] = None if known is None else known["seconds"] + (epochs_left - 1) * known["per_epoch"]
+            entry["basis"] = None if known is None else known["basis"]
+        else:
             entry["estimate_s"] = None
+        if entry["estimate_s"] is None:
             unknown += 1
             continue
-        entry["estimate_s"] = (cfg.epochs - entry.get("epochs_done", 0)) * per_epoch + overhead
         cell_seconds += entry["estimate_s"]
-    shared = _shared_plan([c for c, e in todo if e["state"] != "trained"], timings)
+    shared = _shared_plan([c for c, e in todo if e["state"] != "trained"], timings, calibrate)
     unknown += sum(1 for s in shared if s["estimate_s"] is None)
     shared_seconds = sum(s["estimate_s"] or 0.0 for s in shared)
     latency = len(todo) * latency_seconds_per_cell(latency_min_time_s) if todo else 0.0
@@ -205,7 +219,7 @@ def _shipped_teacher(cfg: RunConfig) -> str | None:
     return path.name if path else None
 
 
-def _shared_plan(cells: list[Cell], timings: dict) -> list[dict[str, Any]]:
+def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> list[dict[str, Any]]:
     shared: list[dict[str, Any]] = []
     seen: set[str] = set()
     for cell in cells:
@@ -221,7 +235,7 @@ def _shared_plan(cells: list[Cell], timings: dict) -> list[dict[str, Any]]:
                 ready = bool(cfg.data_dir) and Path(cfg.data_dir).is_dir()
             state = "cached" if ready else ("to generate" if cfg.dataset == "synth" else "missing")
             shared.append({"what": "dataset", "description": _describe_data(cfg), "state": state,
-                           "estimate_s": 0.0 if ready else known.get("seconds")})  # fmt: skip
+                           **_shared_estimate(ready, known, calibrate, lambda: estimate.synth_seconds(cfg, 2))})  # fmt: skip
         if cfg.distill in TEACHER_MODES:
             key = teacher_key(cfg)
             if key in seen:
@@ -230,10 +244,25 @@ def _shared_plan(cells: list[Cell], timings: dict) -> list[dict[str, Any]]:
             known = timings.get("teachers", {}).get(key, {})
             shipped = known.get("shipped") or _shipped_teacher(cfg)
             ready = bool(shipped) or (bool(known.get("dir")) and (Path(known["dir"]) / "teacher.json").is_file())
-            shared.append({"what": "teacher", "description": _describe_teacher(cfg),
-                           "state": f"shipped ({shipped})" if shipped else "cached" if ready else "to train",
-                           "estimate_s": 0.0 if ready else known.get("seconds")})  # fmt: skip
+            state = f"shipped ({shipped})" if shipped else "cached" if ready else "to train"
+            if ready and not known and cfg.teacher_targets == "precomputed":  # never prepared in this cache
+                state += "; its heatmaps to compute"
+                ready = False
+            shared.append({"what": "teacher", "description": _describe_teacher(cfg), "state": state,
+                           **_shared_estimate(ready, known, calibrate,
+                                              lambda: estimate.teacher_seconds(cfg, cores(), train=not shipped))})  # fmt: skip
     return shared
+
+
+def _shared_estimate(ready: bool, known: dict[str, Any], calibrate: bool, calibration) -> dict[str, Any]:
+    """``estimate_s`` and its ``basis`` for a dataset or a teacher: nothing when ready, else this machine's
+    timing, else (with ``calibrate``) ``calibration()``'s, else unknown."""
+    if ready:
+        return {"estimate_s": 0.0, "basis": "ready"}
+    if known.get("seconds") is not None:
+        return {"estimate_s": known["seconds"], "basis": "timed here"}
+    found = calibration() if calibrate else None
+    return {"estimate_s": found and found["seconds"], "basis": found and found["basis"]}
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -297,12 +326,15 @@ class _Display:
                        "elapsed_s": time.monotonic() - self.started, "eta_s": self.eta(cells)})  # fmt: skip
 
     def eta(self, cells: list[dict]) -> float | None:
-        """Seconds left: running cells from their epoch rate, pending ones from estimates or the mean
-        rate seen so far, divided by the parallelism; plus the latency phase."""
-        rates = [c["seconds_per_epoch"] for c in cells if c.get("seconds_per_epoch")]
-        mean_rate = sum(rates) / len(rates) if rates else None
+        """Seconds left: running cells from their epoch rate, pending ones from estimates or from the seconds
+        per epoch and unit of work (GMACs) of the cells seen so far, divided by the parallelism; plus the
+        latency phase. It sharpens as cells report their rates."""
+        seen = [(c["seconds_per_epoch"], r.work / r.cell.config.epochs) for r, c in zip(self.runs, cells)
+                if c.get("seconds_per_epoch")]  # fmt: skip
+        per_work = sum(s for s, _ in seen) / sum(w for _, w in seen) if seen and all(w > 0 for _, w in seen) else None
         left = 0.0
         for r, c in zip(self.runs, cells):
+            mean_rate = per_work * r.work / r.cell.config.epochs if per_work is not None and r.work > 0 else None
             if r.state == "running":
                 rate = c.get("seconds_per_epoch") or mean_rate
                 if rate is None or not c.get("epochs"):
@@ -349,18 +381,15 @@ def _check_models(matrix: Matrix) -> dict[str, float]:
         if key in work:
             continue
         where = f"cell {cell.label(cell.axes)}" if cell.axes else "the matrix"
+        macs = [0.0]
         try:
             model = build(cfg.model, **cfg.model_knobs())
-            check_student(cfg, model)
+            for m in model.modules():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    m.register_forward_hook(count)
+            check_student(cfg, model)  # its one forward pass (batch 1, eval mode) is the one the hooks count
         except (TypeError, ValueError) as exc:  # InputError is a ValueError: a knob out of range
             raise InputError(f"{where}: {exc}") from None
-        macs = [0.0]
-        hooks = [m.register_forward_hook(count) for m in model.modules()
-                 if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]  # fmt: skip
-        with torch.inference_mode():
-            model.eval()(torch.zeros(1, 3, *cfg.input_size))
-        for h in hooks:
-            h.remove()
         work[key] = macs[0] / 1e9
     return work
 

@@ -48,6 +48,8 @@ METRICS_FILE = "metrics.json"  # written by lspd_bench.evaluation.run.train_and_
 WORKER_LOG = "worker.log"
 LOCK_FILE = ".lock"
 TIMINGS_FILE = "ablate-timings.json"
+#: Where ``lspd-bench zoo --out`` puts the zoo table that reports draw as reference models when given none.
+ZOO_TABLE = Path("reports") / "zoo" / "zoo.json"
 
 #: Columns whose values are whole numbers (nullable: a reference model has no ``stages``).
 INT_COLUMNS = (*(k for k in schema.CONFIG if KIND_OF[k] == "int"), "params_full", "params_deploy", "latency_threads",

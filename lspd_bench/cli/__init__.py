@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 
 import click
@@ -97,14 +98,85 @@ def stderr_console():
     return Console(stderr=True, file=sys.stderr)
 
 
-def stderr_progress(unit: str = ""):
-    """A transient rich progress bar on stderr: the task's description, a bar, done/total ``unit``,
-    elapsed time and ETA."""
+def duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 07 s``, ``1 h 05 min``; ``?`` when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class PlainProgress:
+    """The part of rich's ``Progress`` the commands use (``add_task``, ``update``, ``advance``), as plain lines
+    for a stderr that is not a terminal (CI logs, files), where a live bar prints nothing: a line when a
+    task starts, changes its description or finishes, and at most one per ``every_s`` seconds for its count
+    alone, each with the elapsed time and the ETA from the rate so far."""
+
+    def __init__(self, console, unit: str = "", every_s: float = 2.0):
+        import time
+
+        self.console, self.unit, self.clock, self.every_s = console, unit, time.monotonic, every_s
+        self.tasks: list[dict] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, description: str, total: float | None = None, completed: float = 0, **_) -> int:
+        self.tasks.append({"description": description, "total": total, "completed": completed,
+                           "start": self.clock(), "said": -math.inf})  # fmt: skip
+        self._say(len(self.tasks) - 1)
+        return len(self.tasks) - 1
+
+    def update(self, task: int, *, description: str | None = None, completed: float | None = None,
+               advance: float | None = None, total: float | None = None, **_) -> None:  # fmt: skip
+        t = self.tasks[task]
+        before = (t["description"], t["completed"])
+        if description is not None:
+            t["description"] = description
+        if total is not None:
+            t["total"] = total
+        if completed is not None:
+            t["completed"] = completed
+        if advance:
+            t["completed"] += advance
+        finished = t["total"] is not None and t["completed"] >= t["total"]
+        if t["description"] != before[0] or (t["completed"] != before[1] and (
+                finished or self.clock() - t["said"] >= self.every_s)):  # fmt: skip
+            self._say(task)
+
+    def advance(self, task: int, advance: float = 1) -> None:
+        self.update(task, advance=advance)
+
+    def _say(self, task: int) -> None:
+        t = self.tasks[task]
+        t["said"] = self.clock()
+        elapsed = t["said"] - t["start"]
+        done, total = t["completed"], t["total"]
+        eta = elapsed / done * (total - done) if total and done else None
+        count = f" {done:g}/{total:g}{f' {self.unit}' if self.unit else ''}" if total else ""
+        self.console.print(f"[{duration(elapsed)}, ETA {duration(eta)}] {t['description']}{count}",
+                           highlight=False, markup=False)  # fmt: skip
+
+
+def stderr_progress(unit: str = "", refresh: bool = True):
+    """Progress on stderr: on a terminal a transient rich bar (the task's description, a bar, done/total
+    ``unit``, elapsed time and ETA); elsewhere the same as plain lines (:class:`PlainProgress`). Without
+    ``refresh`` the bar is redrawn on updates only, by no background thread (nothing runs beside a timing)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    console = stderr_console()
+    if not console.is_terminal:
+        return PlainProgress(console, unit)
     count = TextColumn("{task.completed}/{task.total}" + (f" {unit}" if unit else ""))
     return Progress(TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=stderr_console(), transient=True)  # fmt: skip
+                    console=console, transient=True, auto_refresh=refresh)  # fmt: skip
 
 
 # Command modules register themselves on `main` when imported (one line each, in flow order).

@@ -6,18 +6,7 @@ import sys
 
 import click
 
-from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console, stdout_console
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+from lspd_bench.cli import Output, duration, echo_json, input_errors, main, stderr_console, stdout_console
 
 
 def _fmt(value, spec: str = ".2f") -> str:
@@ -50,8 +39,8 @@ def render_state(state: dict):
         table.add_row(c["cell"], c["label"], Text(label, style=_STYLE.get(c["state"], "")), epoch,
                       _fmt(c.get("metric")), _fmt(c.get("latency_ratio")), Text(note, style="red"))  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in state["counts"].items())
-    parts += [table, Text(f"{state['phase']} · {counts} · elapsed {_duration(state['elapsed_s'])} · "
-                          f"ETA {_duration(state['eta_s'])}", style="bold")]  # fmt: skip
+    parts += [table, Text(f"{state['phase']} · {counts} · elapsed {duration(state['elapsed_s'])} · "
+                          f"ETA {duration(state['eta_s'])}", style="bold")]  # fmt: skip
     return Group(*parts)
 
 
@@ -93,7 +82,7 @@ class LogView:
     def say(self, key: str, text: str, event: dict) -> None:
         if self.seen.get(key) != text:
             self.seen[key] = text
-            self.console.print(f"[{_duration(event['elapsed_s'])}, ETA {_duration(event['eta_s'])}] {text}",
+            self.console.print(f"[{duration(event['elapsed_s'])}, ETA {duration(event['eta_s'])}] {text}",
                                highlight=False, markup=False)  # fmt: skip
 
     def __call__(self, event: dict) -> None:
@@ -118,23 +107,37 @@ def print_dry_run(plan: dict) -> None:
     console = stdout_console()
     m = plan["matrix"]
     title = f"matrix {m['name']} ({m['source']}, preset {m['preset']}): {len(plan['cells'])} cells → {plan['out']}"
+    bases: list[str] = []  # the calibrations behind the estimates, numbered once each
+
+    def estimate(item: dict) -> str:
+        text = duration(item.get("estimate_s"))
+        basis = item.get("basis")
+        if item.get("estimate_s") and basis and basis not in ("timed here", "ready"):
+            if basis not in bases:
+                bases.append(basis)
+            text = f"~{text} [{bases.index(basis) + 1}]"
+        return text
+
     table = Table(title=title)
     for col in ("variant", "state", "cell", "estimate"):
         table.add_column(col)
     for c in plan["cells"]:
-        est = "" if c["state"] in ("done", "failed") else _duration(c.get("estimate_s"))
+        est = "" if c["state"] in ("done", "failed") else estimate(c)
         state = c["state"] + (f" at epoch {c['epochs_done']}" if c.get("epochs_done") else "")
         table.add_row(c["label"] or "(base config)", state, c["cell"] or "-", est)
     console.print(table)
     for s in plan["shared"]:
         console.print(f"shared: {s['what']} {s['description']} — {s['state']}"
-                      + (f" (~{_duration(s['estimate_s'])})" if s["estimate_s"] else ""))  # fmt: skip
+                      + (f" ({estimate(s)})" if s["estimate_s"] else ""))  # fmt: skip
     e = plan["estimate_s"]
-    console.print(f"estimate: ~{_duration(e['wall'])} wall = shared {_duration(e['shared'])} + cells "
-                  f"{_duration(e['cells'])} / {plan['slots']} at a time ({plan['threads']} thread(s) each on "
-                  f"{plan['cores']} cores) + latency {_duration(e['latency'])}")  # fmt: skip
+    console.print(f"estimate: ~{duration(e['wall'])} wall = shared {duration(e['shared'])} + cells "
+                  f"{duration(e['cells'])} / {plan['slots']} at a time ({plan['threads']} thread(s) each on "
+                  f"{plan['cores']} cores) + latency {duration(e['latency'])}")  # fmt: skip
+    for i, basis in enumerate(bases, start=1):
+        console.print(f"[{i}] {basis}", highlight=False, markup=False)
     if e["unknown"]:
-        console.print(f"[yellow]{e['unknown']} item(s) never timed on this machine are not in the estimate[/]")
+        console.print(f"[yellow]{e['unknown']} item(s) neither timed on this machine nor calibrated (a real "
+                      "dataset's size is not read by a dry run) are not in the estimate[/]")  # fmt: skip
     for w in plan["warnings"]:
         console.print(f"[yellow]warning: {w}[/]")
 
@@ -153,9 +156,9 @@ def print_summary(summary: dict) -> None:
     console.print(table)
     s = summary["seconds"]
     counts = ", ".join(f"{n} {state}" for state, n in summary["counts"].items())
-    console.print(f"{counts} in {_duration(s['total'])} (data {_duration(s['data'])}, teachers "
-                  f"{_duration(s['teachers'])}, cells {_duration(s['cells'])} on {summary['slots']} slot(s) × "
-                  f"{summary['threads']} thread(s), latency {_duration(s['latency'])})")  # fmt: skip
+    console.print(f"{counts} in {duration(s['total'])} (data {duration(s['data'])}, teachers "
+                  f"{duration(s['teachers'])}, cells {duration(s['cells'])} on {summary['slots']} slot(s) × "
+                  f"{summary['threads']} thread(s), latency {duration(s['latency'])})")  # fmt: skip
     results = summary["results"]
     console.print(f"results: {results['csv']}" + (f" and {results['parquet']}" if results.get("parquet") else ""))
     for c in summary["cells"]:
@@ -182,11 +185,14 @@ def print_summary(summary: dict) -> None:
 @click.option("--timeout-min", type=int, default=24 * 60, show_default=True, help="submitit job time limit (min).")
 @click.option("--retry-failed", is_flag=True, help="Run the cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="List the cells and the shared work with a time estimate; run nothing.")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="With --dry-run: estimate work never timed on this machine by timing a few of its training steps "
+                   "now (seconds; imports torch). Without: such work is left out of the estimate.")  # fmt: skip
 @click.option("--latency-min-time", type=float, default=1.0, show_default=True,
               help="Minimum seconds of timed calls per latency figure.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="No live view; print the summary as JSON.")
 def ablate_command(args, preset, dataset, out, jobs, threads, executor, address, cluster, partition, timeout_min,
-                   retry_failed, dry_run, latency_min_time, as_json) -> None:  # fmt: skip
+                   retry_failed, dry_run, calibrate, latency_min_time, as_json) -> None:  # fmt: skip
     """Train, evaluate and profile every cell of a matrix: [MATRIX.yaml] [key=spec ...].
 
     key=a..b is an inclusive integer range (stages=1..4 is 1, 2, 3, 4; Hydra's range(1,5) excludes 5),
@@ -214,7 +220,7 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
             check_locations(cfg)
         if dry_run:
             plan = plan_dry_run(matrix, out_dir, jobs=jobs, threads=threads, executor=executor,
-                                retry_failed=retry_failed, latency_min_time_s=latency_min_time)  # fmt: skip
+                                retry_failed=retry_failed, latency_min_time_s=latency_min_time, calibrate=calibrate)  # fmt: skip
             echo_json(plan) if as_json else print_dry_run(plan)
             return
         from lspd_bench.ablate.run import run_matrix

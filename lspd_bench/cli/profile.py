@@ -6,7 +6,7 @@ import os
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_console, stdout_console
+from lspd_bench.cli import echo_json, input_errors, main, stderr_progress, stdout_console
 
 
 def parse_hw(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -59,11 +59,16 @@ def profile_command(model, input_hw, joints, deploy, threads, batch, runtime, de
 
     with input_errors():
         overrides = parse_overrides(knobs)
-        with stderr_console().status(f"profiling {model} …"):
+        with stderr_progress("steps", refresh=False) as bar:  # no redraw thread beside the timing
+            task = bar.add_task(f"profiling {model}")
+
+            def step(what: str, done: int, total: int) -> None:
+                bar.update(task, description=f"profiling {model}: {what}", completed=done, total=total)
+
             result = profile_model(
                 model, input_hw=input_hw, joints=joints, deploy=deploy, threads=threads, batch=batch,
                 runtime=runtime, device=device, knobs=overrides, latency=not no_latency, warmup=warmup,
-                iters=iters, min_time_s=min_time,
+                iters=iters, min_time_s=min_time, on_step=step,
             )  # fmt: skip
     if as_json:
         echo_json(result)

@@ -5,25 +5,31 @@ from __future__ import annotations
 import click
 
 from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.cli.profile import parse_hw
+from lspd_bench.ablate.store import ZOO_TABLE
 
 
 @main.command("zoo")
+@click.option("--input", "input_hw", callback=parse_hw,
+              help="Input HxW in px for every model (default: each model's customary size); a report draws the "
+                   "zoo's models on its Pareto plots when they were profiled at the matrix's input size.")  # fmt: skip
 @click.option("--latency", is_flag=True, help="Also time each model (1 thread, batch 1; slow for the teacher).")
-@click.option("--out", type=Output(folder=False), help="Also write the full profiles to this JSON file.")
+@click.option("--out", type=Output(folder=False),
+              help=f"Also write the full profiles to this JSON file ({ZOO_TABLE}: the table reports read by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full profiles as JSON.")
-def zoo_command(latency: bool, out: str | None, as_json: bool) -> None:
-    """Profile every registered model at its customary input size (deploy models, batch 1)."""
+def zoo_command(input_hw: tuple[int, int] | None, latency: bool, out: str | None, as_json: bool) -> None:
+    """Profile every registered model at its customary input size, or at --input (deploy models, batch 1)."""
     from lspd_bench.cost import profile_model
     from lspd_bench.fileio import write_json
     from lspd_bench.models import list_models
 
     entries = list_models()
     results = []
-    with input_errors(), stderr_progress() as bar:
+    with input_errors(), stderr_progress(refresh=not latency) as bar:  # no redraw thread beside a timing
         task = bar.add_task("profiling the zoo", total=len(entries))
         for entry in entries:
             bar.update(task, description=f"profiling {entry.name}")
-            results.append(profile_model(entry.name, threads=[1], batch=1, latency=latency))
+            results.append(profile_model(entry.name, input_hw=input_hw, threads=[1], batch=1, latency=latency))
             bar.advance(task)
     if out:
         write_json(out, results)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -82,12 +82,14 @@ def profile_model(
     warmup: int = 10,
     iters: int = 50,
     min_time_s: float = 1.0,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Parameters, MACs (fvcore and ptflops), latency, throughput and peak memory of model ``name``.
 
     ``deploy`` measures the inference model (``model.deploy()``: for LSPD the backbone and one stage)
     rather than the full training model; parameters of both are always reported. ``input_hw`` defaults
-    to the model's customary size. Returns a JSON-ready dict; bad arguments raise ``InputError``.
+    to the model's customary size. ``on_step(what, done, total)`` hears of each step before it starts.
+    Returns a JSON-ready dict; bad arguments raise ``InputError``.
     """
     if runtime not in RUNTIMES:
         raise InputError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
@@ -109,7 +111,15 @@ def profile_model(
     full.eval()
     shipped = full.deploy()
     measured = shipped if deploy else full
+    timed = [(t, b) for t in threads for b in dict.fromkeys((1, batch))] if latency else []
+    steps = ["counting parameters and MACs", "measuring peak memory"]
+    steps += [f"timing {t} thread{'s' if t != 1 else ''}, batch {b}" for t, b in timed]
 
+    def announce(i: int) -> None:
+        if on_step is not None:
+            on_step(steps[i], i, len(steps))
+
+    announce(0)
     result: dict[str, Any] = {
         "model": name,
         "family": entry.family,
@@ -118,21 +128,18 @@ def profile_model(
         "measured": "deploy" if deploy else "full",
         "params": {"full": count_params(full), "deploy": count_params(shipped)},
         "macs": [c.to_dict() for c in count_macs(measured, input_hw)],
-        "memory": peak_forward_memory(measured, input_hw, batch=1, device=device),
     }
+    announce(1)
+    result["memory"] = peak_forward_memory(measured, input_hw, batch=1, device=device)
     if latency:
         runs = []
-        for t in threads:
-            for b in dict.fromkeys((1, batch)):
-                try:
-                    runs.append(
-                        measure_latency(
-                            measured, input_hw, batch=b, threads=t, runtime=runtime, device=device,
-                            warmup=warmup, iters=iters, min_time_s=min_time_s,
-                        ).to_dict()
-                    )  # fmt: skip
-                except RuntimeError as exc:  # e.g. the onnx extra missing, or torch.compile without a compiler
-                    raise InputError(f"runtime {runtime!r}: {exc}") from None
+        for i, (t, b) in enumerate(timed, start=2):
+            announce(i)
+            try:
+                runs.append(measure_latency(measured, input_hw, batch=b, threads=t, runtime=runtime, device=device,
+                                            warmup=warmup, iters=iters, min_time_s=min_time_s).to_dict())  # fmt: skip
+            except RuntimeError as exc:  # e.g. the onnx extra missing, or torch.compile without a compiler
+                raise InputError(f"runtime {runtime!r}: {exc}") from None
         result["latency"] = runs
     result["environment"] = environment(device)
     result["environment"]["torch_threads_default"] = torch.get_num_threads()

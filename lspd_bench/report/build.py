@@ -21,13 +21,14 @@ from lspd_bench.fileio import check_output, write_text
 from lspd_bench.report import claims as claim_verdicts
 from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines
 from lspd_bench.report.html import PlotEntry, render_index
-from lspd_bench.report.load import Reference, input_hw, load_matrix, load_references
+from lspd_bench.ablate import store
+from lspd_bench.report.load import REFERENCE_FAMILIES, Reference, input_hw, load_matrix, load_references
 from lspd_bench.report.stats import (
     COST_KINDS, Analysis, Variant, analyze, format_value, front_variants, parse_baseline_row, seed_noise,
-    teachers,
+    shared_cost, teachers,
 )  # fmt: skip
 from lspd_bench.report.tables import (
-    Table, axis_tables, conventions, delta_text, main_table, render_csv, render_latex, render_markdown,
+    Table, axis_tables, conventions, delta_text, main_table, render_csv, render_latex, render_markdown, stage_table,
 )  # fmt: skip
 from lspd_bench.report import plots
 
@@ -64,6 +65,9 @@ def _warnings(analysis: Analysis, extra: Sequence[str]) -> list[str]:
 
 
 def _front_text(analysis: Analysis, kind: str, members: list[Variant]) -> str:
+    shared = shared_cost(analysis, kind)
+    if shared is not None:
+        return f"none: every variant deploys the same network ({plots.fmt_cost(shared, kind)})"
     if not members:
         return "no variant with this cost"
     col = analysis.cost_column(kind)
@@ -71,7 +75,7 @@ def _front_text(analysis: Analysis, kind: str, members: list[Variant]) -> str:
                      f"{plots.fmt_cost(v.value(col).mean, kind)})" for v in members)  # fmt: skip
 
 
-def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: Table, paper: list[Table],
+def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: Table, paper: list[Table], stages: Table | None,
                fronts: dict[str, list[Variant]], plot_links: list[tuple[str, str]], env: list[tuple[str, str]],
                order: list[str], claims: list[dict[str, Any]], facts: list[str]) -> str:  # fmt: skip
     """A Markdown summary for a pull-request comment: status, best row, fronts, the paper view, the full
@@ -92,6 +96,8 @@ def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: 
     lines.append("**Pareto fronts** (LSPD variants; mean over seeds):")
     lines += [f"- {_COST_NAMES[k]}: {_front_text(analysis, k, fronts[k])}" for k in order] + [""]
     lines += [render_markdown(t) for t in paper]
+    if stages is not None:
+        lines += [render_markdown(stages)]
     lines += ["<details><summary>All variants</summary>", "", render_markdown(main), "</details>", ""]
     if plot_links:
         lines += ["**Plots:** " + " · ".join(f"[{title}]({path})" for title, path in plot_links), ""]
@@ -104,17 +110,27 @@ def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: 
 
 
 def _usable_references(analysis: Analysis, paths: Sequence[str | Path], notes: list[str]) -> list[Reference]:
-    """The ``--reference`` models profiled at the matrix's input size (the others are named in ``notes``)."""
-    refs, ref_notes = load_references(list(paths), analysis.constant("dataset_fingerprint"))
+    """The ``--reference`` models profiled at the matrix's input size (the others are named in ``notes``);
+    without ``--reference``, the reference models (SimpleBaseline, Lite-HRNet, ...) of the zoo table at
+    ``store.ZOO_TABLE`` when it exists."""
+    zoo = not paths and store.ZOO_TABLE.is_file()
+    refs, ref_notes = load_references([store.ZOO_TABLE] if zoo else list(paths), analysis.constant("dataset_fingerprint"))
     notes += ref_notes
+    if zoo:
+        refs = [r for r in refs if r.family in REFERENCE_FAMILIES]
     hw = input_hw(analysis.constant("input_size"))
-    kept = []
+    kept = [r for r in refs if hw is None or r.input_hw is None or r.input_hw == hw]
+    if zoo and refs and not kept:
+        notes.append(f"the zoo table {store.ZOO_TABLE} was profiled at other input sizes than the matrix's "
+                     f"{format_value(hw)}: its models are drawn after `lspd-bench zoo --input {hw[0]}x{hw[1]} --out "
+                     f"{store.ZOO_TABLE}`")  # fmt: skip
+    elif zoo and kept:
+        notes.append(f"reference models from the zoo table {store.ZOO_TABLE} (their cost; their accuracy on this "
+                     "dataset is not known, so they are dotted lines)")  # fmt: skip
     for r in refs:
-        if hw is not None and r.input_hw is not None and r.input_hw != hw:
+        if r not in kept and not zoo:
             notes.append(f"reference {r.label} was profiled at {format_value(r.input_hw)}, the matrix runs at "
                          f"{format_value(hw)}: left out (profile it with --input at the matrix's size)")  # fmt: skip
-        else:
-            kept.append(r)
     return kept
 
 
@@ -122,7 +138,15 @@ def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Ref
                  formats: Sequence[str], notes: list[str], files: list[Path]):  # fmt: skip
     """Draw and write every plot; return the page's Pareto and axis entries and report.md's links."""
     pareto, axis_plots, links = [], [], []
+    shared = {k: c for k in order if (c := shared_cost(analysis, k)) is not None}
+    if shared:
+        costs = ", ".join(f"{plots.fmt_cost(c, k)}" for k, c in shared.items())
+        notes.append(f"Every LSPD variant deploys the same network ({costs}): no Pareto front is drawn for "
+                     f"{' or '.join(_COST_NAMES[k] for k in shared)}, and no plot unless reference models give it "
+                     "other costs; compare the variants' accuracy in the tables.")  # fmt: skip
     for kind in order:
+        if kind in shared and not any(plots.reference_marks(analysis, kind, refs)):
+            continue
         fig = plots.pareto_figure(analysis, kind, refs)
         if fig is None:
             notes.append(f"no LSPD variant has both {analysis.headline_name} and {_COST_NAMES[kind]} yet: "
@@ -143,11 +167,24 @@ def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Ref
         files += saved["paths"].values()
         rel = {fmt: f"plots/axis_{axis}.{fmt}" for fmt in saved["paths"]}
         caption = (f"{analysis.headline_name} against {axis}: one line per block type and one panel per "
-                   "distillation mode where those vary, the other axes at the baseline row; error bars ± std "
-                   "over seeds.")  # fmt: skip
+                   f"distillation mode where those vary, the other axes at the baseline row; {_spread(analysis)}.")  # fmt: skip
         axis_plots.append(PlotEntry(f"axis-{axis}", f"Accuracy vs {axis}", caption, saved["png"], rel))
         links.append((f"accuracy vs {axis}", rel["png"]))
+    fig = plots.stage_figure(analysis)
+    if fig is not None:
+        saved = plots.save_figure(fig, out / "plots" / "stages", formats)
+        files += saved["paths"].values()
+        rel = {fmt: f"plots/stages.{fmt}" for fmt in saved["paths"]}
+        caption = (f"{analysis.headline_name} of every stage's heatmaps: what the later stages reach and what "
+                   f"deploying one stage gives up; {_spread(analysis)}.")  # fmt: skip
+        axis_plots.append(PlotEntry("stages", "Accuracy at every stage", caption, saved["png"], rel))
+        links.append(("accuracy at every stage", rel["png"]))
     return pareto, axis_plots, links
+
+
+def _spread(analysis: Analysis) -> str:
+    seeds = len(analysis.matrix.values("seed")) or 1
+    return f"error bars ± std over {seeds} seeds" if seeds > 1 else "one seed, so no error bars (no training noise shown)"
 
 
 def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, warnings: list[str],
@@ -216,9 +253,10 @@ def build_report(
 
     main = main_table(analysis)
     paper = axis_tables(analysis)
+    stages = stage_table(analysis)
     fronts = {k: front_variants(analysis, k) for k in COST_KINDS}
     preamble = conventions(analysis) + analysis.notes
-    for t in [main, *paper]:
+    for t in [main, *paper, *([stages] if stages else [])]:
         files.append(write_text(out / "tables" / f"{t.name}.md", render_markdown(t, preamble)))
         files.append(write_text(out / "tables" / f"{t.name}.tex", render_latex(t, preamble)))
         files.append(write_text(out / "tables" / f"{t.name}.csv", render_csv(t, fronts if t is main else None)))
@@ -233,11 +271,11 @@ def build_report(
         subtitle=[headline, f"{status_line(analysis)} · baseline row: {analysis.baseline.label(analysis.axes)}", *facts],
         warnings=warnings, pareto=pareto,
         fronts=[(f"vs {_COST_NAMES[k]}", _front_text(analysis, k, fronts[k])) for k in order],
-        paper=paper, main=main, axis_plots=axis_plots, environment=env, conventions=all_conventions(analysis),
+        paper=paper, main=main, stages=stages, axis_plots=axis_plots, environment=env, conventions=all_conventions(analysis),
         claims=verdicts, claims_note=claim_verdicts.RULE,
     )  # fmt: skip
     files.append(write_text(out / "index.html", page))
-    md = _report_md(analysis, headline=headline, warnings=warnings, main=main, paper=paper, fronts=fronts,
+    md = _report_md(analysis, headline=headline, warnings=warnings, main=main, paper=paper, stages=stages, fronts=fronts,
                     plot_links=links, env=env, order=order, claims=verdicts, facts=facts)  # fmt: skip
     files.append(write_text(out / "report.md", md))
     return _summary(analysis, out, files, fronts, warnings, verdicts)

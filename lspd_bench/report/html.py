@@ -18,7 +18,7 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.5 -apple-system, "Segoe UI", "Helvetica Neue", Arial, "DejaVu Sans", sans-serif;
        color: var(--ink); background: #fff; }
-main { max-width: 1180px; margin: 0 auto; padding: 28px 32px 64px; }
+main { max-width: 1380px; margin: 0 auto; padding: 28px 24px 64px; }
 header h1 { font-size: 24px; margin: 0 0 4px; }
 header p { margin: 2px 0; color: var(--muted); }
 nav { margin: 16px 0 8px; padding: 8px 0; border-top: 1px solid var(--line); border-bottom: 1px solid var(--line); }
@@ -34,8 +34,9 @@ figure.plot figcaption { font-weight: normal; color: var(--muted); margin: 6px 0
 .files a { color: var(--accent); margin-right: 10px; font-size: 12.5px; }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-th { background: var(--soft); position: sticky; top: 0; font-weight: 600; }
+th, td { padding: 5px 7px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+th { background: var(--soft); position: sticky; top: 0; font-weight: 600; white-space: normal; min-width: 3.5em;
+     vertical-align: bottom; }  /* headers wrap (the Δ header names its interval): the columns fit a 1,400 px window */
 td.r, th.r { text-align: right; }
 td.l, th.l { text-align: left; }
 tbody tr:nth-child(even) { background: #fbfcfd; }
@@ -92,6 +93,7 @@ def render_index(
     paper: Sequence[Table],
     main: Table,
     axis_plots: Sequence[PlotEntry],
+    stages: Table | None = None,
     environment: Sequence[tuple[str, str]],
     conventions: Sequence[tuple[str, Sequence[str]]],
     claims: Sequence[dict] = (),
@@ -99,10 +101,11 @@ def render_index(
 ) -> str:
     """The page as one HTML string; ``fronts`` are ``(cost title, members text)`` lines under the Pareto plots."""
     esc = html.escape
-    sections = [("claims", "Claims"), ("pareto", "Accuracy vs cost"), ("paper", "Paper view"), ("results", "All variants"),
-                ("axes", "Axis plots"), ("environment", "Environment"), ("conventions", "Conventions")]  # fmt: skip
-    present = {"claims": bool(claims), "pareto": bool(pareto), "paper": bool(paper), "results": True, "axes": bool(axis_plots),
-               "environment": True, "conventions": True}  # fmt: skip
+    sections = [("claims", "Claims"), ("pareto", "Accuracy vs cost"), ("paper", "Paper view"), ("stages", "Every stage"),
+                ("results", "All variants"), ("axes", "Plots"), ("environment", "Environment"),
+                ("conventions", "Conventions")]  # fmt: skip
+    present = {"claims": bool(claims), "pareto": bool(pareto), "paper": bool(paper), "stages": stages is not None,
+               "results": True, "axes": bool(axis_plots), "environment": True, "conventions": True}  # fmt: skip
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{esc(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>", "<main>",
@@ -125,11 +128,15 @@ def render_index(
                    "<p>One table per axis; the other axes are held at the baseline row.</p>")  # fmt: skip
         out += [render_html(t) for t in paper]
         out.append("</section>")
+    if stages is not None:
+        out.append('<section id="stages"><h2>Every stage</h2>')
+        out.append(render_html(stages, anchor="stage-table"))
+        out.append("</section>")
     out.append('<section id="results"><h2>All variants</h2>')
     out.append(render_html(main))
     out.append("</section>")
     if axis_plots:
-        out.append('<section id="axes"><h2>Axis plots</h2>')
+        out.append('<section id="axes"><h2>Plots</h2>')
         out += [_plot(p) for p in axis_plots]
         out.append("</section>")
     out.append('<section id="environment"><h2>Environment</h2><dl class="env">')

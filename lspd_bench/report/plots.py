@@ -18,6 +18,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+from matplotlib.transforms import ScaledTranslation
 
 from lspd_bench.fileio import write_bytes
 from lspd_bench.report.load import Reference, reference_label
@@ -140,28 +141,30 @@ def _subtitle(analysis: Analysis, shown: int) -> str:
     return " · ".join(parts)
 
 
-def _draw_marker_text(ax, p: Point, text: str) -> None:
-    ax.annotate(text, (p.x, p.y), ha="center", va="center", fontsize=6.5, color="white", fontweight="bold",
-                zorder=6, annotation_clip=False)  # fmt: skip
-
-
-def _draw_series(ax, points: list[Point], others: list[str], along: str | None, order: list[Any]):
+def _draw_series(ax, points: list[Point], others: list[str], along: str | None, order: list[Any], dodge: bool = False):
     """One colour per combination of the ``others`` axes, connected along ``along`` (printed in the
-    markers); returns the legend handles and labels."""
+    markers); with ``dodge`` (every point at one cost) the series stand side by side, a marker apart, rather
+    than on top of each other. Returns the legend handles and labels."""
     handles, labels = [], []
-    for i, (key, pts) in enumerate(_series(points, others, along, order).items()):
+    groups = _series(points, others, along, order)
+    for i, (key, pts) in enumerate(groups.items()):
         color, marker = PALETTE[i % len(PALETTE)], MARKERS[(i // len(PALETTE)) % len(MARKERS)]
+        shift = (i - (len(groups) - 1) / 2) * 14 if dodge else 0.0  # points
+        at = ax.transData + ScaledTranslation(shift / 72, 0, ax.figure.dpi_scale_trans)
         xs, ys = [p.x for p in pts], [p.y for p in pts]
-        if len(pts) > 1:
+        ax.update_datalim(list(zip(xs, ys)))  # shifted artists do not widen the limits themselves
+        if len(pts) > 1 and not dodge:
             ax.plot(xs, ys, color=color, lw=1.1, alpha=0.55, zorder=3)
         ax.errorbar(xs, ys, yerr=[p.yerr or 0 for p in pts],
                     xerr=[p.xerr or 0 for p in pts] if any(p.xerr for p in pts) else None,
-                    fmt="none", ecolor=color, elinewidth=0.9, capsize=2, alpha=0.8, zorder=3)  # fmt: skip
+                    fmt="none", ecolor=color, elinewidth=0.9, capsize=2, alpha=0.8, zorder=3, transform=at)  # fmt: skip
         ax.scatter(xs, ys, s=150 if along else 55, color=color, marker=marker, edgecolor="white", linewidth=0.8,
-                   zorder=5)  # fmt: skip
+                   zorder=5, transform=at)  # fmt: skip
         if along:
             for p in pts:
-                _draw_marker_text(ax, p, format_value(p.variant.axes.get(along)))
+                ax.annotate(format_value(p.variant.axes.get(along)), (p.x, p.y), xytext=(shift, 0),
+                            textcoords="offset points", ha="center", va="center", fontsize=6.5, color="white",
+                            fontweight="bold", zorder=6, annotation_clip=False)  # fmt: skip
         handles.append(Line2D([], [], color=color, marker=marker, lw=1.1, markersize=7, markeredgecolor="white"))
         labels.append(" / ".join(format_value(k) for k in key) if others else "LSPD variants")
     return handles, labels
@@ -185,10 +188,14 @@ def _draw_references(ax, ref_points, ref_lines, lo: float, hi: float) -> None:
         right = math.log(x / lo) / math.log(hi / lo) < 0.7  # name on the side with room
         ax.annotate(ref, (x, y), xytext=(7 if right else -7, 0), textcoords="offset points",
                     ha="left" if right else "right", va="center", fontsize=8, color="#222222", zorder=6)  # fmt: skip
-    for ref, x in ref_lines:
+    last, low = -math.inf, False
+    for ref, x in sorted(ref_lines, key=lambda r: r[1]):
         ax.axvline(x, color="#777777", lw=1.0, ls=":", zorder=1)
-        ax.annotate(f"{ref} (cost only)", (x, 1.0), xycoords=("data", "axes fraction"), xytext=(-3, -4),
-                    textcoords="offset points", rotation=90, ha="right", va="top", fontsize=7.5, color="#555555")  # fmt: skip
+        low = not low if math.log(x / lo) / math.log(hi / lo) - last < 0.04 else False  # a close neighbour: other end, other side
+        last = math.log(x / lo) / math.log(hi / lo)
+        ax.annotate(f"{ref} (cost only)", (x, 0.0 if low else 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, 4) if low else (-3, -4), textcoords="offset points", rotation=90,
+                    ha="left" if low else "right", va="bottom" if low else "top", fontsize=7.5, color="#555555")  # fmt: skip
 
 
 TEACHER_COLOR = "#8250df"
@@ -220,13 +227,14 @@ def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference]
         return None
     along = _progression_axis(analysis)
     others = _series_axes(analysis, points, along)
-    ref_points, ref_lines = _reference_marks(analysis, kind, references)
+    ref_points, ref_lines = reference_marks(analysis, kind, references)
     xs = [p.x for p in points] + [x for _, x, _, _ in ref_points] + [x for _, x in ref_lines]
     lo, hi = min(xs) / 1.5, max(xs) * 1.5
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.6, 4.6), layout="constrained")
         ax = fig.add_subplot()
-        handles, labels = _draw_series(ax, points, others, along, analysis.axis_values.get(along, []))
+        one_cost = len(points) > 1 and len({p.x for p in points}) == 1
+        handles, labels = _draw_series(ax, points, others, along, analysis.axis_values.get(along, []), dodge=one_cost)
         front = [p for v in front_variants(analysis, kind) for p in points if p.variant is v]
         if front:
             handle, label = _draw_front(ax, front, big=along is not None)
@@ -247,8 +255,8 @@ def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference]
         ax.set_ylabel(f"{analysis.headline_name} (%)")
         fig.suptitle(f"{analysis.headline_name} vs {_COST_TITLE[kind]}", x=0.01, ha="left", fontweight="bold")
         subtitle = _subtitle(analysis, len(points))
-        if len(points) > 1 and len({p.x for p in points}) == 1:
-            subtitle += f" · every variant has the same deploy {_COST_TITLE[kind]}"
+        if one_cost:
+            subtitle += f" · every variant has the same deploy {_COST_TITLE[kind]} (series set side by side)"
         # Wrapped to the axes' width: an unwrapped line runs under the legend beside the axes.
         ax.set_title(textwrap.fill(subtitle, 64), loc="left", fontsize=8, color="#555555")
         title = " / ".join(others) if others else None
@@ -258,7 +266,7 @@ def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference]
     return fig
 
 
-def _reference_marks(analysis: Analysis, kind: str, references: Sequence[Reference]):
+def reference_marks(analysis: Analysis, kind: str, references: Sequence[Reference]):
     """``(label, x, y, family)`` for references with accuracy, ``(label, x)`` for cost-only ones."""
     points, lines = [], []
     for p in _points(analysis, [v for v in analysis.variants if v.reference], kind):
@@ -341,6 +349,57 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
             h, labels = [*h, handle], [*labels, label]
         if h:
             fig.legend(h, labels, loc="outside right upper", title=line_axis, frameon=False, alignment="left")
+    return fig
+
+
+def stage_figure(analysis: Analysis) -> Figure | None:
+    """The headline at every stage k of each LSPD variant with more than one stage: one line per variant (its
+    colour by the other axes), one panel per distillation mode where it varies; the deployed stage marked.
+    None when no variant has two stages."""
+    if len(analysis.stage_columns) < 2:
+        return None
+    rows = [v for v in analysis.variants if not v.reference and any(v.value(c) for c in analysis.stage_columns)]
+    if not rows:
+        return None
+    panel_axis = "distill" if "distill" in analysis.axes else None
+    panels = analysis.axis_values[panel_axis] if panel_axis else [None]
+    line_axes = [a for a in analysis.lspd_axes if a != panel_axis]
+    keys = list(dict.fromkeys(tuple(v.axes.get(a) for a in line_axes) for v in rows))
+    deploy = analysis.constant("deploy_stage")
+    seeds = len(analysis.matrix.values("seed")) or 1
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(3.4 * len(panels) + 1.8, 3.9), layout="constrained")
+        axs = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        for ax, panel in zip(axs, panels):
+            for v in rows:
+                if panel_axis and v.axes.get(panel_axis) != panel:
+                    continue
+                i = keys.index(tuple(v.axes.get(a) for a in line_axes))
+                stats = [(k, st) for k, c in enumerate(analysis.stage_columns, start=1) if (st := v.value(c))]
+                label = " / ".join(format_value(v.axes.get(a)) for a in line_axes) if line_axes else analysis.headline_name
+                ax.errorbar([k for k, _ in stats], [st.mean for _, st in stats], yerr=[st.std or 0 for _, st in stats],
+                            color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)], markersize=5.5, lw=1.5,
+                            capsize=2.5, elinewidth=0.9, markeredgecolor="white", label=label)  # fmt: skip
+            if deploy:
+                ax.axvline(deploy, color=FRONT_COLOR, lw=1.0, ls=":", zorder=1)
+                ax.annotate("deployed", (deploy, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                            textcoords="offset points", ha="left", va="top", fontsize=7.5, color="#555555")  # fmt: skip
+            ax.set_xticks(range(1, len(analysis.stage_columns) + 1))
+            ax.set_xlabel("stage k (its heatmaps scored)")
+            if panel_axis:
+                ax.set_title(f"{panel_axis} = {format_value(panel)}", fontsize=9.5)
+            ax.margins(x=0.08, y=0.15)
+        axs[0].set_ylabel(f"{analysis.headline_name} (%)")
+        fig.suptitle(f"{analysis.headline_name} at every stage", x=0.01, ha="left", fontweight="bold")
+        fig.supxlabel((f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)")
+                      + " · one line per variant", x=0.01, ha="left", fontsize=7.5, color="#555555")  # fmt: skip
+        legend: dict[str, Any] = {}  # every line once, whichever panel it is in
+        for ax in axs:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(label, handle)
+        if line_axes and legend:
+            fig.legend(list(legend.values()), list(legend), loc="outside right upper", title=" / ".join(line_axes),
+                       frameon=False, alignment="left")  # fmt: skip
     return fig
 
 

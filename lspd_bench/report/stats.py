@@ -34,6 +34,8 @@ COUNTERS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear", "ptflo
 COST_KINDS = ("gmacs", "params", "latency")
 
 BOOTSTRAP_SEED = 0
+#: A variant's statistic of its last stage's headline minus its deployed stage's (what deploying one stage costs).
+STAGE_GAP = "last_minus_deployed"
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class Analysis:
     headline: str  # the results column of the headline: Mean or AP
     headline_name: str  # PCKh@0.5 Mean or AP
     accuracy_columns: tuple[str, ...]
+    stage_columns: tuple[str, ...]  # the headline at every stage k = 1..K of the deepest variant
     axes: list[str]  # the axes that vary (the mixed context columns last, with --allow-mixed)
     axis_values: dict[str, list[Any]]  # each axis's values in order of first appearance
     variants: list[Variant]
@@ -382,6 +385,8 @@ def analyze(
     if not axes:
         axes = ["model"]
     axis_values = {a: matrix.values(a) for a in axes}
+    stage_cols = tuple(col for k in range(1, len(matrix.columns) + 1)
+                       if (col := schema.STAGE_HEADLINE.format(k=k)) in matrix.columns)  # fmt: skip
 
     groups: dict[tuple, list[Cell]] = {}
     for c in matrix.cells:
@@ -390,8 +395,9 @@ def analyze(
     for cells in groups.values():
         model = cells[0].row.get("model")
         v = Variant(axes={a: cells[0].row.get(a) for a in axes}, cells=cells, family=model_family(model))
-        columns = (*acc_cols, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS)
+        columns = (*acc_cols, *stage_cols, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS)
         v.stats = {col: Stat.of([c.row.get(col) for c in v.done]) for col in columns}
+        v.stats[STAGE_GAP] = Stat.of([_stage_gap(c.row, headline, stage_cols) for c in v.done])
         variants.append(v)
     variants.sort(key=lambda v: _sort_key(v, axes, axis_values))
 
@@ -407,9 +413,21 @@ def analyze(
         notes.append(f"cell {c.id} is done but its folder has {', '.join(c.problems)}")
     head_name = {"pckh": "PCKh@0.5 Mean", "ap": "AP"}[metric]
     return Analysis(matrix=matrix, metric=metric, headline=headline, headline_name=head_name,
-                    accuracy_columns=tuple(acc_cols), axes=axes, axis_values=axis_values, variants=variants,
+                    accuracy_columns=tuple(acc_cols), stage_columns=stage_cols, axes=axes, axis_values=axis_values, variants=variants,
                     baseline=baseline, counter=counter, gmacs_column=COUNTERS[counter], mixed=mixed,
                     n_boot=n_boot, notes=notes)  # fmt: skip
+
+
+def _stage_gap(row: dict[str, Any], headline: str, stage_cols: Sequence[str]) -> float | None:
+    """A cell's last stage minus its deployed one (points), when it has more than one stage."""
+    stages = [row.get(c) for c in stage_cols if row.get(c) is not None and not _isnan(row.get(c))]
+    if len(stages) < 2 or row.get(headline) is None:
+        return None
+    return float(stages[-1]) - float(row[headline])
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _num(value: Any) -> float:
@@ -452,10 +470,21 @@ def front_tie(analysis: Analysis) -> float:
     return accuracy_tie(accuracy_noise(analysis), seeds)
 
 
+def shared_cost(analysis: Analysis, kind: str) -> float | None:
+    """The ``kind`` cost that every LSPD variant shares, when there are two or more and they deploy the same
+    network (an ablation of the training stages only: same deploy model), else None."""
+    col = analysis.cost_column(kind)
+    costs = [v.value(col).mean for v in analysis.variants if not v.reference and v.value(col)]
+    return costs[0] if len(costs) > 1 and len(set(costs)) == 1 else None
+
+
 def front_variants(analysis: Analysis, kind: str) -> list[Variant]:
     """The LSPD variants on the accuracy-vs-``kind`` Pareto front (means over seeds; references excluded), with
     differences within the noise as ties (:func:`pareto_front`): :func:`accuracy_noise` for accuracy (the
-    regression gate's rule), the ratio's interval for latency."""
+    regression gate's rule), the ratio's interval for latency. None when they all share one cost
+    (:func:`shared_cost`): a front needs a trade-off."""
+    if shared_cost(analysis, kind) is not None:
+        return []
     col = analysis.cost_column(kind)
     cands = [v for v in analysis.variants if not v.reference and v.value(col) and v.value(analysis.headline)]
     points = [(v.value(col).mean, v.value(analysis.headline).mean) for v in cands]

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from lspd_bench.report.load import latency_runs
-from lspd_bench.report.stats import Analysis, Delta, Stat, Variant, format_value, held_at_baseline
+from lspd_bench.report.stats import STAGE_GAP, Analysis, Delta, Stat, Variant, format_value, held_at_baseline
 
 DASH = "—"
 
@@ -234,6 +234,22 @@ def main_table(analysis: Analysis) -> Table:
     model = analysis.constant("model")
     title = f"{analysis.headline_name} and cost of every variant" + (f" of {model}" if model else "")
     return Table("results", title, cols, list(analysis.variants), table_notes(analysis, analysis.variants))
+
+
+def stage_table(analysis: Analysis) -> Table | None:
+    """The headline at every stage of each LSPD variant and the points lost by deploying one stage rather
+    than the last; None when no variant has more than one stage."""
+    if len(analysis.stage_columns) < 2:
+        return None
+    rows = [v for v in analysis.variants if not v.reference]
+    cols = _axis_columns(analysis.axes) + [Column("cells", "Cells", "cells")]
+    cols += [Column(c, f"stage {k}", "stat", "max", 1) for k, c in enumerate(analysis.stage_columns, start=1)]
+    cols.append(Column(STAGE_GAP, "last − deployed (points)", "stat", None, 1))
+    deploy = analysis.constant("deploy_stage")
+    title = f"{analysis.headline_name} at every stage" + (f" (deployed: stage {format_value(deploy)})" if deploy else "")
+    notes = ["A stage beyond a variant's K prints a dash. last − deployed: the last stage's figure minus the "
+             "deployed stage's, per seed, then mean ± std: what deploying the cheaper stage gives up."]  # fmt: skip
+    return Table("stages", title, cols, rows, notes + table_notes(analysis, rows))
 
 
 def axis_tables(analysis: Analysis) -> list[Table]:
