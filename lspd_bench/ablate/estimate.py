@@ -64,8 +64,9 @@ def step_seconds(cfg: RunConfig, threads: int, knobs: dict[str, Any] | None = No
 
 
 def train_seconds(cfg: RunConfig, threads: int, epochs: float, knobs: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """``{"seconds", "per_epoch", "basis"}`` for ``epochs`` epochs of ``cfg`` (one validation per epoch and a
-    final evaluation, with flips when ``flip_test``), or None when the dataset's size is not known here."""
+    """``{"seconds", "per_epoch", "val_batch", "basis"}`` for ``epochs`` epochs of ``cfg`` (one validation per
+    epoch and a final evaluation, with flips when ``flip_test``), or None when the dataset's size is not known
+    here."""
     sizes = dataset_sizes(cfg)
     if sizes is None:
         return None
@@ -78,7 +79,7 @@ def train_seconds(cfg: RunConfig, threads: int, epochs: float, knobs: dict[str, 
              f"at batch {cfg.batch_size}, "
              f"{threads} thread{'s' if threads != 1 else ''}, × {math.ceil(n_train / cfg.batch_size)} steps per "
              "epoch, with validation; data loading not included")  # fmt: skip
-    return {"seconds": epochs * per_epoch + final, "per_epoch": per_epoch, "basis": basis}
+    return {"seconds": epochs * per_epoch + final, "per_epoch": per_epoch, "val_batch": val, "basis": basis}
 
 
 def teacher_seconds(cfg: RunConfig, threads: int, train: bool) -> dict[str, Any] | None:
@@ -95,7 +96,7 @@ def teacher_seconds(cfg: RunConfig, threads: int, train: bool) -> dict[str, Any]
     if cfg.teacher_targets != "precomputed":
         return trained
     batches = math.ceil(sizes[0] / teacher.batch_size)
-    _, val = step_seconds(teacher, threads, knobs)
+    val = trained["val_batch"] if trained else step_seconds(teacher, threads, knobs)[1]
     basis = (f"calibrated now: {val * 1e3:.0f} ms per forward batch of the teacher {teacher.model}, × 2 (flip) × "
              f"{batches} batches of training crops for its heatmaps")  # fmt: skip
     if trained is None:

@@ -262,7 +262,9 @@ def _shared_estimate(ready: bool, known: dict[str, Any], calibrate: bool, calibr
     if known.get("seconds") is not None:
         return {"estimate_s": known["seconds"], "basis": "timed here"}
     found = calibration() if calibrate else None
-    return {"estimate_s": found and found["seconds"], "basis": found and found["basis"]}
+    if found is None:
+        return {"estimate_s": None, "basis": None}
+    return {"estimate_s": found["seconds"], "basis": found["basis"]}
 
 
 # --- the run ------------------------------------------------------------------------------------------

@@ -420,14 +420,10 @@ def analyze(
 
 def _stage_gap(row: dict[str, Any], headline: str, stage_cols: Sequence[str]) -> float | None:
     """A cell's last stage minus its deployed one (points), when it has more than one stage."""
-    stages = [row.get(c) for c in stage_cols if row.get(c) is not None and not _isnan(row.get(c))]
+    stages = [row[c] for c in stage_cols if row.get(c) is not None]  # rows are typed: a missing value is None
     if len(stages) < 2 or row.get(headline) is None:
         return None
     return float(stages[-1]) - float(row[headline])
-
-
-def _isnan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
 
 
 def _num(value: Any) -> float:
