@@ -71,6 +71,7 @@ def install(session: nox.Session, extras: str = TEST_EXTRAS) -> None:
 
 
 def run_tests(session: nox.Session, *args: str) -> None:
+    session.run("ruff", "format", "--check", ".")  # the layout is the formatter's (pyproject.toml [tool.ruff])
     # One worker per core, each test module on one worker (its fixtures are built once); every test and the
     # processes it starts use one torch thread (tests/conftest.py), so the workers do not oversubscribe.
     session.run("pytest", "-n", "auto", "--dist", "loadfile", *args)

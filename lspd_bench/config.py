@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -22,31 +23,102 @@ from lspd_bench.errors import InputError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-DISTILL_MODES = ("none", "teacher", "sequence", "teacher+sequence")
-#: The distillation modes that learn from a teacher network.
-TEACHER_MODES = ("teacher", "teacher+sequence")
+class Distill(StrEnum):
+    """What the pose stages learn from besides the ground truth (the ``distill`` key)."""
+
+    NONE = "none"
+    TEACHER = "teacher"  # every stage from the teacher's heatmaps
+    SEQUENCE = "sequence"  # each stage from the next one; the last from the ground truth alone
+    TEACHER_SEQUENCE = "teacher+sequence"  # each stage from the next one; the last from the teacher
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self in (Distill.TEACHER, Distill.TEACHER_SEQUENCE)
+
+    @property
+    def uses_sequence(self) -> bool:
+        return self in (Distill.SEQUENCE, Distill.TEACHER_SEQUENCE)
+
+
+class Loss(StrEnum):
+    MSE = "mse"
+    FG_MSE = "fg_mse"
+
+
+class Schedule(StrEnum):
+    MULTISTEP = "multistep"
+    COSINE = "cosine"
+
+
+class SynthPreset(StrEnum):
+    """The synthetic benchmark's sizes and difficulty (``synth_preset``; ``lspd_bench.data.synth.PRESETS``)."""
+
+    CI = "ci"
+    QUICK = "quick"
+    STANDARD = "standard"
+
+
+class Boxes(StrEnum):
+    """Where COCO's validation person boxes come from (stated with every AP)."""
+
+    GT = "gt"  # the ground truth's: inflates AP compared with the detector protocol
+    DETECTIONS = "detections"  # a person detector's results: the standard protocol
+
+
+class Metric(StrEnum):
+    """How a dataset's validation split is scored (its evaluator: ``lspd_bench.evaluation.evaluators``)."""
+
+    PCKH = "pckh"  # MPII's PCKh
+    AP = "ap"  # COCO's keypoint AP
+
+
+class Dataset(StrEnum):
+    SYNTH = "synth"
+    MPII = "mpii"
+    COCO = "coco"
+
+    @property
+    def metric(self) -> Metric:
+        return Metric.AP if self is Dataset.COCO else Metric.PCKH
+
+
+class TeacherTargets(StrEnum):
+    PRECOMPUTED = "precomputed"  # the teacher's heatmaps of each training crop, computed once and warped
+    ONLINE = "online"  # the teacher run on every augmented batch
+
+
+class Runtime(StrEnum):
+    """How a model's forward pass is run when it is timed (``profile --runtime``; not a run's key)."""
+
+    EAGER = "eager"
+    CHANNELS_LAST = "channels_last"  # eager, model and input in NHWC
+    COMPILE = "compile"  # torch.compile
+    ONNXRUNTIME = "onnxruntime"  # exported to ONNX, run by onnxruntime (the ``onnx`` extra)
+
+    @property
+    def module(self) -> str | None:
+        """The module it needs beyond the suite's own dependencies."""
+        return "onnxruntime" if self is Runtime.ONNXRUNTIME else None
+
+
 #: The families a configuration key belongs to (``_key``).
 KEY_FAMILIES = ("data", "augmentation", "model", "schedule", "loss", "distill", "evaluation", "execution")
-LOSSES = ("mse", "fg_mse")
-SCHEDULES = ("multistep", "cosine")
-DATASETS = ("synth", "mpii", "coco")
 DEVICES = ("auto", "cpu", "cuda")
-TEACHER_TARGETS = ("precomputed", "online")
 #: Seeds as numpy takes them (32-bit unsigned), and as ``within`` writes that interval.
 SEED_RANGE = (0, 2**32 - 1)
 SEEDS = f"[{SEED_RANGE[0]}, {SEED_RANGE[1]}]"
 
 
 def _uses_teacher(cfg: RunConfig) -> bool:
-    return cfg.distill in TEACHER_MODES
+    return cfg.distill.uses_teacher
 
 
 def _distills(cfg: RunConfig) -> bool:
-    return cfg.distill != "none"
+    return cfg.distill is not Distill.NONE
 
 
 def _key(default: Any, family: str, *, identity: bool = True, applies: Callable[[RunConfig], bool] | None = None,
-         sep: str = ",", within: str | None = None, choices: tuple[str, ...] | None = None,
+         sep: str = ",", within: str | None = None, choices: type[StrEnum] | None = None,
          help: str = "") -> Any:  # noqa: A002 (the word the docs use)
     """A configuration key and its role, declared once (dataclass field metadata).
 
@@ -55,13 +127,14 @@ def _key(default: Any, family: str, *, identity: bool = True, applies: Callable[
     otherwise it is left out of the run's identity and its results column is empty); ``sep``: how a pair or
     list is written in the results table (``input_size`` as ``128x128``); ``within``: the interval a number
     (or each number of a pair or list) must lie in, written ``[low, high)`` with ``inf`` for no bound (NaN is
-    never within); ``choices``: the values a text key may take; ``help``: what the key means, with its units
+    never within); ``choices``: the enum of the values a text key may take (a config holds its members); ``help``: what the key means, with its units
     (the configuration reference of the docs is generated from these declarations).
     """
     assert family in KEY_FAMILIES, family
     bounds = _interval(within) if within else None
     return field(default=default, metadata={"family": family, "identity": identity, "applies": applies, "sep": sep,
-                                            "within": within, "bounds": bounds, "choices": choices,
+                                            "within": within, "bounds": bounds, "enum": choices,
+                                            "choices": tuple(choices) if choices else None,
                                             "help": help})  # fmt: skip
 
 
@@ -88,13 +161,13 @@ class RunConfig:
     """
 
     # data
-    dataset: str = _key("synth", "data", choices=DATASETS,
+    dataset: Dataset = _key(Dataset.SYNTH, "data", choices=Dataset,
                         help="the benchmark: the generated synthetic one, or MPII or COCO read from data_dir")
     data_dir: str | None = _key(None, "data", identity=False,
                                 help="synth: generated here when missing (default: in the cache); mpii/coco: the "
                                      "dataset's root folder")
-    synth_preset: str = _key("quick", "data",
-                             help="size and difficulty of the synthetic benchmark: ci, quick or standard")
+    synth_preset: SynthPreset = _key(SynthPreset.QUICK, "data", choices=SynthPreset,
+                                     help="size and difficulty of the synthetic benchmark: ci, quick or standard")
     data_seed: int = _key(0, "data", within=SEEDS,
                           help="the synthetic benchmark's seed (the dataset's identity, not the run's)")
     coco_detections: str | None = _key(None, "data",
@@ -139,7 +212,7 @@ class RunConfig:
                            help="images per step (split over the processes of a distributed run)")
     lr: float = _key(1e-3, "schedule", within="(0, inf)", help="learning rate of Adam, per step")
     weight_decay: float = _key(0.0, "schedule", within="[0, inf)", help="Adam's L2 weight decay")
-    schedule: str = _key("multistep", "schedule", choices=SCHEDULES,
+    schedule: Schedule = _key(Schedule.MULTISTEP, "schedule", choices=Schedule,
                          help="learning-rate schedule: steps at the milestones, or a cosine decay")
     milestones: tuple[float, ...] = _key((0.7, 0.9), "schedule", within="[0, 1]",
                                          help="multistep: fractions of the epochs where lr is multiplied by lr_factor")
@@ -149,12 +222,12 @@ class RunConfig:
     ema: float = _key(0.0, "schedule", within="[0, 1)",
                       help="decay of the weights' moving average that is validated and saved; 0 = off")
     # loss and distillation
-    loss: str = _key("mse", "loss", choices=LOSSES, help="heatmap loss: mse, or fg_mse (foreground pixels weighted up)")
+    loss: Loss = _key(Loss.MSE, "loss", choices=Loss, help="heatmap loss: mse, or fg_mse (foreground pixels weighted up)")
     fg_weight: float = _key(10.0, "loss", within="[0, inf)",
                             help="fg_mse: weight = target_weight × (1 + fg_weight × target)")
     stage_weights: tuple[float, ...] | None = _key(None, "loss", within="[0, inf)",
                                                    help="per-stage loss weights, one per stage; null = 1 each")
-    distill: str = _key("none", "distill", choices=DISTILL_MODES,
+    distill: Distill = _key(Distill.NONE, "distill", choices=Distill,
                         help="what the stages learn from besides the ground truth: a teacher, the next stage, or both")
     alpha: float = _key(0.5, "distill", applies=_distills, within="[0, 1]",
                         help="weight of the distillation target against the ground truth")
@@ -166,7 +239,7 @@ class RunConfig:
                                       help="the teacher's epochs; null = the student's")
     teacher_lr: float | None = _key(None, "distill", applies=_uses_teacher, within="(0, inf)",
                                     help="the teacher's learning rate; null = the student's")
-    teacher_targets: str = _key("precomputed", "distill", applies=_uses_teacher, choices=TEACHER_TARGETS,
+    teacher_targets: TeacherTargets = _key(TeacherTargets.PRECOMPUTED, "distill", applies=_uses_teacher, choices=TeacherTargets,
                                 help="teacher heatmaps computed once per sample (precomputed) or at every step on the "
                                      "augmented image (online)")
     # evaluation
@@ -184,6 +257,12 @@ class RunConfig:
                                  help="shared work (datasets, teachers); null = $LSPD_BENCH_CACHE or "
                                       "~/.cache/lspd-bench")
 
+    def __post_init__(self) -> None:
+        for f in fields(self):  # a closed choice is held as its enum's member, whoever built the config
+            kind, value = f.metadata["enum"], getattr(self, f.name)
+            if kind is not None and not isinstance(value, kind):
+                object.__setattr__(self, f.name, kind(value))
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
 
@@ -200,6 +279,8 @@ _FIELDS = {f.name: f for f in fields(RunConfig)}
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -213,7 +294,8 @@ NON_IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if not f.metadata["ident
 #: Keys that are part of a run's identity, in declaration order: the configuration columns of a results table.
 IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if f.metadata["identity"])
 #: Each key's kind of value: int, float, bool or str (pairs and lists count as str: a table writes ``64x64``).
-KIND_OF = {k: "str" if t.startswith("tuple") else t.split(" ")[0] for k, t in FIELD_TYPES.items()}
+KIND_OF = {k: "str" if t.startswith("tuple") or _FIELDS[k].metadata["enum"] else t.split(" ")[0]
+           for k, t in FIELD_TYPES.items()}
 #: Keys whose values are numbers (int or float, not bool): ordered axes, plotted on an x axis.
 NUMERIC_KEYS = tuple(k for k, kind in KIND_OF.items() if kind in ("int", "float"))
 
@@ -231,7 +313,7 @@ def check_locations(cfg: RunConfig) -> None:
     from lspd_bench.fileio import check_output
 
     check_output(cache_root(cfg), folder=True, what="cache_dir" if cfg.cache_dir else "the cache")
-    if cfg.data_dir and cfg.dataset == "synth":
+    if cfg.data_dir and cfg.dataset is Dataset.SYNTH:
         check_output(cfg.data_dir, folder=True, what="data_dir")
 
 

@@ -6,12 +6,13 @@ A reader never sees a half-written file, and a crash leaves the previous version
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import filelock
 
 from lspd_bench.errors import InputError
 
@@ -58,15 +59,12 @@ def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> Pa
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if needed) for the block, waiting for it if held."""
+    """An exclusive lock on ``path`` (``filelock``; created if needed) for the block, waiting for it if held. The
+    operating system drops it when its holder dies, so a killed process never leaves it held."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with filelock.FileLock(path):
+        yield
 
 
 def check_output(path: str | os.PathLike, *, folder: bool, what: str = "output") -> Path:

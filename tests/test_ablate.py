@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from lspd_bench.ablate import schema, store
 from lspd_bench.ablate.executors import CellTask, run_cell
-from lspd_bench.ablate.run import cores, plan_slots
+from lspd_bench.ablate.plan import cores, plan_slots
 from lspd_bench.cli import main
+from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.config import load_config
 
 
@@ -56,16 +57,16 @@ def _fake_cell(out: Path, cid: str, metric: str, *, cost: bool) -> Path:
                                     "input_size": [64, 64], "flip_test": True},
                          "identity": {"model_knobs": {"stages": 2, "block": "lmrb", "width": 32, "num_joints": 16},
                                       "dataset_fingerprint": "f00"}})  # fmt: skip
-    names = schema.PCKH_COLUMNS if metric == "pckh" else schema.AP_COLUMNS
+    names = evaluator(metric).columns
     stages = [{"stage": k, **{n: 0.5 * k for n in names}} for k in (1, 2)]
-    head = "Mean" if metric == "pckh" else "AP"
+    head = evaluator(metric).headline_key
     (d / store.METRICS_FILE).write_text(json.dumps({
         "metric": metric, "headline_name": "x", "headline": stages[0][head], "stages": stages, "deploy_stage": 1,
         "train": {"seconds_total": 12.0, "images_per_s": 100.0}}))  # fmt: skip
     if cost:
         (d / store.COST_FILE).write_text(json.dumps({
             "params": {"full": 2000, "deploy": 1000},
-            "macs": [{"counter": c, "gmacs": 0.1} for c in store.MAC_COLUMNS],
+            "macs": [{"counter": c, "gmacs": 0.1} for c in schema.MAC_COLUMNS],
             "latency": {"median_ms": 2.0, "p90_ms": 2.5, "threads": 1},
             "throughput": {"throughput_img_s": 900.0, "batch": 8}, "latency_ratio": 1.25}))  # fmt: skip
     return d
@@ -89,6 +90,9 @@ def test_results_table_has_one_row_per_cell_and_the_schema_columns(tmp_path):
     parquet = pd.read_parquet(written["parquet"])
     assert list(parquet.columns) == list(csv.columns) and len(parquet) == 2
     assert str(parquet["stages"].dtype) == "Int64"
+    # A missing text (no error: the cell did not fail) stays missing in both tables, never the text "nan".
+    assert pd.isna(parquet[schema.ERROR]).all() and pd.isna(csv[schema.ERROR]).all()
+    assert [r[schema.ERROR] for r in store.read_table(tmp_path / store.RESULTS_CSV).rows] == [None, None]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # atomic writes leave no temp files
 
 
@@ -114,6 +118,31 @@ def test_cells_and_threads_never_oversubscribe_the_cores_and_the_thread_count_ne
     assert {plan_slots(c, j, None, "local")[1] for c in (1, 8) for j in (None, 1, 2)} == {1}
     assert plan_slots(8, None, 2, "local") == (max(1, n // 2), 2)
     assert plan_slots(8, None, None, "ray") == (8, 1)  # the cluster schedules; one CPU per task
+    assert plan_slots(8, None, None, "inprocess") == (1, 1)  # one at a time, in the driver
+
+
+def test_the_in_process_executor_runs_a_cell_in_this_process_and_gives_the_threads_back(tmp_path, monkeypatch):
+    import torch
+
+    from lspd_bench.ablate.executors import Executor, ExecutorOptions, make_executor
+
+    ex = make_executor("inprocess", ExecutorOptions(slots=4, threads=2, folder=tmp_path))
+    assert isinstance(ex, Executor) and ex.slots == 1
+    calls = []
+
+    def fake_run_cell(task):
+        torch.set_num_threads(task.threads)
+        calls.append((task.cell, os.getpid(), torch.get_num_threads()))
+        return {"cell": task.cell, "status": "trained"}
+
+    monkeypatch.setattr("lspd_bench.ablate.executors.run_cell", fake_run_cell)
+    before = torch.get_num_threads()
+    ex.submit(CellTask("abc", str(tmp_path / "abc"), {}, 2))
+    assert len(ex.running) == 1
+    ended = ex.poll(0.0)
+    assert [(t.cell, o["status"]) for t, o in ended] == [("abc", "trained")] and not ex.running
+    assert calls == [("abc", os.getpid(), 2)] and torch.get_num_threads() == before
+    assert ex.poll(0.0) == []
 
 
 # --- slow: real matrices ------------------------------------------------------------------------------
@@ -284,6 +313,19 @@ def test_ray_runs_each_cell_as_a_task(tiny_synth, tmp_path):
     assert summary["counts"] == {"done": 2} and summary["slots"] == 2
     workers = {store.read_json(Path(c["run_dir"]) / store.STATUS_FILE)["worker_pid"] for c in summary["cells"]}
     assert os.getpid() not in workers  # trained in Ray workers, not in the driver
+    assert len(results(tmp_path / "m")) == 2
+
+
+@pytest.mark.slow
+def test_in_process_executor_runs_the_matrix_in_the_driver(tiny_synth, tmp_path):
+    from lspd_bench.ablate.matrix import load_matrix
+    from lspd_bench.ablate.run import run_matrix
+
+    matrix = load_matrix(None, ["stages=1..2", *tiny_specs(tiny_synth, tmp_path / "cache")], preset="ci")
+    summary = run_matrix(matrix, tmp_path / "m", executor="inprocess", latency_min_time_s=0)
+    assert summary["counts"] == {"done": 2} and summary["slots"] == 1
+    workers = {store.read_json(Path(c["run_dir"]) / store.STATUS_FILE)["worker_pid"] for c in summary["cells"]}
+    assert workers == {os.getpid()}
     assert len(results(tmp_path / "m")) == 2
 
 

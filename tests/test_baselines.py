@@ -150,4 +150,6 @@ def test_fvcore_traces_deployed_models_to_the_reference_macs() -> None:
     analysis.unsupported_ops_warnings(False)
     assert analysis.total() / 1e9 == pytest.approx(1.580, abs=0.0005)
     small_hg = build("hourglass", **SMALL_HOURGLASS).deploy().eval()
-    assert fvcore.FlopCountAnalysis(small_hg, torch.zeros(1, 3, 64, 64)).total() > 0
+    # A fully convolutional network's MACs grow with its pixels: twice the side, four times the MACs.
+    small, large = (fvcore.FlopCountAnalysis(small_hg, torch.zeros(1, 3, s, s)).total() for s in (64, 128))
+    assert large / small == pytest.approx(4.0, rel=0.01)

@@ -414,46 +414,34 @@ def test_json_output_is_the_report(tmp_path):
 
 
 # --------------------------------------------------------------------- real cells, real regressions
-# Results tables made by the ablation store. `run_matrix` runs cells in spawned processes, which a
-# monkeypatched block cannot reach; the extra-convolution tests therefore build the same table in this
-# process from the store's own parts: `train_and_evaluate`, `profile_cell` (parameters, every MAC
-# counter, latency ratio to the reference model), `cell.json`/`status.json`, `result_row`, `write_results`.
+# Results tables made by `run_matrix` with the in-process executor: the cells train, evaluate and are profiled
+# in this process, so a monkeypatched block or evaluation reaches them, and no worker interpreter starts.
 
 CI_CELLS = [(1, "none"), (1, "teacher"), (2, "none"), (2, "teacher")]
 
 
 def store_matrix(folder: Path, overrides: dict, cells=CI_CELLS, trained: Path | None = None) -> Path:
-    """Train, evaluate and profile ``cells`` (stages, distill) of the ci preset here; the store writes results.csv.
+    """Run ``cells`` (stages, distill) of the ci preset as a matrix into ``folder``; returns its results.csv.
 
     With ``trained`` (another store_matrix folder of the same cells), each cell starts from that training and
     is only evaluated and profiled again: for a regression injected after training."""
     import shutil
     from lspd_bench.ablate import store
-    from lspd_bench.ablate.run import profile_cell, reference_model
-    from lspd_bench.config import load_config
-    from lspd_bench.data.build import build_data
-    from lspd_bench.evaluation.run import train_and_evaluate
-    from lspd_bench.fileio import write_json
+    from lspd_bench.ablate.matrix import load_matrix
+    from lspd_bench.ablate.run import run_matrix
 
-    rows, reference = [], None
-    for stages, distill in cells:
-        cfg = load_config("ci", None, {**overrides, "stages": stages, "distill": distill, "device": "cpu"})
-        bundle = build_data(cfg)
-        staging = folder / f"s{stages}-{distill}"
-        done = [d for d in (trained.iterdir() if trained else []) if (d / store.CELL_FILE).is_file()
-                and (store.read_json(d / store.CELL_FILE)["config"]["stages"], store.read_json(d / store.CELL_FILE)["config"]["distill"]) == (stages, distill)]  # fmt: skip
-        for src in done[:1]:
-            shutil.copytree(src, staging, ignore=shutil.ignore_patterns("metrics.json", "cost.json", "cell.json"))
-        metrics = train_and_evaluate(cfg, staging, bundle=bundle, resume=bool(done))
-        cell_dir = staging.rename(folder / metrics["run"])  # the store files a cell under its run id
-        store.write_cell(cell_dir, {"cell": cell_dir.name, "config": cfg.to_dict(), "identity": metrics["identity"]})
-        reference = reference or reference_model(bundle.num_joints)
-        write_json(cell_dir / store.COST_FILE, profile_cell(cfg, cell_dir, bundle.num_joints, reference, batch=1,
-                                                              min_time_s=0.05))  # fmt: skip
-        store.write_status(cell_dir, "done")
-        rows.append(store.result_row(cell_dir, "done", "ci"))
-    store.write_results(folder, rows, max_stages=max(s for s, _ in cells))
-    return folder / "results.csv"
+    stages, distill = sorted({s for s, _ in cells}), sorted({d for _, d in cells})
+    assert sorted(cells) == [(s, d) for s in stages for d in distill]  # a matrix is a product of its axes
+    specs = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in overrides.items()]
+    matrix = load_matrix(None, [f"stages={','.join(map(str, stages))}", f"distill={','.join(distill)}", *specs,
+                                "device=cpu"], preset="ci")  # fmt: skip
+    for src in (trained.iterdir() if trained else []):  # the same cells: the same folders, resumed at their end
+        if (src / store.CELL_FILE).is_file():
+            shutil.copytree(src, folder / src.name, ignore=shutil.ignore_patterns(store.METRICS_FILE, store.COST_FILE))
+    # Batch 1 and short timings: these width-16 models run for microseconds, and latency has tests of its own.
+    summary = run_matrix(matrix, folder, executor="inprocess", latency_min_time_s=0.05, throughput_batch=1)
+    assert summary["counts"] == {"done": len(cells)}, [c["error"] for c in summary["cells"]]
+    return folder / store.RESULTS_CSV
 
 
 def synth(tmp_path_factory, name: str, **sizes) -> str:

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -22,3 +25,21 @@ def test_a_failed_write_keeps_the_previous_version(tmp_path):
             raise RuntimeError("killed mid-write")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_a_lock_is_exclusive_across_processes_and_freed_when_its_holder_is_killed(tmp_path):
+    from lspd_bench.ablate.store import try_lock
+
+    lock = tmp_path / "cell" / ".lock"
+    code = "import sys, time\nfrom lspd_bench.fileio import file_lock\nwith file_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with try_lock(lock) as held:
+            assert held is False  # another process holds it: a second driver leaves the cell alone
+    finally:
+        holder.kill()
+        holder.wait()
+    with try_lock(lock) as held:
+        assert held is True  # the killed holder's lock is gone with it

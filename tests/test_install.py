@@ -48,3 +48,18 @@ def test_the_probe_tells_a_refused_connection_from_an_answer(tmp_path: Path) -> 
     page = tmp_path / "index.html"
     page.write_text("<html></html>")
     assert noxfile.reachable(page.as_uri()) is True
+
+
+def test_every_data_file_of_the_package_is_installed_with_it() -> None:
+    """A wheel holds the package's non-Python files only where pyproject.toml's package-data names them: a shipped
+    teacher's weights without its record (teacher-<key>.json) would not load outside a checkout."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["lspd_bench"]
+    package = root / "lspd_bench"
+    data = [p.relative_to(package).as_posix() for p in package.rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts]  # fmt: skip
+    assert any(name.startswith("weights/") for name in data)
+    assert [name for name in data if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns)] == []

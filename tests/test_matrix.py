@@ -126,7 +126,8 @@ def test_bad_matrix_files_are_input_errors(tmp_path, cache):
     ("args", "message"),
     [
         (["distill=teachr"], "distill='teachr' is not one of"),
-        (["stages=1", "--executor", "slurm"], "unknown executor 'slurm'; choose from: local, ray, submitit"),
+        (["stages=1", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray', 'submitit', 'inprocess'"),
+        (["stages=1", "--executor", "inprocess", "--jobs", "2"], "--jobs 2: --executor inprocess runs one cell at a time"),
         (["stages=1", "--jobs", "0"], "--jobs 0: must be at least 1"),
         (["stages=1", "--dataset", "imagenet"], "dataset='imagenet' is not one of: synth, mpii, coco"),
         (["a.yaml", "b.yaml"], "one MATRIX.yaml at most"),
@@ -137,6 +138,26 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(args, message, cache):
     r = CliRunner().invoke(main, ["ablate", *args, "--dry-run"])
     assert r.exit_code == 2
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_an_executor_is_checked_by_its_registry_entry_before_any_work(tmp_path, cache, monkeypatch):
+    from lspd_bench.ablate.executors import EXECUTORS, ExecutorKind, InProcessExecutor
+    from lspd_bench.ablate.plan import dry_run
+    from lspd_bench.ablate.run import run_matrix
+
+    matrix = load_matrix(None, ["stages=1"], preset="ci")
+    with pytest.raises(InputError, match="unknown executor 'slurm'; choose from: local, ray, submitit, inprocess"):
+        run_matrix(matrix, tmp_path / "m", executor="slurm")
+    missing = ExecutorKind("remote", "cells elsewhere", lambda o: InProcessExecutor(o.threads), parallel="all",
+                           module="lspd_bench_no_such_library", library="Remote", install="remote-cells")  # fmt: skip
+    monkeypatch.setitem(EXECUTORS, "remote", missing)
+    message = "--executor remote needs Remote: pip install remote-cells"
+    with pytest.raises(InputError, match=message):
+        run_matrix(matrix, tmp_path / "m", executor="remote")
+    assert not (tmp_path / "m").exists()  # refused before any work
+    plan = dry_run(matrix, tmp_path / "m", executor="remote", calibrate=False)  # a plan runs nothing: it warns
+    assert message in plan["warnings"] and plan["slots"] == 1  # "all": every cell queued (one here)
+    assert dry_run(matrix, tmp_path / "m", executor="inprocess", calibrate=False)["slots"] == 1
 
 
 def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.ablate import schema
 from lspd_bench.cli import main
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN, MPII_PCKH_GROUPS
@@ -141,7 +142,7 @@ def write_fake_matrix(
         (folder / "cost.json").write_text(json.dumps(cost))
     columns = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
                schema.HEADLINE, *(schema.STAGE_HEADLINE.format(k=j) for j in range(1, max(stages) + 1)),
-               *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS]
+               *schema.ACCURACY_COLUMNS, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS]
     pd.DataFrame(rows).reindex(columns=columns).to_csv(root / "results.csv", index=False)
     return root
 
@@ -387,15 +388,15 @@ def test_missing_values_spelled_nan_by_pandas_are_missing_not_a_second_metric(tm
 def test_an_ap_matrix_reports_ap_columns_and_deltas_without_intervals(tmp_path):
     root = write_fake_matrix(tmp_path / "m", stages=(1, 2), distills=("none",))
     frame = pd.read_csv(root / "results.csv")
-    for i, col in enumerate(schema.AP_COLUMNS):
+    for i, col in enumerate(evaluator("ap").columns):
         frame[col] = frame["Mean"] - i
     frame["metric"], frame["headline_name"], frame["headline"] = "ap", "AP", frame["Mean"]
     frame.to_csv(root / "results.csv", index=False)
     analysis = analyze(load_matrix(root))
-    assert analysis.headline == "AP" and analysis.accuracy_columns == schema.AP_COLUMNS
+    assert analysis.headline == "AP" and analysis.accuracy_columns == ("AP", "AP50", "AP75", "AP(M)", "AP(L)", "AR")
     delta = _variant(analysis, stages=2).delta
     expected = frame[frame.stages == 2]["AP"].mean() - frame[frame.stages == 1]["AP"].mean()
-    assert delta.delta == pytest.approx(expected) and delta.low is None and "PCKh only" in delta.note
+    assert delta.delta == pytest.approx(expected) and delta.low is None and "no per-person data" in delta.note
     assert "| AP | AP50 | AP75 | AP(M) | AP(L) | AR |" in render_markdown(main_table(analysis))
     with pytest.raises(InputError, match="no cell was scored with --metric pckh"):
         analyze(load_matrix(root), metric="pckh")

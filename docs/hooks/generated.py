@@ -96,8 +96,8 @@ def _applies_text(config, condition: Callable | None) -> str:
     """When a key matters, found by trying its declared condition on every distillation mode."""
     if condition is None:
         return ""
-    modes = [m for m in config.DISTILL_MODES if condition(config.RunConfig(distill=m))]
-    if len(modes) == len(config.DISTILL_MODES):
+    modes = [m for m in config.Distill if condition(config.RunConfig(distill=m))]
+    if len(modes) == len(config.Distill):
         return ""
     listed = ", ".join(f"`{m}`" for m in modes)
     return f"Applies only with `distill` = {listed} (otherwise left out of the run's identity)."
@@ -200,7 +200,7 @@ def pckh_conventions() -> str:
 
 
 def cost_conventions() -> str:
-    from lspd_bench.ablate.run import RATIO_CONVENTION, SHARED_CONVENTION
+    from lspd_bench.ablate.latency import RATIO_CONVENTION, SHARED_CONVENTION
     from lspd_bench.cost.profile import CONVENTIONS
 
     return _bullets([*CONVENTIONS, RATIO_CONVENTION, SHARED_CONVENTION])

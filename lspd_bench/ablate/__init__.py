@@ -1,1 +1,3 @@
-"""Ablation matrices: spec parsing, content-addressed cells, the results store, executors."""
+"""Ablation matrices: spec parsing (``matrix``), planning and the dry run (``plan``), executors, the shared
+work (``shared``), the live view's events (``progress``), the latency phase (``latency``), the driver
+(``run``) and the content-addressed results store (``store``)."""

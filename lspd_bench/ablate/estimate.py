@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from lspd_bench.config import RunConfig
+from lspd_bench.config import RunConfig, TeacherTargets
 
 #: Timed optimiser steps per model (after one untimed step), and synthetic images rendered; medians are used.
 REPEATS = 3
@@ -93,7 +93,7 @@ def teacher_seconds(cfg: RunConfig, threads: int, train: bool) -> dict[str, Any]
     if sizes is None:
         return None
     trained = train_seconds(teacher, threads, teacher.epochs, knobs) if train else None
-    if cfg.teacher_targets != "precomputed":
+    if cfg.teacher_targets != TeacherTargets.PRECOMPUTED:
         return trained
     batches = math.ceil(sizes[0] / teacher.batch_size)
     val = trained["val_batch"] if trained else step_seconds(teacher, threads, knobs)[1]

@@ -1,14 +1,19 @@
-"""Where cells run: local processes, Ray tasks or submitit jobs — all running :func:`run_cell`.
+"""Where cells run: local processes, this process, Ray tasks or submitit jobs — all running :func:`run_cell`.
 
 A cell's work (data → train → evaluate) is one call of :func:`run_cell`, which takes the cell's lock,
 trains with ``resume=True`` (an interrupted cell continues from its last checkpoint), writes live
 progress to ``progress.json`` and its verdict to ``status.json``. Executors only start those calls and
-report when one ends, so the driver (``lspd_bench.ablate.run``) treats every backend alike and reads
-everything else from the shared results folder.
+report when one ends (the :class:`Executor` protocol), so the driver (``lspd_bench.ablate.run``) treats
+every backend alike and reads everything else from the shared results folder.
+
+:data:`EXECUTORS` is the registry, name → :class:`ExecutorKind` (its factory, the library it needs, how many
+cells it runs at once by default); ``--executor`` takes its names. Adding an executor is a class with the
+protocol's four members and one :func:`register` call.
 
 - ``local``: a pool of ``jobs`` spawned processes, one cell at a time each, with ``threads`` torch
   threads (``jobs × threads`` = the cores). On Linux a worker dies with its driver (``PR_SET_PDEATHSIG``),
   so a killed ``lspd-bench ablate`` never leaves orphans training into its folders.
+- ``inprocess``: each cell in the calling process, one at a time (debugging, tests).
 - ``ray``: each cell a Ray task asking for ``threads`` CPUs (and a GPU on CUDA); needs ``pip install ray``.
 - ``submitit``: each cell a submitit job (SLURM when available, else submitit's local executor).
 """
@@ -16,6 +21,7 @@ everything else from the shared results folder.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -23,12 +29,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal, Protocol, Sized, runtime_checkable
 
 from lspd_bench.ablate import store
 from lspd_bench.errors import InputError
-
-EXECUTORS = ("local", "ray", "submitit")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,40 @@ class CellTask:
     threads: int = 1
     label: str = ""
     imports: tuple[str, ...] = ()  # plugin modules the cell's models come from (lspd_bench.plugins)
+
+
+#: What an executor reports for a cell that ended: the task, and run_cell's return value (or ``{"cell",
+#: "status": "died", "error"}`` when the process, task or job running it was lost).
+Ended = list[tuple[CellTask, dict[str, Any]]]
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What the driver (``lspd_bench.ablate.run``) uses of an executor: it submits cells while fewer than
+    ``slots`` are ``running``, polls for the ones that ended, and shuts the executor down at the end or on
+    any exception (a cell still running resumes from its checkpoint next time)."""
+
+    @property
+    def slots(self) -> int:
+        """Cells at once."""
+        ...
+
+    @property
+    def running(self) -> Sized:
+        """The cells submitted that have not been reported as ended (the driver takes its ``len``)."""
+        ...
+
+    def submit(self, task: CellTask) -> None:
+        """Start ``run_cell(task)`` somewhere that sees the matrix folder."""
+        ...
+
+    def poll(self, timeout: float) -> Ended:
+        """Wait up to ``timeout`` s; return the cells that ended, with their outcomes."""
+        ...
+
+    def shutdown(self) -> None:
+        """Cancel what still runs."""
+        ...
 
 
 class FileProgress:
@@ -213,7 +251,7 @@ class LocalExecutor:
         worker.task = task
         worker.conn.send(task)
 
-    def poll(self, timeout: float) -> list[tuple[CellTask, dict[str, Any]]]:
+    def poll(self, timeout: float) -> Ended:
         """Wait up to ``timeout`` s; return the cells that ended, with their outcomes."""
         from multiprocessing.connection import wait
 
@@ -256,6 +294,48 @@ class LocalExecutor:
         self.workers.clear()
 
 
+# --- in process -----------------------------------------------------------------------------------------
+
+
+class InProcessExecutor:
+    """Cells in the calling process, one at a time: ``poll`` runs the cell submitted and returns when it ends.
+
+    For debugging and tests: a breakpoint, a monkeypatch or a profiler in the driver reaches the cell's code,
+    and no interpreter or torch import is paid per worker. The price: the live view stands still while a
+    cell trains, the cell's output goes to the driver's stderr (stdout stays the command's), and a crash
+    of the cell (a segfault, the OOM killer) ends the whole run — which resumes, like any other, on a rerun.
+    """
+
+    name = "inprocess"
+
+    def __init__(self, threads: int):
+        self.slots = 1
+        self.threads = threads
+        self.running: dict[str, CellTask] = {}
+
+    def submit(self, task: CellTask) -> None:
+        self.running[task.cell] = task
+
+    def poll(self, timeout: float) -> Ended:
+        if not self.running:
+            time.sleep(timeout)
+            return []
+        import torch
+
+        cell, task = next(iter(self.running.items()))
+        before = torch.get_num_threads()  # run_cell sets the cell's count: the driver gets its own back
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                outcome = run_cell(task)
+        finally:
+            torch.set_num_threads(before)
+            del self.running[cell]
+        return [(task, outcome)]
+
+    def shutdown(self) -> None:
+        self.running.clear()
+
+
 # --- ray ----------------------------------------------------------------------------------------------
 
 
@@ -272,7 +352,7 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise InputError("--executor ray needs Ray: pip install 'lspd-bench[ray]' (or pip install ray)") from None
+            raise InputError(EXECUTORS["ray"].requirement()) from None
         self.ray = ray
         self.owns_cluster = not ray.is_initialized()
         if self.owns_cluster:
@@ -284,7 +364,7 @@ class RayExecutor:
     def submit(self, task: CellTask) -> None:
         self.running[self.remote.remote(task)] = task
 
-    def poll(self, timeout: float) -> list[tuple[CellTask, dict[str, Any]]]:
+    def poll(self, timeout: float) -> Ended:
         if not self.running:
             time.sleep(timeout)
             return []
@@ -321,7 +401,7 @@ class SubmititExecutor:
         try:
             import submitit
         except ImportError:
-            raise InputError("--executor submitit needs submitit: pip install 'lspd-bench[submitit]'") from None
+            raise InputError(EXECUTORS["submitit"].requirement()) from None
         self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
         params: dict[str, Any] = {"timeout_min": timeout_min, "cpus_per_task": threads, "gpus_per_node": gpus}
         if partition:
@@ -333,7 +413,7 @@ class SubmititExecutor:
     def submit(self, task: CellTask) -> None:
         self.running[task.cell] = (self.executor.submit(run_cell, task), task)
 
-    def poll(self, timeout: float) -> list[tuple[CellTask, dict[str, Any]]]:
+    def poll(self, timeout: float) -> Ended:
         deadline = time.monotonic() + timeout
         while True:
             ended = []
@@ -357,13 +437,95 @@ class SubmititExecutor:
         self.running.clear()
 
 
-def make_executor(name: str, *, slots: int, threads: int, gpus: int, folder: Path, address: str | None = None,
-                  cluster: str | None = None, partition: str | None = None, timeout_min: int = 24 * 60):  # fmt: skip
-    """The executor called ``name`` (``local``, ``ray`` or ``submitit``)."""
-    if name == "local":
-        return LocalExecutor(slots, threads)
-    if name == "ray":
-        return RayExecutor(slots, threads, gpus, address)
-    if name == "submitit":
-        return SubmititExecutor(folder, slots, threads, gpus, cluster, partition, timeout_min)
-    raise InputError(f"unknown executor {name!r}; choose from: {', '.join(EXECUTORS)}")
+# --- the registry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """What the driver knows that an executor may use; each factory takes what its executor needs."""
+
+    slots: int  # cells at once (plan_slots, from the kind's ``parallel`` and --jobs)
+    threads: int  # torch threads per cell
+    folder: Path  # where an executor may keep its own files (submitit's job folders)
+    gpus: int = 0  # per cell: 1 when the matrix trains on CUDA
+    address: str | None = None  # --address (ray)
+    cluster: str | None = None  # --cluster (submitit)
+    partition: str | None = None  # --partition (submitit)
+    timeout_min: int = 24 * 60  # --timeout-min (submitit)
+
+
+@dataclass(frozen=True)
+class ExecutorKind:
+    """A registered executor: its ``--executor`` name, one line of help, how it is built and what it needs.
+
+    ``parallel`` says how many cells run at once unless ``--jobs`` says otherwise: ``cores`` (as many as
+    ``--threads`` fit in this machine's cores), ``all`` (every cell queued: a cluster schedules them) or
+    ``one`` (one at a time, whatever ``--jobs``). ``module`` is a library the executor imports beyond the
+    suite's dependencies: when it is not installed, :meth:`check` says what to install before any work.
+    """
+
+    name: str
+    help: str
+    factory: Callable[[ExecutorOptions], Executor]
+    parallel: Literal["cores", "all", "one"] = "cores"
+    module: str | None = None
+    library: str = ""  # the module's name for a reader (Ray)
+    install: str = ""  # what to pip install
+
+    def requirement(self) -> str:
+        return f"--executor {self.name} needs {self.library or self.module}: pip install {self.install}"
+
+    def check(self) -> None:
+        """``InputError`` when the library the executor needs is not installed (found without importing it)."""
+        if self.module and importlib.util.find_spec(self.module) is None:
+            raise InputError(self.requirement())
+
+    def slots(self, cells: int, jobs: int | None, threads: int, cores: int) -> int:
+        """Cells at once for ``cells`` to run, ``--jobs`` (None: the default) and ``threads`` per cell."""
+        if self.parallel == "one":
+            return 1
+        if self.parallel == "cores":
+            return jobs or max(1, min(cores // threads, cells))
+        return jobs or max(1, cells)
+
+
+#: The executors by ``--executor`` name, in the order ``--help`` lists them.
+EXECUTORS: dict[str, ExecutorKind] = {}
+
+
+def register(kind: ExecutorKind) -> ExecutorKind:
+    """Add ``kind`` to the registry (``--executor`` offers the names registered when the command line is built)."""
+    if kind.name in EXECUTORS:
+        raise ValueError(f"executor {kind.name!r} is registered already")
+    EXECUTORS[kind.name] = kind
+    return kind
+
+
+def executor_kind(name: str) -> ExecutorKind:
+    """The registered executor called ``name`` (``InputError`` naming the choices otherwise)."""
+    try:
+        return EXECUTORS[name]
+    except KeyError:
+        raise InputError(f"unknown executor {name!r}; choose from: {', '.join(EXECUTORS)}") from None
+
+
+def make_executor(name: str, options: ExecutorOptions) -> Executor:
+    """The executor called ``name``, built from ``options`` (``InputError`` when its library is missing)."""
+    kind = executor_kind(name)
+    kind.check()
+    return kind.factory(options)
+
+
+register(ExecutorKind("local", "a pool of --jobs processes on this machine (default: as many as --threads fit in "
+                               "the cores)", lambda o: LocalExecutor(o.slots, o.threads)))  # fmt: skip
+register(ExecutorKind("ray", "each cell a Ray task (--address; every cell queued)",
+                      lambda o: RayExecutor(o.slots, o.threads, o.gpus, o.address), parallel="all", module="ray",
+                      library="Ray", install="'lspd-bench[ray]' (or pip install ray)"))  # fmt: skip
+register(ExecutorKind("submitit", "each cell a submitit job: SLURM when available (--cluster, --partition, "
+                                  "--timeout-min; every cell queued)",
+                      lambda o: SubmititExecutor(o.folder, o.slots, o.threads, o.gpus, o.cluster, o.partition,
+                                                 o.timeout_min),
+                      parallel="all", module="submitit", install="'lspd-bench[submitit]'"))  # fmt: skip
+register(ExecutorKind("inprocess", "each cell in this process, one at a time, for debugging (breakpoints "
+                                   "reach the cell; a crash ends the run)",
+                      lambda o: InProcessExecutor(o.threads), parallel="one"))  # fmt: skip

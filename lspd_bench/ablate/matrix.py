@@ -40,7 +40,7 @@ from typing import Any, Iterable
 
 from lspd_bench import __version__, plugins
 from lspd_bench.config import (
-    FIELD_TYPES, TEACHER_MODES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml,
+    FIELD_TYPES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml,
     replace,
 )  # fmt: skip
 from lspd_bench.ablate.claims import Claim, parse_claim, parse_claims, validate as validate_claim
@@ -251,7 +251,7 @@ def plugins_used(cfg: RunConfig, catalogue: dict[str, Any]) -> dict[str, Any]:
     block = cfg.block if cfg.block is not None else entry.get("knobs", {}).get("block")
     if isinstance(block, str) and block in catalogue.get("block_plugins", {}):
         used["block"] = catalogue["block_plugins"][block]
-    if cfg.distill in TEACHER_MODES and models.get(cfg.teacher, {}).get("plugin"):
+    if cfg.distill.uses_teacher and models.get(cfg.teacher, {}).get("plugin"):
         used["teacher"] = models[cfg.teacher]["plugin"]
     return used
 
@@ -260,7 +260,7 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
     """``cfg.model`` (and a teacher) must be registered, and every knob the config sets must exist."""
     models = catalogue["models"]
     for role, name in (("model", cfg.model), ("teacher", cfg.teacher)):
-        if role == "teacher" and cfg.distill not in ("teacher", "teacher+sequence"):
+        if role == "teacher" and not cfg.distill.uses_teacher:
             continue
         if name not in models:
             raise InputError(f"{where}: unknown {role} {name!r}; choose from: {', '.join(sorted(models))} (a "

@@ -7,7 +7,8 @@ The report and the regression gate read these names; the store writes them. A ce
 deltas and claims), ``log.csv`` and checkpoints.
 """
 
-from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS
+from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS, KIND_OF
+from lspd_bench.evaluation import evaluators
 
 #: Bookkeeping columns.
 CELL = "cell"  # the cell id: a hash of its identity (resolved config, dataset fingerprint, suite version)
@@ -37,20 +38,47 @@ MIX_GROUPS: dict[str, tuple[str, ...]] = {
 #: nor one that must agree.
 VARIANT_COLUMNS = tuple(k for k in CONFIG if k != SEED and not any(k in g for g in MIX_GROUPS.values()))
 
-#: Accuracy of the deploy stage. PCKh (percent): the MPII table; COCO: AP/AR in [0, 1] ×100 (percent).
-PCKH_COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.1")
-AP_COLUMNS = ("AP", "AP50", "AP75", "AP(M)", "AP(L)", "AR")
-HEADLINE = "headline"  # PCKh Mean or AP (percent), of the deploy stage
+#: Accuracy of the deploy stage, percent: every metric's figures, as its evaluator declares them (PCKh: the MPII
+#: table; COCO: AP/AR, pycocotools' fractions × 100). A row fills its own metric's.
+ACCURACY_COLUMNS = evaluators.ACCURACY_COLUMNS
+HEADLINE = "headline"  # the evaluator's headline (PCKh Mean, AP), percent, of the deploy stage
 STAGE_HEADLINE = "stage{k}_headline"  # the same figure for every stage k = 1..K
 
+#: The MAC counters of ``lspd_bench.cost.count_macs`` (``report --counter``) and their columns.
+MAC_COLUMNS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear",
+               "ptflops-pytorch": "gmacs_ptflops_pytorch", "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip
 #: Cost (deploy model unless stated; MACs at batch 1 and the run's input size).
-COST_COLUMNS = ("params_full", "params_deploy", "gmacs_fvcore", "gmacs_conv_linear", "gmacs_ptflops_pytorch",
-                "gmacs_ptflops_aten", "latency_ms", "latency_p90_ms", "latency_threads", "throughput_img_s",
+COST_COLUMNS = ("params_full", "params_deploy", *MAC_COLUMNS.values(), "latency_ms", "latency_p90_ms", "latency_threads", "throughput_img_s",
                 "throughput_batch", "latency_ratio", "latency_ratio_low", "latency_ratio_high")  # fmt: skip
 #: latency_ratio = the cell's latency / a reference model's, the two taking turns in the same process (machine
 #: speed cancels; the CI gate compares this, not milliseconds), with its 95 % interval over the rounds
 #: (``lspd_bench.ablate.run.RATIO_CONVENTION``).
 
+#: The costs of the report's Pareto plots (``report --cost``): GMACs (the ``--counter``'s column), deploy parameters,
+#: latency.
+COST_KINDS = ("gmacs", "params", "latency")
+
 #: Training facts.
 TRAIN_COLUMNS = ("train_seconds", "train_images_per_s", "peak_rss_mib")
 #: peak_rss_mib = the training process's peak resident memory (MiB, 2^20 bytes): an upper bound for the cell.
+
+#: Each column's kind (``int``, ``float``, ``str`` or ``bool``; any value may be empty): the configuration keys as
+#: ``lspd_bench.config`` declares them, the others here. The store writes these types and the reader
+#: (``lspd_bench.ablate.store.read_table``) reads them back, from Parquet or from the CSV's text.
+COLUMN_KINDS: dict[str, str] = {
+    CELL: "str", STATUS: "str", ERROR: "str", RUN_DIR: "str", **{k: KIND_OF[k] for k in CONFIG},
+    **dict.fromkeys(CONTEXT, "str"), **dict.fromkeys((HEADLINE, *ACCURACY_COLUMNS), "float"),
+    **dict.fromkeys(COST_COLUMNS, "float"), **dict.fromkeys(("params_full", "params_deploy", "latency_threads",
+                                                             "throughput_batch"), "int"),
+    **dict.fromkeys(TRAIN_COLUMNS, "float"),
+}  # fmt: skip
+
+
+def column_kind(column: str) -> str | None:
+    """The declared kind of ``column`` (stage headlines, ``stage<k>_headline``, are floats); None for a column
+    the schema does not declare."""
+    if column in COLUMN_KINDS:
+        return COLUMN_KINDS[column]
+    prefix, _, suffix = STAGE_HEADLINE.partition("{k}")
+    middle = column[len(prefix):len(column) - len(suffix)] if column.startswith(prefix) and column.endswith(suffix) else ""
+    return "float" if middle.isdigit() else None

@@ -13,14 +13,13 @@ Layout of a matrix folder ``runs/NAME/``::
     <cell id>/...          the run's config.json, metrics.json, per_person.npz, log.csv, checkpoints
 
 A cell is *done* when ``metrics.json`` and ``cost.json`` exist. Every file is written atomically, so a
-SIGKILL leaves each one either in its old or its new version; a per-cell ``fcntl`` lock keeps two
+SIGKILL leaves each one either in its old or its new version; a per-cell lock (``filelock``) keeps two
 processes off the same cell. This module does not import torch (``--dry-run`` reads the store).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import math
@@ -28,13 +27,18 @@ import os
 import socket
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import filelock
+
 from lspd_bench.ablate import schema
-from lspd_bench.config import KIND_OF, MODEL_KNOBS, column_text
+from lspd_bench.config import MODEL_KNOBS, column_text
 from lspd_bench.errors import InputError
+from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.fileio import atomic_path, file_lock, write_json
+from lspd_bench.train.files import METRICS_FILE
 
 MATRIX_FILE = "matrix.json"
 RESULTS_CSV = "results.csv"
@@ -44,23 +48,12 @@ CELL_FILE = "cell.json"
 STATUS_FILE = "status.json"
 PROGRESS_FILE = "progress.json"
 COST_FILE = "cost.json"
-METRICS_FILE = "metrics.json"  # written by lspd_bench.evaluation.run.train_and_evaluate
 WORKER_LOG = "worker.log"
 LOCK_FILE = ".lock"
 TIMINGS_FILE = "ablate-timings.json"
 #: Where ``lspd-bench zoo --out`` puts the zoo table that reports draw as reference models when given none.
 ZOO_TABLE = Path("reports") / "zoo" / "zoo.json"
 
-#: Columns whose values are whole numbers (nullable: a reference model has no ``stages``).
-INT_COLUMNS = (*(k for k in schema.CONFIG if KIND_OF[k] == "int"), "params_full", "params_deploy", "latency_threads",
-               "throughput_batch")  # fmt: skip
-#: Text columns.
-STR_COLUMNS = (schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *(k for k in schema.CONFIG if KIND_OF[k] == "str"),
-               "dataset_fingerprint", "preset", "metric", "headline_name")  # fmt: skip
-BOOL_COLUMNS = tuple(k for k in schema.CONFIG if KIND_OF[k] == "bool")
-#: The MAC counters of ``lspd_bench.cost.count_macs`` and their columns.
-MAC_COLUMNS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear",
-               "ptflops-pytorch": "gmacs_ptflops_pytorch", "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip
 
 
 def read_json(path: Path) -> Any | None:
@@ -86,21 +79,21 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
 @contextlib.contextmanager
 def try_lock(path: Path) -> Iterator[bool]:
-    """Hold an exclusive ``fcntl`` lock on ``path`` for the block if nobody else does; yield whether held.
+    """Hold an exclusive lock (``filelock``) on ``path`` for the block if nobody else does; yield whether held.
 
-    The kernel drops the lock when its holder dies, so a killed process never leaves a cell locked.
+    The operating system drops the lock when its holder dies, so a killed process never leaves a cell locked.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = filelock.FileLock(path)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 #: Hold an exclusive lock on a path for a block, waiting for it: the data layer's lock, shared.
@@ -242,7 +235,7 @@ def columns(max_stages: int) -> list[str]:
     """Every column of the table, in order (stage headlines for stages 1..``max_stages``)."""
     stage_cols = [schema.STAGE_HEADLINE.format(k=k) for k in range(1, max(1, max_stages) + 1)]
     return [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
-            schema.HEADLINE, *stage_cols, *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS,
+            schema.HEADLINE, *stage_cols, *schema.ACCURACY_COLUMNS, *schema.COST_COLUMNS,
             *schema.TRAIN_COLUMNS]  # fmt: skip
 
 
@@ -266,16 +259,14 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
     row.update(dataset_fingerprint=ident.get("dataset_fingerprint"), preset=preset)
     metrics = read_json(cell_dir / METRICS_FILE)
     if metrics:
-        scale = 100.0 if metrics["metric"] == "ap" else 1.0
-        key = "Mean" if metrics["metric"] == "pckh" else "AP"
+        ev = evaluator(metrics["metric"])
         row.update(metric=metrics["metric"], headline_name=metrics["headline_name"])
-        row[schema.HEADLINE] = _scaled(metrics.get("headline"), scale)
+        row[schema.HEADLINE] = _scaled(metrics.get("headline"), ev.percent)
         for s in metrics["stages"]:
-            row[schema.STAGE_HEADLINE.format(k=s["stage"])] = _scaled(s.get(key), scale)
+            row[schema.STAGE_HEADLINE.format(k=s["stage"])] = _scaled(s.get(ev.headline_key), ev.percent)
         deploy = metrics["stages"][metrics["deploy_stage"] - 1]
-        names = schema.PCKH_COLUMNS if metrics["metric"] == "pckh" else schema.AP_COLUMNS
-        for name in names:
-            row[name] = _scaled(deploy.get(name), scale)
+        for name in ev.columns:
+            row[name] = _scaled(deploy.get(name), ev.percent)
         train = metrics.get("train", {})
         row.update(train_seconds=_num(train.get("seconds_total")), train_images_per_s=_num(train.get("images_per_s")),
                    peak_rss_mib=_num(train.get("peak_rss_mib")))  # fmt: skip
@@ -283,8 +274,8 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
     if cost:
         row.update(params_full=cost["params"]["full"], params_deploy=cost["params"]["deploy"])
         for mac in cost["macs"]:
-            if mac["counter"] in MAC_COLUMNS:
-                row[MAC_COLUMNS[mac["counter"]]] = _num(mac.get("gmacs"))
+            if mac["counter"] in schema.MAC_COLUMNS:
+                row[schema.MAC_COLUMNS[mac["counter"]]] = _num(mac.get("gmacs"))
         lat, thr = cost["latency"], cost["throughput"]
         row.update(latency_ms=lat["median_ms"], latency_p90_ms=lat["p90_ms"], latency_threads=lat["threads"],
                    throughput_img_s=thr["throughput_img_s"], throughput_batch=thr["batch"],
@@ -300,20 +291,27 @@ def _scaled(value: Any, scale: float) -> float | None:
 
 def results_frame(rows: list[dict[str, Any]], max_stages: int):
     """The rows as a pandas DataFrame with the schema's columns and stable dtypes."""
+    return _frame(rows, columns(max_stages))
+
+
+def _frame(rows: list[dict[str, Any]], cols: list[str]):
+    """``rows`` as a DataFrame of ``cols``, each with the nullable dtype of its declared kind
+    (``schema.column_kind``; a column the schema does not declare is text)."""
     import pandas as pd
 
-    cols = columns(max_stages)
-    df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
-    for col in cols:
-        if col in INT_COLUMNS:
-            df[col] = pd.array([None if _num(v) is None else int(v) for v in df[col]], dtype="Int64")
-        elif col in STR_COLUMNS:
-            df[col] = pd.array([None if v is None else str(v) for v in df[col]], dtype="string")
-        elif col in BOOL_COLUMNS:
-            df[col] = pd.array([None if v is None else bool(v) for v in df[col]], dtype="boolean")
+    data = {}
+    for col in cols:  # from the rows, not a DataFrame of them: pandas would turn a missing text into NaN, then "nan"
+        values = [r.get(col) for r in rows]
+        kind = schema.column_kind(col)
+        if kind == "int":
+            data[col] = pd.array([None if _num(v) is None else int(v) for v in values], dtype="Int64")
+        elif kind == "bool":
+            data[col] = pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
+        elif kind == "float":
+            data[col] = pd.array([_num(v) for v in values], dtype="float64")
         else:
-            df[col] = pd.to_numeric(pd.Series([_num(v) for v in df[col]], dtype="float64"))
-    return df
+            data[col] = pd.array([None if v is None else str(v) for v in values], dtype="string")
+    return pd.DataFrame(data, columns=cols)
 
 
 def write_results(out: Path, rows: list[dict[str, Any]], max_stages: int) -> dict[str, str | None]:
@@ -366,12 +364,127 @@ def check_table(path: Path) -> Path:
     return path
 
 
-def read_results(out: Path):
-    """The results table of a matrix folder (Parquet when present, else CSV) as a DataFrame, checked
-    against its manifest."""
+# --- reading the results table ---------------------------------------------------------------------
+
+#: How a CSV field spells a missing value: empty, or a NaN/NA that pandas stringified. ``none`` is not one of
+#: them: it is a value (``distill=none``).
+MISSING_TEXT = ("", "nan", "NaN", "<NA>")
+_KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "True or False"}
+_BOOL_TEXT = {"True": True, "true": True, "1": True, "False": False, "false": False, "0": False}
+
+
+@dataclass
+class ResultsTable:
+    """A results table as read: its columns in the file's order and one dict per row, every value of the
+    type its column declares (``schema.column_kind``; None when empty; text for an undeclared column)."""
+
+    path: Path  # the CSV named (a matrix's results.csv, or a table made by hand)
+    source: Path  # the file the rows were read from: the Parquet table beside the CSV when there is one
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+def parse_value(column: str, text: Any) -> Any:
+    """A CSV field of ``column`` as the value it stands for, by the column's declared kind: None for
+    :data:`MISSING_TEXT`, ``True``/``False`` for a bool (pandas writes ``True``), an int (``2`` or ``2.0``) or a float for a number,
+    the stripped text otherwise. A field that is not of its kind is a ``ValueError`` saying what it is not."""
+    if text is None:
+        return None
+    text = str(text).strip()
+    if text in MISSING_TEXT:
+        return None
+    kind = schema.column_kind(column)
+    if kind == "bool":
+        if text in _BOOL_TEXT:
+            return _BOOL_TEXT[text]
+        raise ValueError(f"not {_KIND_WORDS[kind]}")
+    if kind not in ("int", "float"):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"not {_KIND_WORDS[kind]}") from None
+    if kind == "float":
+        return None if math.isnan(number) else number
+    try:
+        return int(text)
+    except ValueError:
+        if number.is_integer():
+            return int(number)
+        raise ValueError(f"not {_KIND_WORDS[kind]}") from None
+
+
+def _typed(column: str, value: Any) -> Any:
+    """A Parquet value of ``column`` as a plain Python value of its declared kind (None when missing)."""
     import pandas as pd
 
-    out = Path(out)
-    if (out / RESULTS_PARQUET).is_file():
-        return pd.read_parquet(check_table(out / RESULTS_PARQUET))
-    return pd.read_csv(check_table(out / RESULTS_CSV))
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    kind = schema.column_kind(column)
+    return {"int": int, "float": float, "bool": bool}.get(kind, str)(value)
+
+
+def _parquet_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """The columns and typed rows of a Parquet table; None when it cannot be read here (no pyarrow, or a file
+    pyarrow refuses): the CSV beside it holds the same table."""
+    import importlib.util
+
+    import pandas as pd
+
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    try:
+        frame = pd.read_parquet(path, engine="pyarrow")
+    except (OSError, ValueError):  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, ArrowIOError)
+        return None
+    cols = [str(c) for c in frame.columns]
+    records = frame.astype(object).to_dict(orient="records")
+    return cols, [{c: _typed(c, r[c]) for c in cols} for r in records]
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return [], []
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    cols = [str(c) for c in frame.columns]
+    rows = []
+    for record in frame.to_dict(orient="records"):
+        row = {}
+        for c in cols:
+            try:
+                row[c] = parse_value(c, record[c])
+            except ValueError as exc:
+                raise InputError(f"{path}: column {c} of cell {record.get(schema.CELL, '?')} is "
+                                 f"{record[c].strip()!r}, {exc}") from None  # fmt: skip
+        rows.append(row)
+    return cols, rows
+
+
+def read_table(path: str | Path) -> ResultsTable:
+    """The results table at ``path`` (a ``results.csv``), typed by the schema's declarations: the one reader
+    of results tables (the report and the regression gate read through it).
+
+    The Parquet table beside a matrix's ``results.csv`` is read when present (its types are the writer's),
+    else the CSV, each field parsed by its column's kind (:func:`parse_value`). Every table present is first
+    checked against the manifest (:func:`check_table`), so a damaged CSV is refused even when the Parquet
+    table is whole. An empty file gives no columns and no rows; a file that is not a CSV table, or a field
+    that is not of its column's kind, is an ``InputError`` naming the file.
+    """
+    path = check_table(Path(path))
+    parquet = path.parent / RESULTS_PARQUET
+    if path.name == RESULTS_CSV and parquet.is_file():
+        read = _parquet_rows(check_table(parquet))
+        if read is not None:
+            return ResultsTable(path, parquet, *read)
+    return ResultsTable(path, path, *_csv_rows(path))
+
+
+def read_results(out: Path):
+    """The results table of a matrix folder (:func:`read_table`) as a DataFrame with the writer's dtypes."""
+    table = read_table(Path(out) / RESULTS_CSV)
+    return _frame(table.rows, table.columns)

@@ -77,6 +77,11 @@ class Output(click.ParamType):
             self.fail(str(exc).removeprefix(f"{param.opts[0]} " if param else ""), param, ctx)
 
 
+def choice(values) -> click.Choice:
+    """A click choice of an enum's values (``--runtime eager``), or of any other values, as written."""
+    return click.Choice([getattr(v, "value", v) for v in values])
+
+
 def echo_json(data) -> None:
     """Machine-readable output: one JSON document on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))

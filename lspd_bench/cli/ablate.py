@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from lspd_bench.ablate.executors import EXECUTORS
 from lspd_bench.cli import Output, duration, echo_json, input_errors, main, stderr_console, stdout_console
 
 
@@ -175,10 +176,11 @@ def print_summary(summary: dict) -> None:
 @click.option("--preset", help="ci, quick or paper (default: the matrix file's, else quick).")
 @click.option("--dataset", help="synth, mpii or coco (for every cell; mpii/coco need data_dir=...).")
 @click.option("--out", type=Output(folder=True), help="Matrix folder (default: runs/<matrix name or hash>).")
-@click.option("--jobs", type=int, help="Cells at once (default: local — one per core; ray/submitit — all).")
+@click.option("--jobs", type=int, help="Cells at once (default: the executor's, see --executor).")
 @click.option("--threads", type=int, help="Torch threads each cell trains with (default 1, whatever --jobs: a "
                                            "cell's figures depend on it, and a folder keeps one count).")
-@click.option("--executor", default="local", show_default=True, help="local, ray or submitit.")
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
+              help="Where the cells run: " + "; ".join(f"{k.name} — {k.help}" for k in EXECUTORS.values()) + ".")
 @click.option("--address", help="Ray cluster address (--executor ray; default: start a local one).")
 @click.option("--cluster", help="submitit cluster: slurm, local or debug (default: slurm when available).")
 @click.option("--partition", help="SLURM partition (--executor submitit).")
@@ -200,9 +202,8 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
     Rerunning the same command skips finished cells and resumes interrupted ones from their last
     checkpoint. Exits 1 when a cell failed (the others still run), 2 on bad input.
     """
-    from lspd_bench.ablate.executors import EXECUTORS
     from lspd_bench.ablate.matrix import load_matrix
-    from lspd_bench.ablate.run import dry_run as plan_dry_run
+    from lspd_bench.ablate.plan import dry_run as plan_dry_run
     from lspd_bench.config import check_locations
     from lspd_bench.fileio import check_output
 
@@ -210,10 +211,6 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
     if len(files) > 1:
         raise click.UsageError(f"one MATRIX.yaml at most, got {', '.join(files)}")
     with input_errors():
-        from lspd_bench.errors import InputError
-
-        if executor not in EXECUTORS:
-            raise InputError(f"unknown executor {executor!r}; choose from: {', '.join(EXECUTORS)}")
         matrix = load_matrix(files[0] if files else None, [a for a in args if "=" in a], preset=preset, dataset=dataset)
         out_dir = check_output(out or matrix.default_out(), folder=True, what="--out")
         for cfg in {(c.config.cache_dir, c.config.data_dir): c.config for c in matrix.cells}.values():

@@ -7,8 +7,8 @@ import time
 import click
 import yaml
 
-from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_progress, stdout_console
-from lspd_bench.config import SEED_RANGE
+from lspd_bench.cli import Output, choice, echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.config import SEED_RANGE, Dataset, SynthPreset
 from lspd_bench.errors import InputError
 
 
@@ -35,7 +35,7 @@ def _overrides(pairs: tuple[str, ...]) -> dict:
 @data.command("synth")
 @click.option("--out", "out_dir", required=True, type=Output(folder=True), help="Output directory.")
 @click.option("--preset", "preset_name", default="standard", show_default=True,
-              type=click.Choice(["ci", "quick", "standard"]), help="Sizes and difficulty.")  # fmt: skip
+              type=choice(SynthPreset), help="Sizes and difficulty.")  # fmt: skip
 @click.option("--n-train", type=click.IntRange(min=1), help="Training samples (overrides the preset).")
 @click.option("--n-val", type=click.IntRange(min=1), help="Validation samples (overrides the preset).")
 @click.option("--size", type=int, help="Image side in px (overrides the preset).")
@@ -73,7 +73,8 @@ def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, worker
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val"]))
 @click.option("--n", "count", type=click.IntRange(min=1), default=16, show_default=True, help="Samples in the grid.")
 @click.option("--out", "out_path", default="grid.png", show_default=True, type=Output(folder=False))
-@click.option("--keypoints", default="mpii", show_default=True, type=click.Choice(["mpii", "coco"]))
+@click.option("--keypoints", default="mpii", show_default=True, type=choice((Dataset.MPII, Dataset.COCO)),
+              help="The annotation layout to read.")
 @click.option("--crop", is_flag=True, help="Show the loader's person crop instead of the whole image.")
 def show_command(root, split, count, out_path, keypoints, crop) -> None:
     """Draw a grid of synthetic samples with skeletons, joints and head boxes to a PNG."""
@@ -87,7 +88,7 @@ def show_command(root, split, count, out_path, keypoints, crop) -> None:
 
 
 @data.command("check")
-@click.option("--format", "fmt", required=True, type=click.Choice(["mpii", "coco", "synth"]))
+@click.option("--format", "fmt", required=True, type=choice(Dataset))
 @click.option("--ann", required=True, type=click.Path(dir_okay=False), help="Annotation file.")
 @click.option("--images", required=True, type=click.Path(),
               help="Image folder (mpii, coco); the .npy array or dataset folder (synth).")  # fmt: skip

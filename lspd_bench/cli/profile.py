@@ -6,7 +6,8 @@ import os
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.cli import choice, echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.config import Runtime
 
 
 def parse_hw(_ctx, _param, value: str | None) -> tuple[int, int] | None:
@@ -41,7 +42,7 @@ def parse_threads(_ctx, _param, value: str) -> list[int]:
 @click.option("--threads", default="1,all", show_default=True, callback=parse_threads,
               help="Thread counts to time at, comma-separated ('all' = every core).")
 @click.option("--batch", default=8, show_default=True, help="Batch size for the throughput figure.")
-@click.option("--runtime", type=click.Choice(["eager", "channels_last", "compile", "onnxruntime"]),
+@click.option("--runtime", type=choice(Runtime),
               default="eager", show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("-k", "--knob", "knobs", multiple=True, metavar="KEY=VALUE",

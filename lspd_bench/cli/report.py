@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console
+from lspd_bench.ablate import schema
+from lspd_bench.cli import Output, choice, echo_json, input_errors, main, stderr_console
+from lspd_bench.config import Metric
 
 
 def _formats(_ctx, _param, value: str) -> list[str]:
@@ -21,11 +23,11 @@ def _formats(_ctx, _param, value: str) -> list[str]:
 @click.argument("matrix", type=click.Path(path_type=Path))
 @click.option("--out", type=Output(folder=True),
               help="Output folder (default: reports/<matrix folder name>).")
-@click.option("--metric", type=click.Choice(["pckh", "ap"]),
+@click.option("--metric", type=choice(Metric),
               help="Report the cells scored with this metric (default: the matrix's one metric).")
-@click.option("--cost", type=click.Choice(["gmacs", "params", "latency"]), default="gmacs", show_default=True,
+@click.option("--cost", type=click.Choice(schema.COST_KINDS), default="gmacs", show_default=True,
               help="The cost the page and report.md lead with (every Pareto plot is drawn).")
-@click.option("--counter", type=click.Choice(["fvcore", "conv+linear", "ptflops-pytorch", "ptflops-aten"]),
+@click.option("--counter", type=click.Choice(list(schema.MAC_COLUMNS)),
               default="fvcore", show_default=True, help="The MAC counter of the GMACs column and plot.")
 @click.option("--baseline-row", metavar="KEY=VALUE,...",
               help="The row deltas are taken against, e.g. stages=1,distill=none "

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stdout_console
+from lspd_bench.cli import choice, echo_json, input_errors, main, stdout_console
+from lspd_bench.config import Boxes
 from lspd_bench.errors import InputError
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -101,7 +102,7 @@ def score_mpii(pred_path: Path, gt_path: Path, headboxes_path: Path | None, ci: 
 @click.option("--results", "results_path", type=_FILE, required=True,
               help="COCO keypoint results JSON: [{image_id, category_id, keypoints (3K), score}, …].")
 @click.option("--gt", "gt_path", type=_FILE, required=True, help="COCO person_keypoints JSON.")
-@click.option("--boxes", type=click.Choice(["gt", "detections"]), default=None,
+@click.option("--boxes", type=choice(Boxes), default=None,
               help="Where the person crops came from, stated with the result (gt boxes inflate AP).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
 def score_coco(results_path: Path, gt_path: Path, boxes: str | None, as_json: bool) -> None:

@@ -19,9 +19,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from lspd_bench.config import Runtime
 from lspd_bench.errors import InputError
-
-RUNTIMES = ("eager", "channels_last", "compile", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -83,17 +82,17 @@ def _onnxruntime_callable(model: nn.Module, x: torch.Tensor, threads: int) -> Ca
 
 def prepare(model: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> tuple[Callable[[], object], str]:
     """A zero-argument call that runs one forward pass in ``runtime``, and the memory format used."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+    if runtime not in tuple(Runtime):
+        raise ValueError(f"unknown runtime {runtime!r}; choose from: {', '.join(Runtime)}")
     model.eval()
-    if runtime == "onnxruntime":
+    if runtime == Runtime.ONNXRUNTIME:
         return _onnxruntime_callable(model, x, threads), "contiguous"
     memory_format = "contiguous"
-    if runtime == "channels_last":
+    if runtime == Runtime.CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
         memory_format = "channels_last"
-    if runtime == "compile":
+    if runtime == Runtime.COMPILE:
         model = torch.compile(model)
 
     def call():

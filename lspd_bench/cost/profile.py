@@ -9,7 +9,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from lspd_bench.cost.latency import RUNTIMES, measure_latency
+from lspd_bench.config import Runtime
+from lspd_bench.cost.latency import measure_latency
 from lspd_bench.cost.macs import count_macs
 from lspd_bench.cost.memory import peak_forward_memory
 from lspd_bench.cost.params import count_params
@@ -91,14 +92,15 @@ def profile_model(
     to the model's customary size. ``on_step(what, done, total)`` hears of each step before it starts.
     Returns a JSON-ready dict; bad arguments raise ``InputError``.
     """
-    if runtime not in RUNTIMES:
-        raise InputError(f"unknown runtime {runtime!r}; choose from: {', '.join(RUNTIMES)}")
+    if runtime not in tuple(Runtime):
+        raise InputError(f"unknown runtime {runtime!r}; choose from: {', '.join(Runtime)}")
     if batch < 1:
         raise InputError(f"batch must be a positive integer, got {batch}")
     if latency and not min_time_s >= 0:  # NaN too
         raise InputError(f"--min-time {min_time_s}: must be 0 or more seconds")
-    if latency and runtime == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
-        raise InputError("runtime onnxruntime needs its extra: pip install 'lspd-bench[onnx]'")
+    needs = Runtime(runtime).module
+    if latency and needs and importlib.util.find_spec(needs) is None:
+        raise InputError(f"runtime {runtime} needs its extra: pip install 'lspd-bench[onnx]'")
     for key, value in (knobs or {}).items():  # knobs that are also configuration keys keep the config's ranges
         if key in FIELD_TYPES:
             check_value(key, value, where="knob")

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from lspd_bench.config import RunConfig, cache_root
+from lspd_bench.config import Boxes, Dataset, Metric, RunConfig, cache_root
 from lspd_bench.data.dataset import FolderImages, PoseDataset, default_flip_pairs
 from lspd_bench.data.keypoints import COCO_UPPER_BODY
 from lspd_bench.data.transforms import AugmentConfig
@@ -18,21 +18,21 @@ from lspd_bench.fileio import file_lock
 class DataBundle:
     """The datasets of a run and the facts evaluation needs about them.
 
-    ``metric`` is ``pckh`` (MPII-style data: ``val_gt_mat`` holds the ``gt_valid.mat``-layout ground
-    truth in ``val`` order) or ``ap`` (COCO: ``val_coco_gt`` is the keypoints file, ``val_boxes`` says
-    where the person boxes came from). ``fingerprint`` identifies the data's content.
+    ``metric`` is the dataset's (``Dataset.metric``): ``pckh`` (MPII-style data: ``val_gt_mat`` holds the
+    ``gt_valid.mat``-layout ground truth in ``val`` order) or ``ap`` (COCO: ``val_coco_gt`` is the keypoints
+    file, ``val_boxes`` says where the person boxes came from). ``fingerprint`` identifies the data's content.
     """
 
     train: PoseDataset
     val: PoseDataset
     num_joints: int
     flip_pairs: tuple[tuple[int, int], ...]
-    metric: str
+    metric: Metric
     fingerprint: str
     description: str
     val_gt_mat: Path | None = None
     val_coco_gt: Path | None = None
-    val_boxes: str = "gt"
+    val_boxes: Boxes = Boxes.GT
 
     def train_unaugmented(self) -> PoseDataset:
         """The training people as evaluation crops (no augmentation), in training-set order."""
@@ -105,25 +105,25 @@ def build_data(cfg: RunConfig) -> DataBundle:
     from lspd_bench.data.mpii import load_mpii
     from lspd_bench.data.synth import GT_MAT_FILE, load_synth, read_meta
 
-    if cfg.dataset == "synth":
+    if cfg.dataset is Dataset.SYNTH:
         root = ensure_synth(cfg)
         train_records, train_images = load_synth(root, "train")
         val_records, val_images = load_synth(root, "val")
         train, val = _datasets(cfg, train_records, train_images, val_records, val_images)
         meta = read_meta(root)
-        return DataBundle(train, val, train.num_joints, train.flip_pairs, "pckh", meta["fingerprint"],
+        return DataBundle(train, val, train.num_joints, train.flip_pairs, cfg.dataset.metric, meta["fingerprint"],
                           f"synthetic benchmark {cfg.synth_preset} (seed {cfg.data_seed}) at {root}",
                           val_gt_mat=root / GT_MAT_FILE)  # fmt: skip
     if not cfg.data_dir:
         raise InputError(f"dataset={cfg.dataset} needs data_dir=<root of the dataset>")
     root = Path(cfg.data_dir)
-    if cfg.dataset == "mpii":
+    if cfg.dataset is Dataset.MPII:
         train_ann = _require(root / "annot" / "mpii_train.json", "MPII training annotations")
         val_ann = _require(root / "annot" / "mpii_val.json", "MPII validation annotations")
         gt_mat = _require(root / "annot" / "gt_valid.mat", "MPII validation ground truth")
         images = FolderImages(root / "images")
         train, val = _datasets(cfg, load_mpii(train_ann), images, load_mpii(val_ann, gt_mat), images)
-        return DataBundle(train, val, 16, train.flip_pairs, "pckh", _file_fingerprint(train_ann, val_ann, gt_mat),
+        return DataBundle(train, val, 16, train.flip_pairs, cfg.dataset.metric, _file_fingerprint(train_ann, val_ann, gt_mat),
                           f"MPII at {root}", val_gt_mat=gt_mat)  # fmt: skip
     train_ann = _require(root / "annotations" / "person_keypoints_train2017.json", "COCO training annotations")
     val_ann = _require(root / "annotations" / "person_keypoints_val2017.json", "COCO validation annotations")
@@ -135,5 +135,5 @@ def build_data(cfg: RunConfig) -> DataBundle:
         val_records, FolderImages(root / "val2017"), upper_body=COCO_UPPER_BODY,
     )  # fmt: skip
     fingerprint = _file_fingerprint(train_ann, val_ann, *([detections] if detections else []))
-    return DataBundle(train, val, 17, default_flip_pairs(17), "ap", fingerprint, f"COCO at {root}",
-                      val_coco_gt=val_ann, val_boxes="detections" if detections else "gt")  # fmt: skip
+    return DataBundle(train, val, 17, default_flip_pairs(17), cfg.dataset.metric, fingerprint, f"COCO at {root}",
+                      val_coco_gt=val_ann, val_boxes=Boxes.DETECTIONS if detections else Boxes.GT)  # fmt: skip

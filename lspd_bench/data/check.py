@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lspd_bench.config import Dataset
 from lspd_bench.data.dataset import ArrayImages, FolderImages, PersonRecord, validate_records
 from lspd_bench.data.keypoints import COCO_JOINTS, MPII_JOINTS
 from lspd_bench.data.synth import sha256_file
 from lspd_bench.errors import InputError
 
-FORMATS = ("mpii", "coco", "synth")
+FORMATS = tuple(Dataset)  # a dataset file layout for each benchmark
 
 
 def _synth_array(ann: Path, images: Path) -> Path:

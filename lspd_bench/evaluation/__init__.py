@@ -1,38 +1,7 @@
-"""Evaluation: heatmap decoding, MPII PCKh, COCO keypoint AP, bootstrap intervals.
+"""Evaluation: heatmap decoding, MPII PCKh, COCO keypoint AP, bootstrap intervals, one evaluator per metric.
 
 Metric functions are pure NumPy on arrays (``decode``, ``pckh``, ``bootstrap``, the NumPy half of
-``coco_ap``); ``io`` and ``coco_keypoint_ap`` are the thin adapters to files and pycocotools.
+``coco_ap``); ``io`` and ``coco_keypoint_ap`` are the thin adapters to files and pycocotools; ``evaluators``
+declares each metric's figures and scores a model with it. Import from the modules: this package imports
+nothing, so that the torch-free readers can use ``lspd_bench.evaluation.evaluators`` without torch.
 """
-
-from lspd_bench.evaluation.bootstrap import bootstrap_ci, paired_bootstrap, pckh_bootstrap_ci
-from lspd_bench.evaluation.coco_ap import coco_keypoint_ap, coco_results, oks, oks_nms, rescore, write_results
-from lspd_bench.evaluation.decode import (
-    decode,
-    flip_back,
-    flip_test_average,
-    get_final_preds,
-    get_max_preds,
-    transform_preds,
-)
-from lspd_bench.evaluation.pckh import PCKhResult, head_size_from_boxes, pckh
-
-__all__ = [
-    "PCKhResult",
-    "bootstrap_ci",
-    "coco_keypoint_ap",
-    "coco_results",
-    "decode",
-    "flip_back",
-    "flip_test_average",
-    "get_final_preds",
-    "get_max_preds",
-    "head_size_from_boxes",
-    "oks",
-    "oks_nms",
-    "paired_bootstrap",
-    "pckh",
-    "pckh_bootstrap_ci",
-    "rescore",
-    "transform_preds",
-    "write_results",
-]

@@ -1,14 +1,14 @@
 """Seeded bootstrap over people: confidence intervals of a mean, of the PCKh Mean, and of a paired
 difference between two runs on the same people.
 
-Intervals are percentile intervals of the resampled statistic. The same seed gives the same numbers.
+Every interval is ``scipy.stats.bootstrap``'s percentile interval of a ratio of sums over the resampled people
+(numerator and denominator resampled together, ``paired=True``). The same seed gives the same numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
+from scipy import stats
 
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
@@ -24,30 +24,19 @@ def _check_run(n: int, level: float) -> None:
         raise InputError(f"confidence level must lie in (0, 1), got {level}")
 
 
-def _resamples(num_people: int, n: int, seed: int) -> Iterator[np.ndarray]:
-    """Yield batches of ``chunk × num_people`` indices drawn with replacement, seeded."""
-    rng = np.random.default_rng(seed)
-    done = 0
-    while done < n:
-        size = min(_CHUNK, n - done)
-        yield rng.integers(0, num_people, size=(size, num_people))
-        done += size
+def _ratio(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample with zero weight: NaN
+        return num.sum(axis=axis) / den.sum(axis=axis)
 
 
-def _ratio_distribution(num: np.ndarray, den: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``sum(num) / sum(den)`` over ``n`` resamples of people (NaN where a resample has zero weight)."""
-    out = []
-    for idx in _resamples(len(num), n, seed):
-        d = den[idx].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(num[idx].sum(axis=1) / d)
-    return np.concatenate(out)
+def _ratio_bootstrap(num: np.ndarray, den: np.ndarray, n: int, seed: int, level: float):
+    """``scipy.stats.bootstrap`` of ``sum(num) / sum(den)`` over ``n`` resamples of the people, seeded."""
+    return stats.bootstrap((num, den), _ratio, paired=True, vectorized=True, n_resamples=n, batch=_CHUNK,
+                           confidence_level=level, method="percentile", rng=np.random.default_rng(seed))  # fmt: skip
 
 
-def _interval(stats: np.ndarray, level: float) -> tuple[float, float]:
-    alpha = 100.0 * (1.0 - level) / 2.0
-    low, high = np.nanpercentile(stats, [alpha, 100.0 - alpha])
-    return float(low), float(high)
+def _interval(result) -> tuple[float, float]:
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def bootstrap_ci(
@@ -76,7 +65,7 @@ def bootstrap_ci(
         raise InputError(f"weights must match the values' shape {values.shape}, got {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise InputError("weights must be finite, non-negative and not all zero")
-    return _interval(_ratio_distribution(w * values, w, n, seed), level)
+    return _interval(_ratio_bootstrap(w * values, w, n, seed, level))
 
 
 def _per_person_counts(correct, visible, exclude) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +102,7 @@ def pckh_bootstrap_ci(
     """
     _check_run(n, level)
     c, v = _per_person_counts(correct, visible, exclude)
-    return _interval(100.0 * _ratio_distribution(c, v, n, seed), level)
+    return _interval(_ratio_bootstrap(100.0 * c, v, n, seed, level))
 
 
 def paired_bootstrap(
@@ -144,9 +133,9 @@ def paired_bootstrap(
     ca, v = _per_person_counts(a_correct, visible, exclude)
     cb, _ = _per_person_counts(b_correct, visible, exclude)
     delta = float(100.0 * (ca.sum() - cb.sum()) / v.sum())
-    deltas = 100.0 * _ratio_distribution(ca - cb, v, n, seed)
-    deltas = deltas[np.isfinite(deltas)]
-    low, high = _interval(deltas, level)
+    result = _ratio_bootstrap(100.0 * (ca - cb), v, n, seed, level)
+    low, high = _interval(result)
+    deltas = result.bootstrap_distribution[np.isfinite(result.bootstrap_distribution)]
     # (k + 1) / (m + 1): a finite resample count cannot support a p-value of exactly 0.
     tail = min(int((deltas <= 0).sum()), int((deltas >= 0).sum()))
     p_value = min(1.0, 2.0 * (tail + 1) / (len(deltas) + 1))

@@ -15,10 +15,10 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
+from lspd_bench.config import Boxes
 from lspd_bench.data.keypoints import COCO_SIGMAS
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.io import require_file
@@ -31,8 +31,8 @@ OKS_NMS_THRESHOLD = 0.9
 STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "AP(M)", "AP(L)", "AR", "AR50", "AR75", "AR(M)", "AR(L)")
 
 _BOX_SOURCES = {
-    "gt": "person boxes from the ground truth (inflates AP compared with the detector protocol)",
-    "detections": "person boxes from a person detector's results (the standard protocol)",
+    Boxes.GT: "person boxes from the ground truth (inflates AP compared with the detector protocol)",
+    Boxes.DETECTIONS: "person boxes from a person detector's results (the standard protocol)",
     None: "person box source not stated",
 }
 
@@ -267,7 +267,7 @@ def coco_keypoint_ap(
     gt,
     results,
     sigmas=None,
-    boxes: Literal["gt", "detections"] | None = None,
+    boxes: Boxes | str | None = None,
 ) -> dict:
     """COCO keypoint AP/AR with pycocotools ``COCOeval(gt, dt, 'keypoints')``.
 
@@ -287,7 +287,7 @@ def coco_keypoint_ap(
     from pycocotools.cocoeval import COCOeval
 
     if boxes not in _BOX_SOURCES:
-        raise InputError(f"boxes must be 'gt' or 'detections', got {boxes!r}")
+        raise InputError(f"boxes must be one of {', '.join(Boxes)}, got {boxes!r}")
     coco_gt = gt if hasattr(gt, "loadRes") else load_coco_gt(gt)
     if isinstance(results, (str, os.PathLike)):
         results = load_results(results)

@@ -17,28 +17,23 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import TEACHER_MODES, RunConfig, cache_root, canonical_json, identity_keys, load_config, replace, teacher_config
+from lspd_bench.config import Boxes, Dataset, Loss, Metric, RunConfig, TeacherTargets, applies, cache_root, canonical_json, identity_keys, load_config, replace, teacher_config
 from lspd_bench.data.build import DataBundle, build_data
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
-from lspd_bench.evaluation.coco_ap import coco_keypoint_ap, coco_results, write_results
-from lspd_bench.evaluation.io import load_mpii_ground_truth
-from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
+from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.evaluation.predict import Predictions, predict
 from lspd_bench.fileio import atomic_path, file_lock, write_json, write_text
 from lspd_bench.models.contract import deploy_stage as deploy_stage_of
 from lspd_bench.train.build import build_student, build_teacher, check_student, identity, run_id, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
-from lspd_bench.train.loop import LAST, check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
+from lspd_bench.train.files import CONFIG_FILE, LAST, METRICS_FILE
+from lspd_bench.train.loop import check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
 from lspd_bench.train.shipped import find_shipped, nearest_shipped, write_shipped
 
 Progress = Callable[[dict], None]
-METRICS = "metrics.json"
-PREDICTIONS_MPII = "predictions_val.json"
-PREDICTIONS_COCO = "results_val_keypoints.json"
-PER_PERSON = "per_person.npz"
 
 
 def peak_rss_mib() -> float | None:
@@ -51,40 +46,14 @@ def peak_rss_mib() -> float | None:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def headline_name(metric: str) -> str:
-    return "PCKh@0.5 Mean" if metric == "pckh" else "AP"
-
-
 def score(preds: Predictions, bundle: DataBundle, deploy_stage: int) -> dict[str, Any]:
-    """Per-stage scores of ``preds`` and the headline figure (the deploy stage's)."""
-    stages = []
-    if bundle.metric == "pckh":
-        gt = load_mpii_ground_truth(bundle.val_gt_mat)
-        if len(gt.joints) != len(preds.coords[0]):
-            raise InputError(f"{bundle.val_gt_mat} has {len(gt.joints)} people, the validation split {len(preds.coords[0])}")
-        head_size = head_size_from_boxes(gt.headboxes)
-        results = [pckh(c, gt.joints, gt.visible, head_size) for c in preds.coords]
-        for k, r in enumerate(results):
-            stages.append({"stage": k + 1, **{name: _num(v) for name, v in r.table.items()}})
-        conventions = list(results[0].conventions)
-        head = results[deploy_stage - 1].table["Mean"]
-        extra = {"per_person": results}
-    else:
-        stats = []
-        for k in range(preds.stages):
-            kpts = np.concatenate([preds.coords[k], preds.maxvals[k][..., None]], axis=-1)
-            recs = bundle.val.records
-            res = coco_results([r.image_id for r in recs], kpts, np.array([r.score for r in recs]),
-                               np.array([float(np.prod(r.scale)) * 200.0**2 for r in recs]))  # fmt: skip
-            s = coco_keypoint_ap(bundle.val_coco_gt, res, boxes=bundle.val_boxes)
-            stats.append((s, res))
-            stages.append({"stage": k + 1, **{key: _num(s[key]) for key in
-                                               ("AP", "AP50", "AP75", "AP(M)", "AP(L)", "AR")}})  # fmt: skip
-        conventions = list(stats[0][0]["conventions"])
-        head = stats[deploy_stage - 1][0]["AP"]
-        extra = {"results": [r for _, r in stats]}
-    return {"metric": bundle.metric, "headline": _num(head), "stages": stages, "conventions": conventions,
-            "flip_test": preds.flip_test, "decoding": preds.decoding, **extra}  # fmt: skip
+    """Per-stage scores of ``preds`` by the dataset's evaluator and the headline figure (the deploy stage's);
+    ``kept`` is what the evaluator keeps of each stage for :func:`_write_predictions`."""
+    ev = evaluator(bundle.metric)
+    figures, conventions, kept = ev.score_stages(preds, bundle)
+    stages = [{"stage": k + 1, **{name: _num(v) for name, v in f.items()}} for k, f in enumerate(figures)]
+    return {"metric": ev.metric, "headline": stages[deploy_stage - 1][ev.headline_key], "stages": stages,
+            "conventions": conventions, "flip_test": preds.flip_test, "decoding": preds.decoding, "kept": kept}
 
 
 def _num(v) -> float | None:
@@ -105,7 +74,7 @@ def _validator(bundle: DataBundle, deploy_stage: int, device: torch.device, batc
     def validate(model: nn.Module, _epoch: int) -> dict:
         out = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=False, device=device,
                              batch_size=batch_size)  # fmt: skip
-        key = "Mean" if bundle.metric == "pckh" else "AP"
+        key = evaluator(bundle.metric).headline_key
         figures = {f"val_stage{s['stage']}": s[key] for s in out["stages"]}
         return {"headline": out["headline"], **figures}
 
@@ -146,7 +115,7 @@ def train_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, prog
                          validate=_validator(bundle, last_stack, device, tcfg.batch_size), progress=progress)  # fmt: skip
             final = evaluate_model(model, bundle, deploy_stage=last_stack, flip_test=cfg.flip_test, device=device)
             write_json(done, {"model": tcfg.model, "knobs": knobs, "identity_hash": run_id(ident), "dir": str(folder),
-                              "headline": final["headline"], "headline_name": headline_name(bundle.metric),
+                              "headline": final["headline"], "headline_name": evaluator(bundle.metric).headline_name,
                               "flip_test": cfg.flip_test, "epochs": tcfg.epochs, "lr": tcfg.lr,
                               "history": result.history, "train_seconds": result.train_seconds})  # fmt: skip
         model.load_state_dict(load_checkpoint(folder / LAST)["model"])
@@ -189,7 +158,7 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    if cfg.teacher_targets == "precomputed":
+    if cfg.teacher_targets is TeacherTargets.PRECOMPUTED:
         with file_lock(folder.parent / f".{folder.name}.lock"):
             if not heatmaps_file.is_file():
                 if progress:
@@ -201,7 +170,7 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
     if rank == 0 and world > 1:
         torch.distributed.barrier()
     record.pop("identity", None)
-    if cfg.teacher_targets == "online":
+    if cfg.teacher_targets is TeacherTargets.ONLINE:
         return OnlineTeacher(model), record
     heatmaps = np.load(heatmaps_file, mmap_mode="r")
     source = PrecomputedTeacher(heatmaps, bundle.train.flip_perm, bundle.train.input_size, bundle.train.heatmap_size)
@@ -213,19 +182,11 @@ def load_json(path: Path):
 
 
 def _write_predictions(out: Path, final: dict, preds: Predictions, bundle: DataBundle, deploy_stage: int) -> str:
-    """Write the deploy stage's predictions (and, for PCKh, per-person correctness); pop the bulky parts
-    of ``final``. Returns the predictions file's name."""
-    if bundle.metric == "pckh":
-        stages = final.pop("per_person")
-        deployed = stages[deploy_stage - 1]
-        with atomic_path(out / PER_PERSON) as tmp:
-            with open(tmp, "wb") as f:  # per-person correctness: the intervals of ablation deltas and claims
-                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible,
-                         stage_correct=np.stack([s.correct for s in stages]))  # fmt: skip
-        write_json(out / PREDICTIONS_MPII, preds.coords[deploy_stage - 1].tolist(), indent=None)
-        return PREDICTIONS_MPII
-    write_results(final.pop("results")[deploy_stage - 1], out / PREDICTIONS_COCO)
-    return PREDICTIONS_COCO
+    """Write the deploy stage's predictions (the evaluator's files); pop the bulky part of ``final``. Returns the
+    predictions file's name."""
+    ev = evaluator(bundle.metric)
+    ev.write_predictions(out, final.pop("kept"), preds, deploy_stage)
+    return ev.predictions_file
 
 
 def train_and_evaluate(
@@ -253,9 +214,9 @@ def train_and_evaluate(
     check_run_dir(out, ident, resume)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
-        write_text(out / "config.json", canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
+        write_text(out / CONFIG_FILE, canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
     teacher, teacher_record = None, None
-    if cfg.distill in TEACHER_MODES:
+    if cfg.distill.uses_teacher:
         teacher, teacher_record = ensure_teacher(cfg, bundle, device, progress)
     started = time.perf_counter()
     result = fit(cfg, model, bundle.train, out, identity=ident, resume=resume, teacher=teacher,
@@ -272,12 +233,12 @@ def train_and_evaluate(
     metrics = {
         "run": run_id(ident),
         **final,
-        "headline_name": headline_name(bundle.metric),
+        "headline_name": evaluator(bundle.metric).headline_name,
         "deploy_stage": deploy_stage,
         "predictions_file": predictions_file,
         "loss": {"name": cfg.loss, "description": LOSS_DESCRIPTIONS[cfg.loss],
-                 **({"fg_weight": cfg.fg_weight} if cfg.loss == "fg_mse" else {})},  # fmt: skip
-        "distill": {"mode": cfg.distill, **({"alpha": cfg.alpha} if cfg.distill != "none" else {}),
+                 **({"fg_weight": cfg.fg_weight} if cfg.loss is Loss.FG_MSE else {})},  # fmt: skip
+        "distill": {"mode": cfg.distill, **({"alpha": cfg.alpha} if applies(cfg, "alpha") else {}),
                     **({"teacher": teacher_record} if teacher_record else {})},  # fmt: skip
         "schedule": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "schedule": cfg.schedule},
         "train": {
@@ -295,7 +256,7 @@ def train_and_evaluate(
         "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()},
         "identity": ident,
     }
-    write_json(out / METRICS, metrics)
+    write_json(out / METRICS_FILE, metrics)
     return metrics
 
 
@@ -315,7 +276,7 @@ def evaluate_checkpoint(
     state = load_checkpoint(ckpt_path)
     cfg = load_config(None, None, {k: v for k, v in state["config"].items()})
     if detections is not None:
-        if cfg.dataset != "coco":
+        if cfg.dataset is not Dataset.COCO:
             raise InputError(f"--boxes {detections}: detection boxes apply to COCO runs, this one is {cfg.dataset}")
         cfg = replace(cfg, coco_detections=str(detections))
     device = resolve_device(cfg.device)
@@ -327,14 +288,14 @@ def evaluate_checkpoint(
     started = time.perf_counter()
     final = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=flip_test, device=device)
     seconds = time.perf_counter() - started
-    boxes = "detections" if detections else "gt"
+    boxes = Boxes.DETECTIONS if detections else Boxes.GT
     out = Path(out_dir) if out_dir else ckpt_path.parent / f"eval-val-{'flip' if flip_test else 'noflip'}-{boxes}"
     preds: Predictions = final.pop("predictions")
     predictions_file = _write_predictions(out, final, preds, bundle, deploy_stage)
-    metrics = {**final, "headline_name": headline_name(bundle.metric), "deploy_stage": deploy_stage,
+    metrics = {**final, "headline_name": evaluator(bundle.metric).headline_name, "deploy_stage": deploy_stage,
                "checkpoint": str(ckpt_path), "epoch": state["epoch"] + 1, "predictions_file": predictions_file,
-               "boxes": bundle.val_boxes if bundle.metric == "ap" else None, "seconds": seconds,
+               "boxes": bundle.val_boxes if bundle.metric is Metric.AP else None, "seconds": seconds,
                "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint},
                "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()}}  # fmt: skip
-    write_json(out / METRICS, metrics)
+    write_json(out / METRICS_FILE, metrics)
     return {**metrics, "out_dir": str(out)}

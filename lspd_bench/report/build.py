@@ -16,6 +16,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
+from lspd_bench.config import Dataset
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import check_output, write_text
 from lspd_bench.report import claims as claim_verdicts
@@ -37,7 +38,7 @@ _COST_NAMES = {"gmacs": "GMACs", "params": "parameters", "latency": "latency"}
 
 def _headline(analysis: Analysis) -> str:
     dataset = analysis.constant("dataset")
-    preset = analysis.constant("synth_preset") if dataset == "synth" else None
+    preset = analysis.constant("synth_preset") if dataset == Dataset.SYNTH else None
     epochs = analysis.constant("epochs")
     parts = [" ".join(str(p) for p in (dataset, preset) if p) or "mixed datasets (--allow-mixed)"]
     if epochs is not None:

@@ -36,6 +36,7 @@ from lspd_bench.ablate import schema
 from lspd_bench.ablate.claims import COSTS, STAGE, Claim, Context, contexts, label_text, norm, parse_claim, validate
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
+from lspd_bench.evaluation.evaluators import keeps_per_person
 from lspd_bench.report.load import Cell, Matrix
 
 LEVEL = 0.95
@@ -143,7 +144,7 @@ def _figure(cell: Cell, stage: int | None) -> float | None:
 
 
 def _cell_people(cell: Cell, stage: int | None) -> np.ndarray | None:
-    if cell.row.get("metric") != "pckh":
+    if not keeps_per_person(cell.row.get("metric")):
         return None
     pp = cell.per_person(stage)
     return None if pp is None else _people(*pp)

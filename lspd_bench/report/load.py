@@ -1,7 +1,8 @@
 """Read an ablation matrix folder: ``results.csv`` plus each cell's ``metrics.json``, ``cost.json`` and
 ``per_person.npz`` (the files ``lspd-bench ablate`` writes; column names in :mod:`lspd_bench.ablate.schema`).
 
-The CSV is the source of every number in the tables; the per-cell files add what a table row cannot hold:
+The results table (read by ``lspd_bench.ablate.store.read_table``, typed by the schema) is the source of every
+number in the tables; the per-cell files add what a table row cannot hold:
 the environment, the conventions, the counters' library versions and the per-person correctness that the
 paired bootstrap needs. A matrix that is still running is fine: cells that are not ``done`` are kept and
 marked, and a ``done`` cell whose folder lost a file is reported, not fatal.
@@ -10,70 +11,23 @@ marked, and a ``done`` cell whose folder lost a file is reported, not fatal.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from lspd_bench.ablate import schema, store
 from lspd_bench.errors import InputError
-
-PER_PERSON_NPZ = "per_person.npz"
+from lspd_bench.evaluation.evaluators import keeps_per_person
+from lspd_bench.train.files import METRICS_FILE, PER_PERSON_FILE
 
 #: Columns without which a ``results.csv`` is not one of ours.
 REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
 DONE = "done"
 
-#: Numeric columns of the results table (read as floats; empty → NaN).
-NUMERIC = (schema.HEADLINE, *schema.PCKH_COLUMNS, *schema.AP_COLUMNS, *schema.COST_COLUMNS,
-           *schema.TRAIN_COLUMNS)  # fmt: skip
-
-#: Columns read as typed values (ints, floats, booleans); every other column is kept as its string.
-TYPED = (*schema.CONFIG, *NUMERIC)
-
 #: Model families that are comparison rows (reference markers on the Pareto plots), with display names.
 REFERENCE_FAMILIES = {"simplebaseline": "SimpleBaseline", "litehrnet": "Lite-HRNet", "hourglass": "Hourglass"}
-
-
-#: How pandas spells a missing value in a CSV field (empty, or a stringified NaN/NA); "none" is not one of
-#: them: it is a real value (distill=none).
-_MISSING = ("", "nan", "NaN", "<NA>")
-
-
-def _is_typed(column: str) -> bool:
-    return column in TYPED or (column.startswith("stage") and column.endswith("_headline"))
-
-
-def typed(text: Any) -> Any:
-    """A CSV field as a Python value: '' → None, integers → int, other numbers → float, else the string
-    (``none`` stays the string it is: ``distill=none`` is a value, not a missing one).
-
-    Integral floats become ints, so ``stages`` reads the same whether pandas wrote ``2`` or ``2.0``.
-    YAML typing is avoided on purpose: it would read ``no`` or ``off`` as booleans.
-    """
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return None
-    if not isinstance(text, str):
-        return text
-    s = text.strip()
-    if s in _MISSING:
-        return None
-    if s in ("True", "true"):
-        return True
-    if s in ("False", "false"):
-        return False
-    try:
-        return int(s)
-    except ValueError:
-        pass
-    try:
-        f = float(s)
-    except ValueError:
-        return s
-    return int(f) if f.is_integer() and "e" not in s.lower() else f
 
 
 def model_family(name: Any) -> str | None:
@@ -99,7 +53,7 @@ def reference_label(name: str) -> str:
 
 @dataclass
 class Cell:
-    """One row of ``results.csv`` with its folder's files (None where a file is absent)."""
+    """One row of the results table with its folder's files (None where a file is absent)."""
 
     id: str
     status: str
@@ -117,7 +71,7 @@ class Cell:
 
     @property
     def per_person_file(self) -> Path:
-        return self.folder / PER_PERSON_NPZ
+        return self.folder / PER_PERSON_FILE
 
     def per_person(self, stage: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """``(correct, visible)``: N×J bool arrays at PCKh 0.5 of the deploy stage, or of stage ``stage``
@@ -193,7 +147,8 @@ def _derived_context(metrics: dict | None) -> dict[str, Any]:
 
 
 def load_matrix(path: str | Path) -> Matrix:
-    """Read the matrix folder ``path`` (``results.csv`` and the cell folders it names).
+    """Read the matrix folder ``path`` (its results table, ``lspd_bench.ablate.store.read_table``, and the
+    cell folders it names).
 
     Raises ``InputError`` with one line for a missing, empty or foreign folder, or a CSV that lacks
     the schema's bookkeeping columns.
@@ -207,49 +162,36 @@ def load_matrix(path: str | Path) -> Matrix:
     if not csv.is_file():
         what = "is an empty folder" if not any(root.iterdir()) else f"has no {store.RESULTS_CSV}"
         raise InputError(f"{root} {what}: not an ablation matrix folder (run `lspd-bench ablate` to make one)")
-    store.check_table(csv)
-    try:
-        frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{csv} is empty: the matrix has no cells yet") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{csv}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    table = store.read_table(csv)
+    if not table.columns:
+        raise InputError(f"{csv} is empty: the matrix has no cells yet")
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"{csv} lacks the column(s) {', '.join(missing)}: not a results table of `lspd-bench ablate`")
-    if frame.empty:
+    if not table.rows:
         raise InputError(f"{csv} has no cells yet")
     spec = _read_json(root / store.MATRIX_FILE) or {}
     axes_by_cell = {str(c.get("cell")): c.get("axes") for c in spec.get("cells") or [] if isinstance(c, dict)}
     cells = []
-    for record in frame.to_dict(orient="records"):
-        # Identifiers (cell ids, fingerprints, names) stay strings: a hash of digits is not a number.
-        row = {k: typed(v) if _is_typed(k) else (None if str(v).strip() in _MISSING else str(v).strip())
-               for k, v in record.items()}  # fmt: skip
-        for k in NUMERIC:
-            if k in row and row[k] is not None:
-                try:
-                    row[k] = float(row[k])
-                except (TypeError, ValueError):
-                    raise InputError(f"{csv}: column {k} of cell {record[schema.CELL]} is {row[k]!r}, not a number")
-        status = str(record[schema.STATUS]).strip() or "pending"
-        folder = root / str(record[schema.RUN_DIR] or record[schema.CELL])
-        cell = Cell(id=str(record[schema.CELL]), status=status, error=row.get(schema.ERROR) or "", folder=folder,
-                    row=row, axes=axes_by_cell.get(str(record[schema.CELL])))  # fmt: skip
+    for row in table.rows:
+        cell_id = row[schema.CELL] or ""
+        folder = root / (row[schema.RUN_DIR] or cell_id)
+        cell = Cell(id=cell_id, status=row[schema.STATUS] or "pending", error=row.get(schema.ERROR) or "",
+                    folder=folder, row=row, axes=axes_by_cell.get(cell_id))  # fmt: skip
         if cell.done:
-            cell.metrics = _read_json(folder / store.METRICS_FILE)
+            cell.metrics = _read_json(folder / METRICS_FILE)
             cell.cost = _read_json(folder / store.COST_FILE)
             if cell.metrics is None:
-                cell.problems.append(f"no {store.METRICS_FILE}")
+                cell.problems.append(f"no {METRICS_FILE}")
             if cell.cost is None:
                 cell.problems.append(f"no {store.COST_FILE}")
-            if row.get("metric") == "pckh" and not cell.per_person_file.is_file():
-                cell.problems.append(f"no {PER_PERSON_NPZ}")
+            if keeps_per_person(row.get("metric")) and not cell.per_person_file.is_file():
+                cell.problems.append(f"no {PER_PERSON_FILE}")
         for k, v in _derived_context(cell.metrics).items():
             row.setdefault(k, v)
         cells.append(cell)
     claims = [c for c in spec.get("claims") or [] if isinstance(c, dict) and isinstance(c.get("claim"), str)]
-    return Matrix(root=root, cells=cells, columns=tuple(frame.columns), claims=claims)
+    return Matrix(root=root, cells=cells, columns=tuple(table.columns), claims=claims)
 
 
 def mixed_context(matrix: Matrix) -> dict[str, dict[str, list[Any]]]:
@@ -334,7 +276,7 @@ def load_references(paths: list[str | Path], fingerprint: Any = None) -> tuple[l
     for p in map(Path, paths):
         metrics = None
         if p.is_dir():
-            metrics = _read_json(p / store.METRICS_FILE)
+            metrics = _read_json(p / METRICS_FILE)
             file = p / store.COST_FILE
             if not file.is_file():
                 raise InputError(f"--reference {p}: the folder has no {store.COST_FILE}")

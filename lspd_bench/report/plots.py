@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 from matplotlib.transforms import ScaledTranslation
 
+from lspd_bench.config import Dataset, Distill
 from lspd_bench.fileio import write_bytes
 from lspd_bench.report.load import Reference, reference_label
 from lspd_bench.report.stats import NUMERIC_AXES, Analysis, Variant, format_value, front_variants, teacher_knobs_text, teachers
@@ -128,7 +129,7 @@ def _series(points: list[Point], others: list[str], along: str | None, order: li
 def _subtitle(analysis: Analysis, shown: int) -> str:
     """``synth ci · 3 epochs · ± std over 2 seeds · 15/16 variants``: kept short to fit above the axes."""
     dataset = analysis.constant("dataset")
-    preset = analysis.constant("synth_preset") if dataset == "synth" else None
+    preset = analysis.constant("synth_preset") if dataset == Dataset.SYNTH else None
     epochs = analysis.constant("epochs")
     seeds = len(analysis.matrix.values("seed")) or 1
     parts = [" ".join(str(p) for p in (dataset, preset) if p) or "mixed datasets"]
@@ -335,7 +336,7 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
             if panel_axis:
                 ax.set_title(f"{panel_axis} = {format_value(panel)}", fontsize=9.5)
             ax.margins(x=0.08, y=0.15)
-            if panel_axis is None or panel in ("teacher", "teacher+sequence"):
+            if panel_axis is None or (panel in set(Distill) and Distill(panel).uses_teacher):
                 teacher_marks = _draw_teachers(ax, analysis)
         axs[0].set_ylabel(f"{analysis.headline_name} (%)")
         held = [f"{a}={format_value(base.get(a))}" for a in analysis.lspd_axes if a not in free]

@@ -13,25 +13,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lspd_bench.ablate import schema
-from lspd_bench.config import NUMERIC_KEYS
+from lspd_bench.ablate import schema, store
+from lspd_bench.config import NUMERIC_KEYS, Metric
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.bootstrap import paired_bootstrap
-from lspd_bench.report.load import (
-    REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric, typed,
-)  # fmt: skip
+from lspd_bench.evaluation.evaluators import Evaluator, evaluator
+from lspd_bench.report.load import REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric
+from lspd_bench.train.files import PER_PERSON_FILE
 
 #: The axes a variant is told apart by, in table order (seeds are averaged, not an axis).
 VARIANT_AXES = schema.VARIANT_COLUMNS
 #: Axes with an order (plotted on an x axis): the numeric configuration keys; the others are categories.
 NUMERIC_AXES = tuple(a for a in VARIANT_AXES if a in NUMERIC_KEYS)
 
-#: GMACs counters by their CLI name → results column.
-COUNTERS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear", "ptflops-pytorch": "gmacs_ptflops_pytorch",
-            "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip
-#: Cost kinds of the Pareto plots (``--cost``), each a results column (GMACs: the counter's).
-COST_KINDS = ("gmacs", "params", "latency")
+COST_KINDS = schema.COST_KINDS
 
 BOOTSTRAP_SEED = 0
 #: A variant's statistic of its last stage's headline minus its deployed stage's (what deploying one stage costs).
@@ -129,10 +125,7 @@ class Analysis:
     """Everything the tables and plots show, computed once."""
 
     matrix: Matrix
-    metric: str  # pckh | ap
-    headline: str  # the results column of the headline: Mean or AP
-    headline_name: str  # PCKh@0.5 Mean or AP
-    accuracy_columns: tuple[str, ...]
+    evaluator: Evaluator  # the cells' metric
     stage_columns: tuple[str, ...]  # the headline at every stage k = 1..K of the deepest variant
     axes: list[str]  # the axes that vary (the mixed context columns last, with --allow-mixed)
     axis_values: dict[str, list[Any]]  # each axis's values in order of first appearance
@@ -143,6 +136,23 @@ class Analysis:
     mixed: dict[str, dict[str, list[Any]]]
     n_boot: int
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def metric(self) -> str:
+        return self.evaluator.metric
+
+    @property
+    def headline(self) -> str:
+        """The results column of the headline (Mean, AP)."""
+        return self.evaluator.headline_key
+
+    @property
+    def headline_name(self) -> str:
+        return self.evaluator.headline_name
+
+    @property
+    def accuracy_columns(self) -> tuple[str, ...]:
+        return self.evaluator.columns
 
     @property
     def lspd_axes(self) -> list[str]:
@@ -250,7 +260,8 @@ def _mix_message(matrix: Matrix, mixed: dict[str, dict[str, list[Any]]]) -> str:
 
 
 def parse_baseline_row(text: str | None) -> dict[str, Any]:
-    """``stages=1,distill=none`` → ``{"stages": 1, "distill": "none"}`` (values typed as in results.csv)."""
+    """``stages=1,distill=none`` → ``{"stages": 1, "distill": "none"}`` (each value of its column's kind, as the
+    results table is read: ``lspd_bench.ablate.store.parse_value``)."""
     out: dict[str, Any] = {}
     if not text:
         return out
@@ -261,7 +272,10 @@ def parse_baseline_row(text: str | None) -> dict[str, Any]:
             raise InputError(f"--baseline-row item {item.strip()!r} is not of the form key=value")
         if key in out:
             raise InputError(f"--baseline-row gives {key!r} twice")
-        out[key] = typed(value.strip())
+        try:
+            out[key] = store.parse_value(key, value)
+        except ValueError:  # not of the key's kind: no variant has it, which the choice of the row then says
+            out[key] = value.strip()
     return out
 
 
@@ -323,14 +337,14 @@ def paired_delta(variant: Variant, baseline: Variant, headline: str, metric: str
         return None
     point = float(np.mean([_num(a_cells[s].row.get(headline)) for s in seeds])
                   - np.mean([_num(b_cells[s].row.get(headline)) for s in seeds]))  # fmt: skip
-    if metric != "pckh":
-        return Delta(point, None, None, None, seeds, "no interval: per-person data exists for PCKh only")
+    if not evaluator(metric).per_person:
+        return Delta(point, None, None, None, seeds, f"no interval: {metric} keeps no per-person data")
     pairs = []
     for s in seeds:
         a, b = a_cells[s].per_person(), b_cells[s].per_person()
         if a is None or b is None:
             missing = a_cells[s] if a is None else b_cells[s]
-            return Delta(point, None, None, None, seeds, f"no interval: cell {missing.id} has no per_person.npz")
+            return Delta(point, None, None, None, seeds, f"no interval: cell {missing.id} has no {PER_PERSON_FILE}")
         if a[0].shape != b[0].shape or not np.array_equal(a[1], b[1]):
             return Delta(point, None, None, None, seeds, "no interval: the per-person files cover different people")
         pairs.append((a[0], b[0], b[1]))
@@ -360,8 +374,8 @@ def analyze(
     axes to values (unnamed axes: their first value in the matrix). Mixed datasets, schedules or
     evaluation settings are refused unless ``allow_mixed``, which turns them into axes.
     """
-    if counter not in COUNTERS:
-        raise InputError(f"unknown MAC counter {counter!r}; choose from: {', '.join(COUNTERS)}")
+    if counter not in schema.MAC_COLUMNS:
+        raise InputError(f"unknown MAC counter {counter!r}; choose from: {', '.join(schema.MAC_COLUMNS)}")
     if n_boot < 1:
         raise InputError(f"--bootstrap must be a positive number of resamples, got {n_boot}")
     matrix = select_metric(matrix, metric)
@@ -371,15 +385,16 @@ def analyze(
     metrics = matrix.values("metric")
     if len(metrics) > 1:
         raise InputError(f"{matrix.root}: cells are scored with {' and '.join(metrics)}; pick one with --metric")
-    metric = metrics[0] if metrics else "pckh"
-    if metric not in ("pckh", "ap"):
-        raise InputError(f"{matrix.root}: unknown metric {metric!r} in results.csv (expected pckh or ap)")
+    try:
+        ev = evaluator(metrics[0] if metrics else Metric.PCKH)
+    except InputError as e:
+        raise InputError(f"{matrix.root / store.RESULTS_CSV}: {e}") from None
+    metric = ev.metric
     if not matrix.done:
         counts = ", ".join(f"{n} {s}" for s, n in matrix.status_counts().items())
         raise InputError(f"{matrix.root}: none of its {len(matrix.cells)} cells has finished yet ({counts}); "
                          "nothing to report")  # fmt: skip
-    headline = "Mean" if metric == "pckh" else "AP"
-    acc_cols = schema.PCKH_COLUMNS if metric == "pckh" else schema.AP_COLUMNS
+    headline, acc_cols = ev.headline_key, ev.columns
     mixed_cols = [c for group in schema.MIX_GROUPS.values() for c in group if any(c in m for m in mixed.values())]
     axes = [a for a in VARIANT_AXES if len(matrix.values(a)) > 1] + [c for c in mixed_cols if c != "metric"]
     if not axes:
@@ -411,10 +426,8 @@ def analyze(
     incomplete = [c for c in matrix.done if c.problems]
     for c in incomplete:
         notes.append(f"cell {c.id} is done but its folder has {', '.join(c.problems)}")
-    head_name = {"pckh": "PCKh@0.5 Mean", "ap": "AP"}[metric]
-    return Analysis(matrix=matrix, metric=metric, headline=headline, headline_name=head_name,
-                    accuracy_columns=tuple(acc_cols), stage_columns=stage_cols, axes=axes, axis_values=axis_values, variants=variants,
-                    baseline=baseline, counter=counter, gmacs_column=COUNTERS[counter], mixed=mixed,
+    return Analysis(matrix=matrix, evaluator=ev, stage_columns=stage_cols, axes=axes, axis_values=axis_values, variants=variants,
+                    baseline=baseline, counter=counter, gmacs_column=schema.MAC_COLUMNS[counter], mixed=mixed,
                     n_boot=n_boot, notes=notes)  # fmt: skip
 
 
@@ -436,26 +449,33 @@ def accuracy_tie(sd: float | None, seeds: int) -> float:
     return 2.0 * sd * math.sqrt(2.0 / max(seeds, 1)) if sd else 0.0
 
 
-def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
-                 cost_intervals: Sequence[tuple[float, float]] | None = None) -> list[int]:  # fmt: skip
-    """Indices of the points no other point dominates, by ascending cost.
+def dominates(q: tuple[float, float], p: tuple[float, float], acc_tie: float = 0.0,
+              q_cost: tuple[float, float] | None = None, p_cost: tuple[float, float] | None = None) -> bool:  # fmt: skip
+    """Whether the point ``q`` dominates ``p``: the one Pareto rule of the report's fronts and the gate's.
 
     A point is ``(cost, accuracy)``; lower cost and higher accuracy are better. Differences within the noise
-    are ties: accuracies within ``acc_tie`` points, costs whose ``cost_intervals`` (low, high) overlap (exact
-    costs when None). ``q`` dominates ``p`` when it is no worse in either and better, beyond the noise, in one;
-    so a variant that is better only within the noise than a cheaper one is not a front member, and points
-    tied in both are all on the front. With no noise this is the usual definition.
+    are ties: accuracies within ``acc_tie`` points, costs whose intervals ``q_cost``/``p_cost`` (low, high)
+    overlap (the exact costs when None). ``q`` dominates ``p`` when it is no worse in either and better, beyond
+    the noise, in one. With no noise this is the usual definition.
+    """
+    lo_q, hi_q = q_cost if q_cost is not None else (q[0], q[0])
+    lo_p, hi_p = p_cost if p_cost is not None else (p[0], p[0])
+    cheaper, costlier = hi_q < lo_p, lo_q > hi_p
+    better, worse = q[1] - p[1] > acc_tie, p[1] - q[1] > acc_tie
+    return not costlier and not worse and (cheaper or better)
+
+
+def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
+                 cost_intervals: Sequence[tuple[float, float]] | None = None) -> list[int]:  # fmt: skip
+    """Indices of the points no other point dominates (:func:`dominates`), by ascending cost.
+
+    A point is ``(cost, accuracy)``; accuracies within ``acc_tie`` points tie, and so do costs whose
+    ``cost_intervals`` (low, high) overlap (exact costs when None). So a variant that is better only within
+    the noise than a cheaper one is not a front member, and points tied in both are all on the front.
     """
     spans = list(cost_intervals) if cost_intervals is not None else [(c, c) for c, _ in points]
-
-    def dominates(j: int, i: int) -> bool:
-        (_, a_j), (_, a_i) = points[j], points[i]
-        (lo_j, hi_j), (lo_i, hi_i) = spans[j], spans[i]
-        cheaper, costlier = hi_j < lo_i, lo_j > hi_i
-        better, worse = a_j - a_i > acc_tie, a_i - a_j > acc_tie
-        return not costlier and not worse and (cheaper or better)
-
-    front = [i for i in range(len(points)) if not any(dominates(j, i) for j in range(len(points)) if j != i)]
+    front = [i for i in range(len(points))
+             if not any(dominates(points[j], points[i], acc_tie, spans[j], spans[i]) for j in range(len(points)) if j != i)]  # fmt: skip
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 

@@ -124,7 +124,7 @@ def _axis_columns(axes: list[str]) -> list[Column]:
 
 def _delta_column(analysis: Analysis) -> Column:
     """Δ, its header saying which noise the interval covers (people; with one seed, people only)."""
-    if analysis.metric != "pckh":
+    if not analysis.evaluator.per_person:
         return Column("delta", f"Δ {analysis.headline}", "delta")
     one_seed = len(analysis.matrix.values("seed")) <= 1
     covers = "people only, 1 seed: not training noise" if one_seed else "people"
@@ -137,8 +137,7 @@ def conventions(analysis: Analysis) -> list[str]:
     base = analysis.baseline.label(analysis.axes)
     people = _people(analysis)
     seeds = analysis.matrix.values("seed")
-    acc = ("PCKh@0.5 per joint group, Mean (count-weighted over 14 joints) and Mean@0.1, in %"
-           if analysis.metric == "pckh" else "COCO keypoint AP, AP50, AP75, AP(M), AP(L) and AR, in %")  # fmt: skip
+    acc = analysis.evaluator.description
     deploy = m.values("deploy_stage")
     stage = f"stage {format_value(deploy[0])}" if len(deploy) == 1 else "the deploy_stage of each row"
     lines = [
@@ -152,8 +151,8 @@ def conventions(analysis: Analysis) -> list[str]:
         + (f"95% CI: paired percentile bootstrap ({analysis.n_boot} resamples"
            f"{f' of the {people} validation people' if people else ''}, seed 0); each resample draws people and "
            "keeps every paired seed of a drawn person, so it covers the sampling of people, not seed-to-seed "
-           "training noise (that is the ± std)." if analysis.metric == "pckh" else
-           "No interval: the per-person data a paired bootstrap needs is kept for PCKh only."),
+           "training noise (that is the ± std)." if analysis.evaluator.per_person else
+           f"No interval: {analysis.metric} keeps no per-person data, which a paired bootstrap needs."),
         f"Params: millions (10^6), deploy model and full training model. GMACs: 10^9 multiply-accumulates of "
         f"the deploy model counted by {_counter_library(analysis)}, batch 1, input {_input(analysis)}, one "
         "forward pass (a flip test doubles it).",

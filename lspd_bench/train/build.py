@@ -7,7 +7,7 @@ from typing import Any
 import torch.nn as nn
 
 from lspd_bench import __version__
-from lspd_bench.config import FIELD_TYPES, MODEL_KNOBS, TEACHER_MODES, RunConfig, applies, config_hash, identity_keys
+from lspd_bench.config import FIELD_TYPES, MODEL_KNOBS, RunConfig, applies, config_hash, identity_keys
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, check_input_size, get_entry, stage_count
 from lspd_bench.train.loop import seeded
@@ -69,7 +69,7 @@ def plugins_used(cfg: RunConfig, knobs: dict[str, Any]) -> dict[str, Any]:
     block = knobs.get("block")
     if isinstance(block, str) and block in BLOCK_PLUGINS:
         used["block"] = BLOCK_PLUGINS[block]
-    if cfg.distill in TEACHER_MODES and get_entry(cfg.teacher).plugin:
+    if cfg.distill.uses_teacher and get_entry(cfg.teacher).plugin:
         used["teacher"] = get_entry(cfg.teacher).plugin
     return used
 
@@ -88,7 +88,7 @@ def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str,
     out = {k: v for k, v in identity_keys(cfg).items() if k not in MODEL_KNOBS}
     out.update(model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
                dataset_fingerprint=fingerprint, suite_version=__version__)  # fmt: skip
-    if cfg.distill in TEACHER_MODES:
+    if cfg.distill.uses_teacher:
         out["teacher_knobs"] = teacher_knobs(cfg, num_joints)
     for key in [k for k in out if k in FIELD_TYPES and not applies(cfg, k)]:  # alpha without distillation, …
         out.pop(key)

@@ -19,8 +19,6 @@ from lspd_bench.train.losses import as_stage_list
 class OnlineTeacher:
     """Soft targets from a forward pass of the frozen teacher on the augmented batch."""
 
-    kind = "online"
-
     def __init__(self, model: nn.Module):
         self.model = model.eval()
 
@@ -92,8 +90,6 @@ def warp_heatmaps(heatmaps: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
 
 class PrecomputedTeacher:
     """Soft targets warped from teacher heatmaps computed once on the un-augmented training crops."""
-
-    kind = "precomputed"
 
     def __init__(self, heatmaps: np.ndarray, flip_perm: np.ndarray, input_size, heatmap_size):
         self.heatmaps = heatmaps

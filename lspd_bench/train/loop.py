@@ -22,19 +22,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import TEACHER_MODES, RunConfig
+from lspd_bench.config import RunConfig, Schedule
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
 from lspd_bench.train.checkpoint import load_checkpoint, save_checkpoint
+from lspd_bench.train.files import BEST, LAST, LOG_NAME
 from lspd_bench.train.losses import as_stage_list, make_loss, stage_losses
 
 Progress = Callable[[dict], None]
 Validate = Callable[[nn.Module, int], dict]
 Teacher = Callable[[torch.Tensor, dict], torch.Tensor]
 
-LOG_NAME = "log.csv"
-LAST = "last.pt"
-BEST = "best.pt"
 
 
 class RunFailed(RuntimeError):
@@ -70,7 +68,7 @@ def lr_lambda(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
 
     def factor(step: int) -> float:
         warm = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-        if cfg.schedule == "cosine":
+        if cfg.schedule is Schedule.COSINE:
             progress = min(1.0, step / max(1, total))
             return warm * 0.5 * (1.0 + math.cos(math.pi * progress))
         return warm * cfg.lr_factor ** sum(step >= m for m in milestones)
@@ -199,7 +197,7 @@ def fit(
     device = next(model.parameters()).device
     last_path, best_path = run_dir / LAST, run_dir / BEST
     check_run_dir(run_dir, identity, resume)
-    if cfg.distill in TEACHER_MODES and teacher is None:
+    if cfg.distill.uses_teacher and teacher is None:
         raise InputError(f"distill={cfg.distill} needs a trained teacher")
 
     per_rank_batch = max(1, cfg.batch_size // world)
@@ -256,7 +254,7 @@ def fit(
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=cuda and cfg.amp):
                 soft = None
-                if teacher is not None and cfg.distill in TEACHER_MODES:
+                if teacher is not None and cfg.distill.uses_teacher:
                     soft = teacher(images, batch)
                 heatmaps = [h.float() for h in as_stage_list(net(images))]
                 losses = stage_losses(heatmaps, target, target_weight, loss_fn, cfg.distill, cfg.alpha, soft)

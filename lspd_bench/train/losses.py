@@ -10,13 +10,13 @@ from typing import Callable, Sequence
 
 import torch
 
-from lspd_bench.config import TEACHER_MODES
+from lspd_bench.config import Distill, Loss
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 LOSS_DESCRIPTIONS = {
-    "mse": "heatmap MSE with target weights (HRNet JointsMSELoss: 0.5·mean over joints and pixels)",
-    "fg_mse": "foreground-weighted heatmap MSE: weight = target_weight·(1 + w·target), 0.5·mean",
+    Loss.MSE: "heatmap MSE with target weights (HRNet JointsMSELoss: 0.5·mean over joints and pixels)",
+    Loss.FG_MSE: "foreground-weighted heatmap MSE: weight = target_weight·(1 + w·target), 0.5·mean",
 }
 
 
@@ -40,13 +40,13 @@ def foreground_mse(fg_weight: float) -> LossFn:
     return loss
 
 
-def make_loss(name: str, fg_weight: float = 10.0) -> LossFn:
+def make_loss(name: Loss | str, fg_weight: float = 10.0) -> LossFn:
     """The heatmap loss called ``name`` (``mse`` or ``fg_mse``)."""
-    if name == "mse":
-        return heatmap_mse
-    if name == "fg_mse":
-        return foreground_mse(fg_weight)
-    raise ValueError(f"unknown loss {name!r}; choose from: {', '.join(LOSS_DESCRIPTIONS)}")
+    try:
+        loss = Loss(name)
+    except ValueError:
+        raise ValueError(f"unknown loss {name!r}; choose from: {', '.join(Loss)}") from None
+    return heatmap_mse if loss is Loss.MSE else foreground_mse(fg_weight)
 
 
 def stage_losses(
@@ -54,7 +54,7 @@ def stage_losses(
     target: torch.Tensor,
     target_weight: torch.Tensor,
     loss_fn: LossFn,
-    distill: str = "none",
+    distill: Distill | str = Distill.NONE,
     alpha: float = 0.5,
     teacher: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
@@ -66,16 +66,17 @@ def stage_losses(
       so knowledge flows backwards towards the deployed first stage.
     - ``teacher+sequence``: as ``sequence``, but the last stage learns from the teacher as in ``teacher``.
     """
-    if distill in TEACHER_MODES and teacher is None:
-        raise ValueError(f"distill={distill!r} needs the teacher's heatmaps")
+    distill = Distill(distill)
+    if distill.uses_teacher and teacher is None:
+        raise ValueError(f"distill={distill.value!r} needs the teacher's heatmaps")
     last = len(heatmaps) - 1
     out = []
     for k, h in enumerate(heatmaps):
         soft = None
-        if distill == "teacher" or (distill == "teacher+sequence" and k == last):
-            soft = teacher
-        elif distill in ("sequence", "teacher+sequence") and k < last:
+        if distill.uses_sequence and k < last:
             soft = heatmaps[k + 1].detach()
+        elif distill.uses_teacher:
+            soft = teacher
         gt = loss_fn(h, target, target_weight)
         out.append(gt if soft is None else (1.0 - alpha) * gt + alpha * loss_fn(h, soft, target_weight))
     return out

@@ -1,0 +1,14 @@
+"""The names of the files in a run folder (``lspd-bench train --out``, and each cell of a matrix), declared once.
+
+The trainer writes the log and the checkpoints; ``lspd_bench.evaluation.run`` writes the run's identity, its
+metrics and the per-person correctness; the store, the report and the gate read them. The names live here,
+in a module that imports nothing, so that the torch-free readers (``--dry-run``, ``report``, ``check``) can
+import them without importing the trainer.
+"""
+
+LOG_NAME = "log.csv"  # one row per epoch
+LAST = "last.pt"  # the checkpoint a run resumes from and is evaluated with
+BEST = "best.pt"  # the checkpoint of the best validation figure
+CONFIG_FILE = "config.json"  # the run's identity and its hash
+METRICS_FILE = "metrics.json"  # the final evaluation; a cell is trained once it is whole
+PER_PERSON_FILE = "per_person.npz"  # PCKh correctness per person and joint (paired intervals, claims)
