@@ -55,9 +55,12 @@ def torch_source(env: Mapping[str, str], is_reachable: Callable[[str], bool] = r
         if is_reachable(CPU_TORCH_INDEX):
             return ["--extra-index-url", CPU_TORCH_INDEX], (
                 f"torch: the CPU build, from {CPU_TORCH_INDEX} ({TORCH_INDEX_VAR} unset; set it to another index "
-                "for another build, or to nothing for pip's own indexes)")
-        return [], (f"torch: {CPU_TORCH_INDEX} cannot be reached, so pip's own indexes pick the build (on PyPI for "
-                    f"Linux x86 that is the CUDA one; set {TORCH_INDEX_VAR} to an index you can reach)")
+                "for another build, or to nothing for pip's own indexes)"
+            )
+        return [], (
+            f"torch: {CPU_TORCH_INDEX} cannot be reached, so pip's own indexes pick the build (on PyPI for "
+            f"Linux x86 that is the CUDA one; set {TORCH_INDEX_VAR} to an index you can reach)"
+        )
     if not value.strip():
         return [], f"torch: from pip's own indexes and configuration ({TORCH_INDEX_VAR} is empty)"
     return ["--extra-index-url", value.strip()], f"torch: from {value.strip()} ({TORCH_INDEX_VAR})"
@@ -83,10 +86,30 @@ def run_regress(session: nox.Session, *args: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
     # The machine's own kernels: the gate's rules allow for the noise that kernels, threads and load bring.
     env = {"LSPD_BENCH_CACHE": os.path.abspath(cache)}
-    session.run("lspd-bench", "ablate", "ablations/ci.yaml", "--out", out, "--jobs", "2", "--threads", "1",
-                env=env, success_codes=[0, 1])  # a failed cell is reported by check (exit 1)
-    session.run("lspd-bench", "check", out, "--baseline", os.path.join("reports", "baseline", "ci.json"),
-                "--markdown", os.path.join("reports", "check", "ci.md"), *args, env=env)  # fmt: skip
+    session.run(
+        "lspd-bench",
+        "ablate",
+        "ablations/ci.yaml",
+        "--out",
+        out,
+        "--jobs",
+        "2",
+        "--threads",
+        "1",
+        env=env,
+        success_codes=[0, 1],
+    )  # a failed cell is reported by check (exit 1)
+    session.run(
+        "lspd-bench",
+        "check",
+        out,
+        "--baseline",
+        os.path.join("reports", "baseline", "ci.json"),
+        "--markdown",
+        os.path.join("reports", "check", "ci.md"),
+        *args,
+        env=env,
+    )
 
 
 def build_docs(session: nox.Session) -> None:
@@ -144,17 +167,31 @@ def demo(session: nox.Session) -> None:
     """
     install(session, extras="")
     # At the matrix's input size: the report draws the zoo's SimpleBaseline, Lite-HRNet and hourglass by their cost.
-    session.run("lspd-bench", "zoo", "--input", "128x128", "--latency", "--out", os.path.join("reports", "zoo", "zoo.json"))
+    session.run(
+        "lspd-bench", "zoo", "--input", "128x128", "--latency", "--out", os.path.join("reports", "zoo", "zoo.json")
+    )
     data, out = os.path.join("runs", "data", "quick"), os.path.join("runs", "demo")
     report = os.path.join("reports", "demo")
     if not os.path.isfile(os.path.join(data, "meta.json")):  # deterministic: a second demo reuses it
         session.run("lspd-bench", "data", "synth", "--preset", "quick", "--out", data)
     session.run("lspd-bench", "data", "show", data, "--n", "16", "--out", os.path.join(report, "samples.png"))
-    session.run("lspd-bench", "ablate", "stages=1..4", "distill=none,teacher", "--preset", "quick", f"data_dir={data}",
-                "--out", out)  # fmt: skip
+    session.run(
+        "lspd-bench",
+        "ablate",
+        "stages=1..4",
+        "distill=none,teacher",
+        "--preset",
+        "quick",
+        f"data_dir={data}",
+        "--out",
+        out,
+    )
     # LSPD's claims, judged on this one-seed matrix: the report says why one seed decides none of them.
-    claims = ("distill=teacher > distill=none at every stages", "stages=2 > stages=1 where distill=teacher",
-              "stage=2 > stage=1")  # fmt: skip
+    claims = (
+        "distill=teacher > distill=none at every stages",
+        "stages=2 > stages=1 where distill=teacher",
+        "stage=2 > stage=1",
+    )
     session.run("lspd-bench", "report", out, "--out", report, *(a for c in claims for a in ("--claim", c)))
     session.log(f"open {os.path.join('reports', 'demo', 'index.html')}")
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from common import machine, run_cli, save
 
+from lspd_bench.ablate import store
+
 DEFAULT_SPECS = ("stages=1..4", "distill=none,teacher")
 
 
@@ -46,7 +48,7 @@ def main() -> None:
         _, dry_run = run_cli([*matrix, "--dry-run", "--no-calibrate"], env)
         plan, calibrating = run_cli([*matrix, "--dry-run"], env)
         summary, wall = run_cli(matrix, env)
-        cells = [json.loads((Path(c["run_dir"]) / "status.json").read_text()) for c in summary["cells"]]
+        cells = [json.loads((Path(c["run_dir"]) / store.STATUS_FILE).read_text()) for c in summary["cells"]]
 
     seconds = summary["seconds"]
     shared = seconds["data"] + seconds["teachers"]
@@ -61,8 +63,9 @@ def main() -> None:
         "shared_work_s": round(shared, 1),
         "cells_own_work_s": round(own, 1),
         "cell_seconds": {c["label"]: round(s["seconds"], 1) for c, s in zip(summary["cells"], cells)},
-        "cell_headline": {c["label"]: None if c["headline"] is None else round(c["headline"], 2)
-                          for c in summary["cells"]},
+        "cell_headline": {
+            c["label"]: None if c["headline"] is None else round(c["headline"], 2) for c in summary["cells"]
+        },
         "bound_s": round(bound, 1),
         "wall_over_bound": round(wall / bound, 3),
         "target": "wall_over_bound <= 1.10",

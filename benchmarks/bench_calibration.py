@@ -80,7 +80,7 @@ def earlier(name: str, key: str, keep, **identity) -> dict:
 def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) -> dict:
     args = ["train", "--preset", preset, f"synth_preset={synth}", *overrides]
     metrics, wall = run_cli([*args, "--out", str(out)], {"LSPD_BENCH_CACHE": cache})
-    teacher = (metrics["distill"].get("teacher") or {})
+    teacher = metrics["distill"].get("teacher") or {}
     return {
         "command": " ".join(["lspd-bench", *args]),
         "wall_s": round(wall, 1),
@@ -88,8 +88,10 @@ def train(overrides: list[str], preset: str, synth: str, cache: str, out: Path) 
         "images_per_s": round(metrics["train"]["images_per_s"], 1),
         "deploy_stage": metrics["deploy_stage"],
         "headline": round(metrics["headline"], 2),
-        "stages": [{"stage": s["stage"], "Mean": round(s["Mean"], 2), "Mean@0.1": round(s["Mean@0.1"], 2)}
-                   for s in metrics["stages"]],  # fmt: skip
+        "stages": [
+            {"stage": s["stage"], "Mean": round(s["Mean"], 2), "Mean@0.1": round(s["Mean@0.1"], 2)}
+            for s in metrics["stages"]
+        ],
         "flip_test": metrics["flip_test"],
         "loss": metrics["loss"]["name"],
         "teacher_train_s": round(teacher["train_seconds"], 1) if "train_seconds" in teacher else None,
@@ -108,9 +110,16 @@ def lr_sweep(models: list[str], preset: str, cache: str, tmp: Path) -> None:
             runs[model][str(rate)] = train(overrides, preset, "quick", cache, tmp / f"{model}-{rate}")["headline"]
             print(f"{model} lr {rate}: {runs[model][str(rate)]}", file=sys.stderr, flush=True)
     best = {m: max(r, key=r.get) for m, r in runs.items()}
-    save("lr_sweep", {"command": f"lspd-bench train --preset {preset} synth_preset=quick epochs=1 model=M lr=R",
-                      "metric": "PCKh@0.5 Mean of the deployed stage, flip test", "runs": runs, "best": best,
-                      "machine": machine()})  # fmt: skip
+    save(
+        "lr_sweep",
+        {
+            "command": f"lspd-bench train --preset {preset} synth_preset=quick epochs=1 model=M lr=R",
+            "metric": "PCKh@0.5 Mean of the deployed stage, flip test",
+            "runs": runs,
+            "best": best,
+            "machine": machine(),
+        },
+    )
 
 
 def spread_study(variants: list[str], preset: str, synth: str, cache: str, tmp: Path) -> None:
@@ -128,13 +137,24 @@ def spread_study(variants: list[str], preset: str, synth: str, cache: str, tmp: 
         for name in (SMALLEST, LARGEST):
             out = tmp / f"{variant}-{name}".replace(" ", "_")
             runs[name] = train([*RUNS[name], *extra], preset, synth, cache, out)
-        rows[variant] = {"overrides": overrides, "data_knobs": knobs,
-                         **{name: {k: r[k] for k in ("headline", "wall_s", "stages")} for name, r in runs.items()},
-                         "gap": round(runs[LARGEST]["headline"] - runs[SMALLEST]["headline"], 2)}  # fmt: skip
+        rows[variant] = {
+            "overrides": overrides,
+            "data_knobs": knobs,
+            **{name: {k: r[k] for k in ("headline", "wall_s", "stages")} for name, r in runs.items()},
+            "gap": round(runs[LARGEST]["headline"] - runs[SMALLEST]["headline"], 2),
+        }
         print(f"{variant}: gap {rows[variant]['gap']}", file=sys.stderr, flush=True)
-    save("spread_study", {"preset": preset, "synth": synth, "runs": {n: RUNS[n] for n in (SMALLEST, LARGEST)},
-                          "metric": "PCKh@0.5 Mean of the deployed stage, flip test", "variants": rows,
-                          "machine": machine()})  # fmt: skip
+    save(
+        "spread_study",
+        {
+            "preset": preset,
+            "synth": synth,
+            "runs": {n: RUNS[n] for n in (SMALLEST, LARGEST)},
+            "metric": "PCKh@0.5 Mean of the deployed stage, flip test",
+            "variants": rows,
+            "machine": machine(),
+        },
+    )
 
 
 def main() -> None:
@@ -142,8 +162,12 @@ def main() -> None:
     parser.add_argument("--synth", default="standard", help="synthetic preset (default: standard)")
     parser.add_argument("--preset", default="quick", help="training preset (default: quick)")
     parser.add_argument("--cache", help="cache folder for the dataset and the teacher (default: a fresh one)")
-    parser.add_argument("--only", nargs="*", choices=list(RUNS),
-                        help="measure these runs again; the others keep their figures from the results file")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=list(RUNS),
+        help="measure these runs again; the others keep their figures from the results file",
+    )
     parser.add_argument("--lr-sweep", action="store_true", help="measure the learning-rate sweep instead")
     parser.add_argument("--only-models", nargs="*", choices=SWEEP_MODELS, help="sweep these models again")
     parser.add_argument("--spread-study", action="store_true", help="measure what moves the spread instead")
@@ -151,13 +175,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.spread_study:
         with tempfile.TemporaryDirectory(prefix="lspd-bench-spread-") as tmp:
-            spread_study(args.only_variants or list(STUDY), args.preset, args.synth,
-                         args.cache or str(Path(tmp) / "cache"), Path(tmp))  # fmt: skip
+            spread_study(
+                args.only_variants or list(STUDY),
+                args.preset,
+                args.synth,
+                args.cache or str(Path(tmp) / "cache"),
+                Path(tmp),
+            )
         return
     if args.lr_sweep:
         with tempfile.TemporaryDirectory(prefix="lspd-bench-lr-") as tmp:
-            lr_sweep(args.only_models or list(SWEEP_MODELS), args.preset, args.cache or str(Path(tmp) / "cache"),
-                     Path(tmp))  # fmt: skip
+            lr_sweep(
+                args.only_models or list(SWEEP_MODELS), args.preset, args.cache or str(Path(tmp) / "cache"), Path(tmp)
+            )
         return
 
     # --only measures some runs again: the others keep their earlier figures (same preset and data).
@@ -185,10 +215,14 @@ def main() -> None:
         top = max(s["Mean"] for r in results.values() for s in r["stages"])
         checks["spread"] = {
             "target": f"{LARGEST} − {SMALLEST} ≥ {SPREAD:g} points, every stage ≤ {CEILING:g}",
-            "gap": round(gap, 2), "highest": top, "passed": gap >= SPREAD and top <= CEILING,
-        }  # fmt: skip
-    save("calibration", {"preset": args.preset, "synth": args.synth, "runs": results, "checks": checks,
-                         "machine": machine()})  # fmt: skip
+            "gap": round(gap, 2),
+            "highest": top,
+            "passed": gap >= SPREAD and top <= CEILING,
+        }
+    save(
+        "calibration",
+        {"preset": args.preset, "synth": args.synth, "runs": results, "checks": checks, "machine": machine()},
+    )
 
 
 if __name__ == "__main__":

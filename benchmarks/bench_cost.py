@@ -33,16 +33,29 @@ def timer_agreement(threads: int = 1, rounds: int = 3) -> list[dict]:
     for name, hw in MODELS:
         model = build(name).eval().deploy()
         x = torch.randn(1, 3, *hw)
-        timer = tb.Timer(stmt="with torch.inference_mode():\n    model(x)",
-                         globals={"model": model, "x": x, "torch": torch}, num_threads=threads)  # fmt: skip
+        timer = tb.Timer(
+            stmt="with torch.inference_mode():\n    model(x)",
+            globals={"model": model, "x": x, "torch": torch},
+            num_threads=threads,
+        )
         ours, theirs = [], []
         for _ in range(rounds):
             ours.append(measure_latency(model, hw, threads=threads, min_time_s=1.0).median_ms)
             theirs.append(timer.blocked_autorange(min_run_time=1.0).median * 1000.0)
         a, b = statistics.median(ours), statistics.median(theirs)
-        rows.append({"model": name, "input": list(hw), "threads": threads, "ours_median_ms": a, "timer_median_ms": b,
-                     "rounds_ours_ms": ours, "rounds_timer_ms": theirs, "ratio": a / b,
-                     "within_5pct": abs(a / b - 1) <= 0.05})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "input": list(hw),
+                "threads": threads,
+                "ours_median_ms": a,
+                "timer_median_ms": b,
+                "rounds_ours_ms": ours,
+                "rounds_timer_ms": theirs,
+                "ratio": a / b,
+                "within_5pct": abs(a / b - 1) <= 0.05,
+            }
+        )
     return rows
 
 
@@ -53,8 +66,14 @@ def repeated_profiles(n: int = 5, model: str = "lspd-s") -> dict:
         medians.append(profile["latency"][0]["median_ms"])
         minima.append(profile["latency"][0]["min_ms"])
     spread = max(medians) / min(medians) - 1
-    return {"model": model, "threads": 1, "medians_ms": medians, "max_over_min_minus_1": spread, "minima_ms": minima,
-            "within_5pct": spread <= 0.05}  # fmt: skip
+    return {
+        "model": model,
+        "threads": 1,
+        "medians_ms": medians,
+        "max_over_min_minus_1": spread,
+        "minima_ms": minima,
+        "within_5pct": spread <= 0.05,
+    }
 
 
 def zoo_counting_time() -> dict:
@@ -67,8 +86,13 @@ def zoo_counting_time() -> dict:
         count_macs(model.deploy(), entry.default_input)
         per_model[entry.name] = time.perf_counter() - t0
     total = time.perf_counter() - started
-    return {"models": len(per_model), "total_s": total, "per_model_s": per_model, "under_20s": total < 20.0,
-            "torch_threads": torch.get_num_threads()}  # fmt: skip
+    return {
+        "models": len(per_model),
+        "total_s": total,
+        "per_model_s": per_model,
+        "under_20s": total < 20.0,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:

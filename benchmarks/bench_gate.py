@@ -49,22 +49,48 @@ CONDITIONS: dict[str, tuple[dict[str, tuple[str, str]], str | None, int, int, bo
     "unchanged": ({}, None, 2, 1, False),
     "2 threads": ({}, None, 1, 2, False),
     "busy": ({}, None, 2, 1, True),
-    "extra conv": ({"lspd_bench/models/lspd.py": (
-        "        return self.relu(self.expand(torch.cat(outs, dim=1)) + x)\n",
-        "        return self.extra(self.relu(self.expand(torch.cat(outs, dim=1)) + x))\n"),
-        "lspd_bench/models/lspd.py#init": (
-        "        self.expand = conv_bn(mid, channels, 1, relu=False)\n",
-        "        self.expand = conv_bn(mid, channels, 1, relu=False)\n        self.extra = conv_bn(channels, channels, 1)\n"),
-    }, "params_deploy", 2, 1, False),
-    "flip pairs": ({"lspd_bench/evaluation/predict.py": (
-        "flip_test_average(h, f, flip_pairs, shift=True)", "flip_test_average(h, f, flip_pairs[:3], shift=True)"),
-    }, "headline", 2, 1, False),
-    "repeated op": ({"lspd_bench/models/lspd.py": (
-        "        parts = torch.chunk(self.reduce(x), self.groups, dim=1)\n",
-        f"        for _ in range({COPIES}):\n            x = x.clone()\n"
-        "        parts = torch.chunk(self.reduce(x), self.groups, dim=1)\n"),
-    }, "latency_ratio", 2, 1, False),
-}  # fmt: skip
+    "extra conv": (
+        {
+            "lspd_bench/models/lspd.py": (
+                "        return self.relu(self.expand(torch.cat(outs, dim=1)) + x)\n",
+                "        return self.extra(self.relu(self.expand(torch.cat(outs, dim=1)) + x))\n",
+            ),
+            "lspd_bench/models/lspd.py#init": (
+                "        self.expand = conv_bn(mid, channels, 1, relu=False)\n",
+                "        self.expand = conv_bn(mid, channels, 1, relu=False)\n        self.extra = conv_bn(channels, channels, 1)\n",
+            ),
+        },
+        "params_deploy",
+        2,
+        1,
+        False,
+    ),
+    "flip pairs": (
+        {
+            "lspd_bench/evaluation/predict.py": (
+                "flip_test_average(h, f, flip_pairs, shift=True)",
+                "flip_test_average(h, f, flip_pairs[:3], shift=True)",
+            ),
+        },
+        "headline",
+        2,
+        1,
+        False,
+    ),
+    "repeated op": (
+        {
+            "lspd_bench/models/lspd.py": (
+                "        parts = torch.chunk(self.reduce(x), self.groups, dim=1)\n",
+                f"        for _ in range({COPIES}):\n            x = x.clone()\n"
+                "        parts = torch.chunk(self.reduce(x), self.groups, dim=1)\n",
+            ),
+        },
+        "latency_ratio",
+        2,
+        1,
+        False,
+    ),
+}
 
 
 def make_tree(dest: Path, patches: dict[str, tuple[str, str]]) -> Path:
@@ -88,8 +114,9 @@ def busy_cores(n: int) -> list[subprocess.Popen]:
 
 def run(cmd: list[str], tree: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=tree, env={**os.environ, **env, "PYTHONPATH": str(tree)}, capture_output=True,
-                          text=True)  # fmt: skip
+    done = subprocess.run(
+        cmd, cwd=tree, env={**os.environ, **env, "PYTHONPATH": str(tree)}, capture_output=True, text=True
+    )
     return done, time.perf_counter() - started
 
 
@@ -97,8 +124,22 @@ def gate(tree: Path, out: Path, cache: Path, jobs: int, threads: int) -> dict[st
     """``ablate`` then ``check --json`` in ``tree``; the check's verdicts and the two wall times."""
     env = {"LSPD_BENCH_CACHE": str(cache), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     py = [sys.executable, "-m", "lspd_bench"]
-    ablate, t_ablate = run([*py, "ablate", "ablations/ci.yaml", "--out", str(out), "--jobs", str(jobs), "--threads",
-                            str(threads), "--json"], tree, env)  # fmt: skip
+    ablate, t_ablate = run(
+        [
+            *py,
+            "ablate",
+            "ablations/ci.yaml",
+            "--out",
+            str(out),
+            "--jobs",
+            str(jobs),
+            "--threads",
+            str(threads),
+            "--json",
+        ],
+        tree,
+        env,
+    )
     if ablate.returncode not in (0, 1):
         sys.exit(f"ablate failed ({ablate.returncode}) in {tree}:\n{ablate.stderr[-3000:]}")
     check, t_check = run([*py, "check", str(out), "--baseline", "reports/baseline/ci.json", "--json"], tree, env)
@@ -107,27 +148,35 @@ def gate(tree: Path, out: Path, cache: Path, jobs: int, threads: int) -> dict[st
     report = json.loads(check.stdout)
     rows = report["rows"]
     return {
-        "passed": report["passed"], "exit": check.returncode,
-        "failing": [{"cell": r["cell"], "figure": r["figure"], "verdict": r["verdict"], "message": r["message"]}
-                    for r in rows if r["fails"]],
+        "passed": report["passed"],
+        "exit": check.returncode,
+        "failing": [
+            {"cell": r["cell"], "figure": r["figure"], "verdict": r["verdict"], "message": r["message"]}
+            for r in rows
+            if r["fails"]
+        ],
         "latency": sorted({f"{r['verdict']}: {r['message']}" for r in rows if r["figure"] == "latency_ratio"}),
         "headlines": {c: v for c, v in _headlines(out).items()},
         "noise_points": report["tolerances"]["accuracy_noise_points"],
-        "ablate_s": round(t_ablate, 1), "check_s": round(t_check, 1),
-    }  # fmt: skip
+        "ablate_s": round(t_ablate, 1),
+        "check_s": round(t_check, 1),
+    }
 
 
 def _headlines(out: Path) -> dict[str, float]:
-    import csv
+    from lspd_bench.ablate import store
 
-    with open(out / "results.csv", newline="", encoding="utf-8") as f:
-        return {f"stages={r['stages']} distill={r['distill']} seed={r['seed']}": round(float(r["headline"]), 4)
-                for r in csv.DictReader(f)}  # fmt: skip
+    return {
+        f"stages={r['stages']} distill={r['distill']} seed={r['seed']}": round(float(r["headline"]), 4)
+        for r in store.read_table(out / store.RESULTS_CSV).rows
+    }
 
 
 def drop_costs(out: Path) -> None:
     """Forget every cell's cost (and so its latency): resuming the matrix measures them again."""
-    for cost in out.glob("*/cost.json"):
+    from lspd_bench.ablate import store
+
+    for cost in out.glob(f"*/{store.COST_FILE}"):
         cost.unlink()
 
 
@@ -152,9 +201,12 @@ def condition(name: str, work: Path, repeats: int) -> dict[str, Any]:
                 p.wait()
         result["from_scratch"] = fresh
         runs.append(result)
-        print(f"{name} #{i + 1}: {'passed' if result['passed'] else 'FAILED'} "
-              f"({', '.join(f['cell'] + ' ' + f['figure'] for f in result['failing']) or 'no regression'}) "
-              f"ablate {result['ablate_s']} s", file=sys.stderr)  # fmt: skip
+        print(
+            f"{name} #{i + 1}: {'passed' if result['passed'] else 'FAILED'} "
+            f"({', '.join(f['cell'] + ' ' + f['figure'] for f in result['failing']) or 'no regression'}) "
+            f"ablate {result['ablate_s']} s",
+            file=sys.stderr,
+        )
     if expected is None:
         ok = sum(r["passed"] for r in runs)
         verdict = {"expected": "pass", "passed": ok, "of": repeats, "holds": ok == repeats}
@@ -184,8 +236,17 @@ def main() -> None:
         scratch = [r["ablate_s"] + r["check_s"] for r in by["unchanged"]["runs"] if r["from_scratch"]]
         checks["gate_minutes_idle"] = round(max(scratch) / 60, 2)
         checks["gate_at_most_5_min"] = max(scratch) / 60 <= GATE_MINUTES
-    save("gate", {"machine": before, "machine_after": machine()["load_average_1_5_15"], "repeats": args.repeats,
-                  "copies": COPIES, "conditions": results, "checks": checks})  # fmt: skip
+    save(
+        "gate",
+        {
+            "machine": before,
+            "machine_after": machine()["load_average_1_5_15"],
+            "repeats": args.repeats,
+            "copies": COPIES,
+            "conditions": results,
+            "checks": checks,
+        },
+    )
 
 
 if __name__ == "__main__":

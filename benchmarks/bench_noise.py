@@ -33,19 +33,32 @@ AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR":
 
 def variants() -> list[tuple[str, int, int, dict[str, str]]]:
     """(name, seed, threads, env) of every run of one preset; the first is the reference."""
-    return [("seed 0", 0, 1, AVX2), ("seed 1", 1, 1, AVX2), ("seed 2", 2, 1, AVX2),
-            ("default kernels", 0, 1, {}), ("2 threads", 0, 2, AVX2)]  # fmt: skip
+    return [
+        ("seed 0", 0, 1, AVX2),
+        ("seed 1", 1, 1, AVX2),
+        ("seed 2", 2, 1, AVX2),
+        ("default kernels", 0, 1, {}),
+        ("2 threads", 0, 2, AVX2),
+    ]
 
 
-def run_one(preset: str, cell: list[str], out: Path, cache: Path, name: str, seed: int, threads: int,
-            env: dict[str, str]) -> dict:  # fmt: skip
+def run_one(
+    preset: str, cell: list[str], out: Path, cache: Path, name: str, seed: int, threads: int, env: dict[str, str]
+) -> dict:
     thread_env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "LSPD_BENCH_CACHE": str(cache)}
     folder = out / preset / name.replace(" ", "_")
-    metrics, wall = run_cli(["train", "--preset", preset, *cell, f"seed={seed}", "--out", str(folder)],
-                            env={**thread_env, **env})  # fmt: skip
-    return {"variant": name, "seed": seed, "threads": threads, "kernels": "avx2" if env else "default",
-            "headline": metrics["headline"], "wall_s": round(wall, 1),
-            "teacher": metrics["distill"].get("teacher", {}).get("source")}  # fmt: skip
+    metrics, wall = run_cli(
+        ["train", "--preset", preset, *cell, f"seed={seed}", "--out", str(folder)], env={**thread_env, **env}
+    )
+    return {
+        "variant": name,
+        "seed": seed,
+        "threads": threads,
+        "kernels": "avx2" if env else "default",
+        "headline": metrics["headline"],
+        "wall_s": round(wall, 1),
+        "teacher": metrics["distill"].get("teacher", {}).get("source"),
+    }
 
 
 def measure(preset: str, cell: list[str], out: Path, cache: Path) -> dict:
@@ -59,10 +72,16 @@ def measure(preset: str, cell: list[str], out: Path, cache: Path) -> dict:
     perturbed = {k: round(by[k] - by["seed 0"], 3) for k in ("default kernels", "2 threads")}
     seed_sd = statistics.stdev(seeds)
     largest = max(abs(v) for v in perturbed.values())
-    return {"preset": preset, "cell": cell, "runs": rows, "seed_sd": round(seed_sd, 3),
-            "seed_mean": round(statistics.mean(seeds), 3), "no_change_deltas": perturbed,
-            "largest_no_change": round(largest, 3),
-            "checks": {"seed_sd_at_most_1": seed_sd <= TARGET, "no_change_at_most_1": largest <= TARGET}}  # fmt: skip
+    return {
+        "preset": preset,
+        "cell": cell,
+        "runs": rows,
+        "seed_sd": round(seed_sd, 3),
+        "seed_mean": round(statistics.mean(seeds), 3),
+        "no_change_deltas": perturbed,
+        "largest_no_change": round(largest, 3),
+        "checks": {"seed_sd_at_most_1": seed_sd <= TARGET, "no_change_at_most_1": largest <= TARGET},
+    }
 
 
 def main() -> None:
@@ -77,8 +96,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         cache = args.cache or out / "cache"
-        result = {"machine": machine(), "target": TARGET,
-                  "presets": [measure(p, args.cell, out, cache) for p in args.preset]}  # fmt: skip
+        result = {
+            "machine": machine(),
+            "target": TARGET,
+            "presets": [measure(p, args.cell, out, cache) for p in args.preset],
+        }
         result["machine_after"] = machine()["load_average_1_5_15"]
     save("noise", result)
 

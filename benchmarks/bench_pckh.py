@@ -35,12 +35,23 @@ def main() -> None:
 
     runs = timeit.repeat(lambda: pckh(pred, gt, visible, head), repeat=args.repeat, number=args.number)
     per_call_ms = np.array(runs) / args.number * 1e3
-    save("pckh", {
-        "benchmark": "pckh", "people": args.people, "joints": 16, "thresholds": 51, "repeat": args.repeat,
-        "number": args.number, "median_ms": round(float(np.median(per_call_ms)), 3),
-        "min_ms": round(float(per_call_ms.min()), 3), "max_ms": round(float(per_call_ms.max()), 3),
-        "target_ms": TARGET_MS, "within_target": bool(np.median(per_call_ms) < TARGET_MS), "machine": machine(),
-    })  # fmt: skip
+    save(
+        "pckh",
+        {
+            "benchmark": "pckh",
+            "people": args.people,
+            "joints": 16,
+            "thresholds": 51,
+            "repeat": args.repeat,
+            "number": args.number,
+            "median_ms": round(float(np.median(per_call_ms)), 3),
+            "min_ms": round(float(per_call_ms.min()), 3),
+            "max_ms": round(float(per_call_ms.max()), 3),
+            "target_ms": TARGET_MS,
+            "within_target": bool(np.median(per_call_ms) < TARGET_MS),
+            "machine": machine(),
+        },
+    )
 
 
 if __name__ == "__main__":

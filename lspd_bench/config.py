@@ -23,6 +23,7 @@ from lspd_bench.errors import InputError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
+
 class Distill(StrEnum):
     """What the pose stages learn from besides the ground truth (the ``distill`` key)."""
 
@@ -117,9 +118,17 @@ def _distills(cfg: RunConfig) -> bool:
     return cfg.distill is not Distill.NONE
 
 
-def _key(default: Any, family: str, *, identity: bool = True, applies: Callable[[RunConfig], bool] | None = None,
-         sep: str = ",", within: str | None = None, choices: type[StrEnum] | None = None,
-         help: str = "") -> Any:  # noqa: A002 (the word the docs use)
+def _key(
+    default: Any,
+    family: str,
+    *,
+    identity: bool = True,
+    applies: Callable[[RunConfig], bool] | None = None,
+    sep: str = ",",
+    within: str | None = None,
+    choices: type[StrEnum] | None = None,
+    help: str = "",
+) -> Any:  # noqa: A002 (the word the docs use)
     """A configuration key and its role, declared once (dataclass field metadata).
 
     ``family``: one of ``KEY_FAMILIES``; ``identity``: whether the key changes what a run computes (data_dir,
@@ -132,10 +141,20 @@ def _key(default: Any, family: str, *, identity: bool = True, applies: Callable[
     """
     assert family in KEY_FAMILIES, family
     bounds = _interval(within) if within else None
-    return field(default=default, metadata={"family": family, "identity": identity, "applies": applies, "sep": sep,
-                                            "within": within, "bounds": bounds, "enum": choices,
-                                            "choices": tuple(choices) if choices else None,
-                                            "help": help})  # fmt: skip
+    return field(
+        default=default,
+        metadata={
+            "family": family,
+            "identity": identity,
+            "applies": applies,
+            "sep": sep,
+            "within": within,
+            "bounds": bounds,
+            "enum": choices,
+            "choices": tuple(choices) if choices else None,
+            "help": help,
+        },
+    )
 
 
 def _interval(text: str) -> tuple[float, bool, float, bool]:
@@ -161,91 +180,164 @@ class RunConfig:
     """
 
     # data
-    dataset: Dataset = _key(Dataset.SYNTH, "data", choices=Dataset,
-                        help="the benchmark: the generated synthetic one, or MPII or COCO read from data_dir")
-    data_dir: str | None = _key(None, "data", identity=False,
-                                help="synth: generated here when missing (default: in the cache); mpii/coco: the "
-                                     "dataset's root folder")
-    synth_preset: SynthPreset = _key(SynthPreset.QUICK, "data", choices=SynthPreset,
-                                     help="size and difficulty of the synthetic benchmark: ci, quick or standard")
-    data_seed: int = _key(0, "data", within=SEEDS,
-                          help="the synthetic benchmark's seed (the dataset's identity, not the run's)")
-    coco_detections: str | None = _key(None, "data",
-                                       help="COCO validation person boxes: a detection-results file; null = the "
-                                            "ground-truth boxes")
-    det_score_threshold: float = _key(0.0, "data", within="[0, 1]",
-                                      help="COCO: detections below this score are dropped")
-    input_size: tuple[int, int] = _key((128, 128), "evaluation", sep="x", within="[16, inf)",
-                                       help="network input [H, W] or HxW in px; both multiples of the model's stride")
-    sigma: float | None = _key(None, "loss", within="(0, inf)",
-                               help="heatmap Gaussian σ in heatmap px; null = 2 at 64×64 heatmaps, scaled with the "
-                                    "size")
-    aug_scale: float = _key(0.25, "augmentation", within="[0, 1)",
-                            help="random scaling of the person box: ± this fraction")
+    dataset: Dataset = _key(
+        Dataset.SYNTH,
+        "data",
+        choices=Dataset,
+        help="the benchmark: the generated synthetic one, or MPII or COCO read from data_dir",
+    )
+    data_dir: str | None = _key(
+        None,
+        "data",
+        identity=False,
+        help="synth: generated here when missing (default: in the cache); mpii/coco: the dataset's root folder",
+    )
+    synth_preset: SynthPreset = _key(
+        SynthPreset.QUICK,
+        "data",
+        choices=SynthPreset,
+        help="size and difficulty of the synthetic benchmark: ci, quick or standard",
+    )
+    data_seed: int = _key(
+        0, "data", within=SEEDS, help="the synthetic benchmark's seed (the dataset's identity, not the run's)"
+    )
+    coco_detections: str | None = _key(
+        None, "data", help="COCO validation person boxes: a detection-results file; null = the ground-truth boxes"
+    )
+    det_score_threshold: float = _key(
+        0.0, "data", within="[0, 1]", help="COCO: detections below this score are dropped"
+    )
+    input_size: tuple[int, int] = _key(
+        (128, 128),
+        "evaluation",
+        sep="x",
+        within="[16, inf)",
+        help="network input [H, W] or HxW in px; both multiples of the model's stride",
+    )
+    sigma: float | None = _key(
+        None,
+        "loss",
+        within="(0, inf)",
+        help="heatmap Gaussian σ in heatmap px; null = 2 at 64×64 heatmaps, scaled with the size",
+    )
+    aug_scale: float = _key(
+        0.25, "augmentation", within="[0, 1)", help="random scaling of the person box: ± this fraction"
+    )
     aug_rot: float = _key(30.0, "augmentation", within="[0, 180]", help="random rotation: up to ± this many degrees")
     aug_rot_prob: float = _key(0.6, "augmentation", within="[0, 1]", help="probability that a sample is rotated")
-    aug_flip: float = _key(0.5, "augmentation", within="[0, 1]",
-                           help="probability of a horizontal flip (left and right joints swapped)")
-    aug_half_body: float = _key(0.0, "augmentation", within="[0, 1]",
-                                help="probability of cropping to the upper or lower body")
+    aug_flip: float = _key(
+        0.5, "augmentation", within="[0, 1]", help="probability of a horizontal flip (left and right joints swapped)"
+    )
+    aug_half_body: float = _key(
+        0.0, "augmentation", within="[0, 1]", help="probability of cropping to the upper or lower body"
+    )
     # model
     model: str = _key("lspd-s", "model", help="a registered model (`lspd-bench models`)")
     stages: int | None = _key(None, "model", within="[1, inf)", help="LSPD: pose stages K; null = the model's default")
-    block: str | None = _key(None, "model",
-                             help="LSPD: the stages' block type (`lspd-bench models` lists them); null = the model's "
-                                  "default")
-    width: int | None = _key(None, "model", within="[1, inf)",
-                             help="LSPD: channels C of the stages; null = the model's default")
-    depth: int | None = _key(None, "model", within="[1, inf)",
-                             help="LSPD: encoder levels D of a stage (input sides a multiple of 4·2^D); null = the "
-                                  "model's default")
-    width_growth: float | None = _key(None, "model", within="(0, inf)",
-                                      help="LSPD: width factor per encoder level (1 = the same width everywhere); "
-                                           "null = the model's default")
-    blocks_per_level: int | None = _key(None, "model", within="[1, inf)",
-                                        help="LSPD: blocks at each level of a stage; null = the model's default")
-    deploy_stage: int | None = _key(None, "model", within="[1, inf)",
-                                    help="the stage kept at deployment and scored as the headline; null = 1")
+    block: str | None = _key(
+        None, "model", help="LSPD: the stages' block type (`lspd-bench models` lists them); null = the model's default"
+    )
+    width: int | None = _key(
+        None, "model", within="[1, inf)", help="LSPD: channels C of the stages; null = the model's default"
+    )
+    depth: int | None = _key(
+        None,
+        "model",
+        within="[1, inf)",
+        help="LSPD: encoder levels D of a stage (input sides a multiple of 4·2^D); null = the model's default",
+    )
+    width_growth: float | None = _key(
+        None,
+        "model",
+        within="(0, inf)",
+        help="LSPD: width factor per encoder level (1 = the same width everywhere); null = the model's default",
+    )
+    blocks_per_level: int | None = _key(
+        None, "model", within="[1, inf)", help="LSPD: blocks at each level of a stage; null = the model's default"
+    )
+    deploy_stage: int | None = _key(
+        None, "model", within="[1, inf)", help="the stage kept at deployment and scored as the headline; null = 1"
+    )
     # schedule
     epochs: int = _key(10, "schedule", within="[1, inf)", help="passes over the training split")
-    batch_size: int = _key(32, "schedule", within="[1, inf)",
-                           help="images per step (split over the processes of a distributed run)")
+    batch_size: int = _key(
+        32, "schedule", within="[1, inf)", help="images per step (split over the processes of a distributed run)"
+    )
     lr: float = _key(1e-3, "schedule", within="(0, inf)", help="learning rate of Adam, per step")
     weight_decay: float = _key(0.0, "schedule", within="[0, inf)", help="Adam's L2 weight decay")
-    schedule: Schedule = _key(Schedule.MULTISTEP, "schedule", choices=Schedule,
-                         help="learning-rate schedule: steps at the milestones, or a cosine decay")
-    milestones: tuple[float, ...] = _key((0.7, 0.9), "schedule", within="[0, 1]",
-                                         help="multistep: fractions of the epochs where lr is multiplied by lr_factor")
+    schedule: Schedule = _key(
+        Schedule.MULTISTEP,
+        "schedule",
+        choices=Schedule,
+        help="learning-rate schedule: steps at the milestones, or a cosine decay",
+    )
+    milestones: tuple[float, ...] = _key(
+        (0.7, 0.9),
+        "schedule",
+        within="[0, 1]",
+        help="multistep: fractions of the epochs where lr is multiplied by lr_factor",
+    )
     lr_factor: float = _key(0.1, "schedule", within="(0, inf)", help="multistep: the factor at each milestone")
-    warmup_epochs: float = _key(0.0, "schedule", within="[0, inf)",
-                                help="linear warm-up of the learning rate, in epochs")
-    ema: float = _key(0.0, "schedule", within="[0, 1)",
-                      help="decay of the weights' moving average that is validated and saved; 0 = off")
+    warmup_epochs: float = _key(
+        0.0, "schedule", within="[0, inf)", help="linear warm-up of the learning rate, in epochs"
+    )
+    ema: float = _key(
+        0.0,
+        "schedule",
+        within="[0, 1)",
+        help="decay of the weights' moving average that is validated and saved; 0 = off",
+    )
     # loss and distillation
-    loss: Loss = _key(Loss.MSE, "loss", choices=Loss, help="heatmap loss: mse, or fg_mse (foreground pixels weighted up)")
-    fg_weight: float = _key(10.0, "loss", within="[0, inf)",
-                            help="fg_mse: weight = target_weight × (1 + fg_weight × target)")
-    stage_weights: tuple[float, ...] | None = _key(None, "loss", within="[0, inf)",
-                                                   help="per-stage loss weights, one per stage; null = 1 each")
-    distill: Distill = _key(Distill.NONE, "distill", choices=Distill,
-                        help="what the stages learn from besides the ground truth: a teacher, the next stage, or both")
-    alpha: float = _key(0.5, "distill", applies=_distills, within="[0, 1]",
-                        help="weight of the distillation target against the ground truth")
+    loss: Loss = _key(
+        Loss.MSE, "loss", choices=Loss, help="heatmap loss: mse, or fg_mse (foreground pixels weighted up)"
+    )
+    fg_weight: float = _key(
+        10.0, "loss", within="[0, inf)", help="fg_mse: weight = target_weight × (1 + fg_weight × target)"
+    )
+    stage_weights: tuple[float, ...] | None = _key(
+        None, "loss", within="[0, inf)", help="per-stage loss weights, one per stage; null = 1 each"
+    )
+    distill: Distill = _key(
+        Distill.NONE,
+        "distill",
+        choices=Distill,
+        help="what the stages learn from besides the ground truth: a teacher, the next stage, or both",
+    )
+    alpha: float = _key(
+        0.5,
+        "distill",
+        applies=_distills,
+        within="[0, 1]",
+        help="weight of the distillation target against the ground truth",
+    )
     teacher: str = _key("hourglass", "distill", applies=_uses_teacher, help="the teacher model (a registered model)")
     teacher_stacks: int = _key(2, "distill", applies=_uses_teacher, within="[1, inf)", help="hourglass teacher: stacks")
-    teacher_features: int = _key(64, "distill", applies=_uses_teacher, within="[1, inf)",
-                                 help="hourglass teacher: channels")
-    teacher_epochs: int | None = _key(None, "distill", applies=_uses_teacher, within="[1, inf)",
-                                      help="the teacher's epochs; null = the student's")
-    teacher_lr: float | None = _key(None, "distill", applies=_uses_teacher, within="(0, inf)",
-                                    help="the teacher's learning rate; null = the student's")
-    teacher_targets: TeacherTargets = _key(TeacherTargets.PRECOMPUTED, "distill", applies=_uses_teacher, choices=TeacherTargets,
-                                help="teacher heatmaps computed once per sample (precomputed) or at every step on the "
-                                     "augmented image (online)")
+    teacher_features: int = _key(
+        64, "distill", applies=_uses_teacher, within="[1, inf)", help="hourglass teacher: channels"
+    )
+    teacher_epochs: int | None = _key(
+        None, "distill", applies=_uses_teacher, within="[1, inf)", help="the teacher's epochs; null = the student's"
+    )
+    teacher_lr: float | None = _key(
+        None,
+        "distill",
+        applies=_uses_teacher,
+        within="(0, inf)",
+        help="the teacher's learning rate; null = the student's",
+    )
+    teacher_targets: TeacherTargets = _key(
+        TeacherTargets.PRECOMPUTED,
+        "distill",
+        applies=_uses_teacher,
+        choices=TeacherTargets,
+        help="teacher heatmaps computed once per sample (precomputed) or at every step on the augmented image (online)",
+    )
     # evaluation
-    flip_test: bool = _key(True, "evaluation",
-                           help="average the heatmaps of the image and its mirror at evaluation, as published numbers "
-                                "do")
+    flip_test: bool = _key(
+        True,
+        "evaluation",
+        help="average the heatmaps of the image and its mirror at evaluation, as published numbers do",
+    )
     # execution
     seed: int = _key(0, "execution", within=SEEDS, help="the run's seed: initial weights, sample order, augmentation")
     device: str = _key("auto", "execution", identity=False, help="auto, cpu, cuda or cuda:N")
@@ -253,9 +345,12 @@ class RunConfig:
     channels_last: bool = _key(True, "execution", help="NHWC memory format for the model and its inputs")
     compile: bool = _key(False, "execution", help="torch.compile the model")
     workers: int = _key(0, "execution", identity=False, within="[0, inf)", help="data-loading processes")
-    cache_dir: str | None = _key(None, "execution", identity=False,
-                                 help="shared work (datasets, teachers); null = $LSPD_BENCH_CACHE or "
-                                      "~/.cache/lspd-bench")
+    cache_dir: str | None = _key(
+        None,
+        "execution",
+        identity=False,
+        help="shared work (datasets, teachers); null = $LSPD_BENCH_CACHE or ~/.cache/lspd-bench",
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):  # a closed choice is held as its enum's member, whoever built the config
@@ -294,8 +389,10 @@ NON_IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if not f.metadata["ident
 #: Keys that are part of a run's identity, in declaration order: the configuration columns of a results table.
 IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if f.metadata["identity"])
 #: Each key's kind of value: int, float, bool or str (pairs and lists count as str: a table writes ``64x64``).
-KIND_OF = {k: "str" if t.startswith("tuple") or _FIELDS[k].metadata["enum"] else t.split(" ")[0]
-           for k, t in FIELD_TYPES.items()}
+KIND_OF = {
+    k: "str" if t.startswith("tuple") or _FIELDS[k].metadata["enum"] else t.split(" ")[0]
+    for k, t in FIELD_TYPES.items()
+}
 #: Keys whose values are numbers (int or float, not bool): ordered axes, plotted on an x axis.
 NUMERIC_KEYS = tuple(k for k, kind in KIND_OF.items() if kind in ("int", "float"))
 

@@ -91,8 +91,9 @@ def check_module(name: Any, where: str) -> None:
     except (ImportError, ValueError):
         found = False
     if not found:
-        raise InputError(f"{where}: no module named {top!r} (install its package, or run from the folder that "
-                         "holds it)")  # fmt: skip
+        raise InputError(
+            f"{where}: no module named {top!r} (install its package, or run from the folder that holds it)"
+        )
 
 
 def _add_current_folder() -> None:
@@ -154,8 +155,9 @@ def ensure_loaded() -> None:
             for ep in _entry_points():
                 dist = getattr(ep, "dist", None)
                 if dist is not None:
-                    _state.known.setdefault(ep.module.partition(".")[0], {"distribution": dist.name,
-                                                                          "version": dist.version})  # fmt: skip
+                    _state.known.setdefault(
+                        ep.module.partition(".")[0], {"distribution": dist.name, "version": dist.version}
+                    )
                 _load(ep.module, _entry_point_text(ep), ep)
             _state.entry_points_loaded = True
         for name, where in named().items():
@@ -204,8 +206,10 @@ def _check_registered(name: str, where: str, models: list[str], blocks: list[str
     for model in models:
         problems = static_problems(registered()[model])
         if problems:
-            raise InputError(f"plugin {name} ({where}): model {model!r} does not meet the model contract: "
-                             f"{'; '.join(problems)} (lspd-bench models --check {model} checks it in full)")  # fmt: skip
+            raise InputError(
+                f"plugin {name} ({where}): model {model!r} does not meet the model contract: "
+                f"{'; '.join(problems)} (lspd-bench models --check {model} checks it in full)"
+            )
     for block in blocks:
         problems = block_problems(BLOCKS[block])
         if problems:
@@ -298,8 +302,12 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):  # fmt: skip
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -322,8 +330,15 @@ def fingerprint() -> list[dict[str, Any]]:
     for ep in _entry_points():
         dist = getattr(ep, "dist", None)
         top = ep.module.partition(".")[0]
-        out.append({"entry_point": ep.name, "value": ep.value, "distribution": dist.name if dist else None,
-                    "version": dist.version if dist else None, "code": code_digest(package_files(top))})  # fmt: skip
+        out.append(
+            {
+                "entry_point": ep.name,
+                "value": ep.value,
+                "distribution": dist.name if dist else None,
+                "version": dist.version if dist else None,
+                "code": code_digest(package_files(top)),
+            }
+        )
     for name in sorted(named()):
         top = name.partition(".")[0]
         out.append({"module": name, "origin": origin(name), "code": code_digest(package_files(top))})

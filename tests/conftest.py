@@ -15,11 +15,16 @@ REAL_SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 @pytest.fixture
 def real_samples() -> str:
     """The real MPII/COCO sample folder, ``tests/data``: part of the repository, so a test fails without it."""
-    missing = [name for name in ("mpii/test_mpii.json", "coco/test_coco.json", "coco/test_coco_det_AP_H_56.json")
-               if not os.path.isfile(os.path.join(REAL_SAMPLES, name))]  # fmt: skip
+    missing = [
+        name
+        for name in ("mpii/test_mpii.json", "coco/test_coco.json", "coco/test_coco_det_AP_H_56.json")
+        if not os.path.isfile(os.path.join(REAL_SAMPLES, name))
+    ]
     if missing:
-        pytest.fail(f"real samples missing from {REAL_SAMPLES}: {', '.join(missing)} (they are committed with the "
-                    "tests; restore them with git)")
+        pytest.fail(
+            f"real samples missing from {REAL_SAMPLES}: {', '.join(missing)} (they are committed with the "
+            "tests; restore them with git)"
+        )
     return REAL_SAMPLES
 
 
@@ -36,5 +41,13 @@ def tiny_synth(tmp_path_factory) -> str:
 @pytest.fixture
 def tiny_overrides(tiny_synth, tmp_path) -> dict:
     """Overrides that make the ci preset train in about a second on the tiny benchmark."""
-    return {"data_dir": tiny_synth, "cache_dir": str(tmp_path / "cache"), "epochs": 2, "batch_size": 16,
-            "width": 16, "teacher_features": 16, "teacher_epochs": 2, "flip_test": False}  # fmt: skip
+    return {
+        "data_dir": tiny_synth,
+        "cache_dir": str(tmp_path / "cache"),
+        "epochs": 2,
+        "batch_size": 16,
+        "width": 16,
+        "teacher_features": 16,
+        "teacher_epochs": 2,
+        "flip_test": False,
+    }

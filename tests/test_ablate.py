@@ -23,13 +23,22 @@ from lspd_bench.config import load_config
 
 def tiny_specs(tiny_synth, cache, epochs=1):
     """Fixed keys that make a ci-preset cell train in about a second on the tiny benchmark."""
-    return [f"data_dir={tiny_synth}", f"cache_dir={cache}", f"epochs={epochs}", "batch_size=16", "width=16",
-            "teacher_features=16", "teacher_epochs=2", "flip_test=false"]  # fmt: skip
+    return [
+        f"data_dir={tiny_synth}",
+        f"cache_dir={cache}",
+        f"epochs={epochs}",
+        "batch_size=16",
+        "width=16",
+        "teacher_features=16",
+        "teacher_epochs=2",
+        "flip_test=false",
+    ]
 
 
 def ablate(*args):
-    return CliRunner().invoke(main, ["ablate", "--preset", "ci", "--latency-min-time", "0", *args],
-                              env={"COLUMNS": "200"})  # fmt: skip
+    return CliRunner().invoke(
+        main, ["ablate", "--preset", "ci", "--latency-min-time", "0", *args], env={"COLUMNS": "200"}
+    )
 
 
 def results(out: Path) -> pd.DataFrame:
@@ -51,24 +60,58 @@ def test_a_cell_held_by_another_process_is_left_alone(tmp_path):
 
 def _fake_cell(out: Path, cid: str, metric: str, *, cost: bool) -> Path:
     d = out / cid
-    store.write_cell(d, {"cell": cid, "axes": {"stages": 2}, "keys": [f"k{cid}"],
-                         "config": {"model": "lspd-xs", "distill": "none", "alpha": 0.5, "loss": "fg_mse", "seed": 1,
-                                    "dataset": "synth", "synth_preset": "ci", "epochs": 3, "batch_size": 32,
-                                    "input_size": [64, 64], "flip_test": True},
-                         "identity": {"model_knobs": {"stages": 2, "block": "lmrb", "width": 32, "num_joints": 16},
-                                      "dataset_fingerprint": "f00"}})  # fmt: skip
+    store.write_cell(
+        d,
+        {
+            "cell": cid,
+            "axes": {"stages": 2},
+            "keys": [f"k{cid}"],
+            "config": {
+                "model": "lspd-xs",
+                "distill": "none",
+                "alpha": 0.5,
+                "loss": "fg_mse",
+                "seed": 1,
+                "dataset": "synth",
+                "synth_preset": "ci",
+                "epochs": 3,
+                "batch_size": 32,
+                "input_size": [64, 64],
+                "flip_test": True,
+            },
+            "identity": {
+                "model_knobs": {"stages": 2, "block": "lmrb", "width": 32, "num_joints": 16},
+                "dataset_fingerprint": "f00",
+            },
+        },
+    )
     names = evaluator(metric).columns
     stages = [{"stage": k, **{n: 0.5 * k for n in names}} for k in (1, 2)]
     head = evaluator(metric).headline_key
-    (d / store.METRICS_FILE).write_text(json.dumps({
-        "metric": metric, "headline_name": "x", "headline": stages[0][head], "stages": stages, "deploy_stage": 1,
-        "train": {"seconds_total": 12.0, "images_per_s": 100.0}}))  # fmt: skip
+    (d / store.METRICS_FILE).write_text(
+        json.dumps(
+            {
+                "metric": metric,
+                "headline_name": "x",
+                "headline": stages[0][head],
+                "stages": stages,
+                "deploy_stage": 1,
+                "train": {"seconds_total": 12.0, "images_per_s": 100.0},
+            }
+        )
+    )
     if cost:
-        (d / store.COST_FILE).write_text(json.dumps({
-            "params": {"full": 2000, "deploy": 1000},
-            "macs": [{"counter": c, "gmacs": 0.1} for c in schema.MAC_COLUMNS],
-            "latency": {"median_ms": 2.0, "p90_ms": 2.5, "threads": 1},
-            "throughput": {"throughput_img_s": 900.0, "batch": 8}, "latency_ratio": 1.25}))  # fmt: skip
+        (d / store.COST_FILE).write_text(
+            json.dumps(
+                {
+                    "params": {"full": 2000, "deploy": 1000},
+                    "macs": [{"counter": c, "gmacs": 0.1} for c in schema.MAC_COLUMNS],
+                    "latency": {"median_ms": 2.0, "p90_ms": 2.5, "threads": 1},
+                    "throughput": {"throughput_img_s": 900.0, "batch": 8},
+                    "latency_ratio": 1.25,
+                }
+            )
+        )
     return d
 
 
@@ -151,8 +194,16 @@ def test_the_in_process_executor_runs_a_cell_in_this_process_and_gives_the_threa
 @pytest.mark.slow
 def test_matrix_trains_evaluates_profiles_and_a_rerun_skips_everything(tiny_synth, tmp_path):
     out, cache = tmp_path / "m", tmp_path / "cache"
-    r = ablate("stages=1..2", "distill=none,teacher", *tiny_specs(tiny_synth, cache), "--out", str(out), "--jobs", "2",
-               "--json")  # fmt: skip
+    r = ablate(
+        "stages=1..2",
+        "distill=none,teacher",
+        *tiny_specs(tiny_synth, cache),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["counts"] == {"done": 4} and summary["slots"] == 2 and summary["threads"] == max(1, cores() // 2)
@@ -194,8 +245,9 @@ def test_matrix_trains_evaluates_profiles_and_a_rerun_skips_everything(tiny_synt
     assert before == {c: (out / c / store.METRICS_FILE).stat().st_mtime_ns for c in table[schema.CELL]}
     assert len(results(out)) == 4
 
-    plan = ablate("stages=1..3", "distill=none,teacher", *tiny_specs(tiny_synth, cache), "--out", str(out),
-                  "--dry-run", "--json")  # fmt: skip
+    plan = ablate(
+        "stages=1..3", "distill=none,teacher", *tiny_specs(tiny_synth, cache), "--out", str(out), "--dry-run", "--json"
+    )
     states = [c["state"] for c in json.loads(plan.stdout)["cells"]]
     assert states == ["done"] * 4 + ["new"] * 2
 
@@ -225,9 +277,23 @@ def test_a_failing_cell_is_recorded_the_rest_run_and_the_exit_code_says_so(tiny_
 @pytest.mark.slow
 def test_sigkill_mid_run_loses_at_most_an_epoch_and_the_rerun_resumes(tiny_synth, tmp_path):
     out, cache = tmp_path / "m", tmp_path / "cache"
-    cmd = [sys.executable, "-m", "lspd_bench", "ablate", "--preset", "ci", "stages=1..2",
-           *tiny_specs(tiny_synth, cache, epochs=8), "--out", str(out), "--jobs", "2", "--latency-min-time", "0",
-           "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lspd_bench",
+        "ablate",
+        "--preset",
+        "ci",
+        "stages=1..2",
+        *tiny_specs(tiny_synth, cache, epochs=8),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--latency-min-time",
+        "0",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     victim = None
@@ -263,9 +329,25 @@ def test_sigkill_mid_run_loses_at_most_an_epoch_and_the_rerun_resumes(tiny_synth
 def test_a_cell_whose_worker_is_killed_fails_alone(tiny_synth, tmp_path):
     """What the kernel's OOM killer does to a cell: SIGKILL its worker. The cell fails, the rest go on."""
     out, cache = tmp_path / "m", tmp_path / "cache"
-    cmd = [sys.executable, "-m", "lspd_bench", "ablate", "--preset", "ci", "stages=1..2",
-           *tiny_specs(tiny_synth, cache, epochs=3), "--out", str(out), "--jobs", "1", "--threads", "1",
-           "--latency-min-time", "0", "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "lspd_bench",
+        "ablate",
+        "--preset",
+        "ci",
+        "stages=1..2",
+        *tiny_specs(tiny_synth, cache, epochs=3),
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--threads",
+        "1",
+        "--latency-min-time",
+        "0",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 120
     victim = None

@@ -25,8 +25,14 @@ NOT_UTF8 = b"stages: [1, 2]\nname: \xff\xfe\n"
 
 def tiny(world: Path) -> list[str]:
     """Keys that make a ci-preset cell train in about a second on the tiny benchmark."""
-    return [f"data_dir={world / 'tiny'}", f"cache_dir={world / 'cache'}", "epochs=1", "batch_size=16", "width=16",
-            "flip_test=false"]  # fmt: skip
+    return [
+        f"data_dir={world / 'tiny'}",
+        f"cache_dir={world / 'cache'}",
+        "epochs=1",
+        "batch_size=16",
+        "width=16",
+        "flip_test=false",
+    ]
 
 
 def invoke(*args: str):
@@ -39,8 +45,18 @@ def finished(tiny_synth, tmp_path_factory) -> Path:
     a few bad files. The battery runs in it as the working folder: its commands must leave it as it is."""
     world = tmp_path_factory.mktemp("finished")
     shutil.copytree(tiny_synth, world / "tiny")
-    r = invoke("ablate", "--preset", "ci", "stages=1..2", *tiny(world), "--out", str(world / "matrix"),
-               "--latency-min-time", "0", "--json")  # fmt: skip
+    r = invoke(
+        "ablate",
+        "--preset",
+        "ci",
+        "stages=1..2",
+        *tiny(world),
+        "--out",
+        str(world / "matrix"),
+        "--latency-min-time",
+        "0",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     (world / "file").write_text("a plain file\n")
     (world / "latin1.yaml").write_bytes(NOT_UTF8)
@@ -84,7 +100,10 @@ CASES = [
     ("zoo --out {w}/file/zoo.json", "file/zoo.json cannot be created"),
     ("data synth --out {w}/file/d", "file/d cannot be created"),
     ("train --preset ci {nocache} cache_dir={w}/file", "cache_dir {w}/file is a file, not a folder"),
-    ("ablate --preset ci stages=1 {nocache} cache_dir={w}/file/c --out {w}/new", "cache_dir {w}/file/c cannot be created"),
+    (
+        "ablate --preset ci stages=1 {nocache} cache_dir={w}/file/c --out {w}/new",
+        "cache_dir {w}/file/c cannot be created",
+    ),
     # files that are not what they say
     ("ablate {w}/latin1.yaml --out {w}/new", "latin1.yaml is not UTF-8 text"),
     ("ablate {w}/folder.yaml --out {w}/new", "folder.yaml is a folder, not a YAML file"),
@@ -105,12 +124,19 @@ CASES = [
     ("ablate --preset ci stages=1..2 {tiny} --out {w}/matrix --jobs 0", "--jobs 0: must be at least 1"),
     ("ablate --preset ci stages=1..2 {tiny} --out {w}/matrix --jobs -2", "--jobs -2: must be at least 1"),
     # a folder trained with one thread count, run with another: its table would mix the two
-    ("ablate --preset ci stages=1..2 {tiny} --out {w}/matrix --threads 2",
-     "were trained with 1 torch thread(s) each and this run would train with 2"),
+    (
+        "ablate --preset ci stages=1..2 {tiny} --out {w}/matrix --threads 2",
+        "were trained with 1 torch thread(s) each and this run would train with 2",
+    ),
     # a value only the built model can refuse: still before anything is written
-    ("ablate --preset ci stages=1..2 stage_weights=[1,1,1] {tiny} --out {w}/matrix",
-     "stage_weights=[1.0, 1.0, 1.0] has 3 entries for model 'lspd-xs' with 1 stage(s)"),
-    ("train --preset ci stage_weights=[1,1,1] {tiny} --out {w}/run", "has 3 entries for model 'lspd-xs' with 2 stage(s)"),
+    (
+        "ablate --preset ci stages=1..2 stage_weights=[1,1,1] {tiny} --out {w}/matrix",
+        "stage_weights=[1.0, 1.0, 1.0] has 3 entries for model 'lspd-xs' with 1 stage(s)",
+    ),
+    (
+        "train --preset ci stage_weights=[1,1,1] {tiny} --out {w}/run",
+        "has 3 entries for model 'lspd-xs' with 2 stage(s)",
+    ),
     # a run folder that holds another run
     ("train --preset ci stages=2 {tiny} --out {cell2}", "already holds a run (last.pt); pass --resume"),
     ("train --preset ci stages=2 ema=0.5 {tiny} --out {cell2} --resume", "belongs to a different configuration"),
@@ -122,9 +148,14 @@ def test_a_bad_input_is_one_line_exit_2_and_nothing_is_written(finished, line, w
     world = finished
     monkeypatch.chdir(world)  # commands that write to a default folder would write here
     keys = tiny(world)
-    fill = {"w": str(world), "tiny": " ".join(keys), "nocache": " ".join(k for k in keys if "cache_dir" not in k),
-            "nowidth": " ".join(k for k in keys if "width" not in k), "cell1": str(cell_of(world, 1)),
-            "cell2": str(cell_of(world, 2))}  # fmt: skip
+    fill = {
+        "w": str(world),
+        "tiny": " ".join(keys),
+        "nocache": " ".join(k for k in keys if "cache_dir" not in k),
+        "nowidth": " ".join(k for k in keys if "width" not in k),
+        "cell1": str(cell_of(world, 1)),
+        "cell2": str(cell_of(world, 2)),
+    }
     before = snapshot(world)
     result = invoke(*line.format(**fill).split())
     errors = [x for x in result.output.splitlines() if x.startswith("Error:")]
@@ -138,8 +169,21 @@ def test_input_size_takes_the_tables_hxw_form(tiny_synth, tmp_path):
     from lspd_bench.config import load_config
 
     assert load_config("ci", None, {"input_size": "64x96"}).input_size == (64, 96)
-    r = invoke("train", "--preset", "ci", f"data_dir={tiny_synth}", f"cache_dir={tmp_path / 'c'}", "epochs=1",
-               "batch_size=16", "width=16", "flip_test=false", "input_size=64x96", "--out", str(tmp_path / "r"), "--json")
+    r = invoke(
+        "train",
+        "--preset",
+        "ci",
+        f"data_dir={tiny_synth}",
+        f"cache_dir={tmp_path / 'c'}",
+        "epochs=1",
+        "batch_size=16",
+        "width=16",
+        "flip_test=false",
+        "input_size=64x96",
+        "--out",
+        str(tmp_path / "r"),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["identity"]["input_size"] == [64, 96]
 
@@ -154,8 +198,19 @@ def test_one_job_trains_with_the_same_thread_count_as_the_default_layout_so_noth
 
 
 def rerun(world: Path, *extra: str):
-    return invoke("ablate", "--preset", "ci", "stages=1..2", *tiny(world), "--out", str(world / "matrix"),
-                  "--latency-min-time", "0", "--json", *extra)  # fmt: skip
+    return invoke(
+        "ablate",
+        "--preset",
+        "ci",
+        "stages=1..2",
+        *tiny(world),
+        "--out",
+        str(world / "matrix"),
+        "--latency-min-time",
+        "0",
+        "--json",
+        *extra,
+    )
 
 
 def test_a_torn_metrics_file_is_not_done_and_the_rerun_evaluates_the_cell_again(world):
@@ -175,8 +230,10 @@ def test_a_damaged_results_table_is_one_line_for_report_and_check_and_a_rerun_re
     csv = matrix / store.RESULTS_CSV
     good = csv.read_bytes()
     csv.write_bytes(good[: len(good) - 40])  # cut short, as a disk or a copy can
-    for args in (["report", str(matrix), "--out", str(world / "rep")],
-                 ["check", str(matrix), "--baseline", str(world / "b.json"), "--update-baseline"]):  # fmt: skip
+    for args in (
+        ["report", str(matrix), "--out", str(world / "rep")],
+        ["check", str(matrix), "--baseline", str(world / "b.json"), "--update-baseline"],
+    ):
         r = invoke(*args)
         errors = [x for x in r.output.splitlines() if x.startswith("Error:")]
         assert r.exit_code == 2 and len(errors) == 1, r.output
@@ -206,8 +263,18 @@ def test_a_writer_killed_between_the_two_tables_leaves_no_table_that_a_reader_ta
 
 def test_a_new_matrix_in_an_old_folder_keeps_the_finished_rows(world):
     before = store.read_results(world / "matrix").set_index(schema.CELL)
-    r = invoke("ablate", "--preset", "ci", "stages=3", *tiny(world), "--out", str(world / "matrix"),
-               "--latency-min-time", "0", "--json")  # fmt: skip
+    r = invoke(
+        "ablate",
+        "--preset",
+        "ci",
+        "stages=3",
+        *tiny(world),
+        "--out",
+        str(world / "matrix"),
+        "--latency-min-time",
+        "0",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     after = store.read_results(world / "matrix").set_index(schema.CELL)
     assert len(after) == 3 and set(before.index) < set(after.index)
@@ -232,6 +299,7 @@ def test_retry_failed_sets_an_unreadable_checkpoint_aside_and_starts_the_cell_ag
     assert r.exit_code == 0, r.output
     kept = list(cell.glob("last.pt.unreadable-*"))
     assert len(kept) == 1 and kept[0].stat().st_size == 1000
-    assert any("its checkpoint could not be read; kept as last.pt.unreadable-" in w
-               for w in json.loads(r.stdout)["warnings"])  # fmt: skip
+    assert any(
+        "its checkpoint could not be read; kept as last.pt.unreadable-" in w for w in json.loads(r.stdout)["warnings"]
+    )
     assert store.cell_state(cell) == "done"

@@ -9,8 +9,12 @@ from lspd_bench.errors import InputError
 from lspd_bench.models import build, get_entry
 
 SINGLE_OUTPUT = [
-    "simplebaseline-r18", "simplebaseline-r50", "simplebaseline-mbv2", "litehrnet-18", "litehrnet-30",
-]  # fmt: skip
+    "simplebaseline-r18",
+    "simplebaseline-r50",
+    "simplebaseline-mbv2",
+    "litehrnet-18",
+    "litehrnet-30",
+]
 # A small hourglass keeps the forward tests fast; the full-size one is only built for its parameter count.
 SMALL_HOURGLASS = {"stacks": 2, "features": 32}
 

@@ -18,20 +18,48 @@ from lspd_bench.ablate import schema
 from lspd_bench.check import ACC_FLOOR, FORMAT, check, read_results, update_baseline
 from lspd_bench.cli import main
 
-COLUMNS = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
-           schema.HEADLINE, *schema.COST_COLUMNS]  # fmt: skip
+COLUMNS = [
+    schema.CELL,
+    schema.STATUS,
+    schema.ERROR,
+    schema.RUN_DIR,
+    *schema.CONFIG,
+    *schema.CONTEXT,
+    schema.HEADLINE,
+    *schema.COST_COLUMNS,
+]
 
 
 def cell_row(stages: int = 1, distill: str = "none", seed: int = 0, **values) -> dict:
     """One results row of the ci matrix shape (costs of a small LSPD deploy model)."""
     row = {
-        schema.CELL: f"c{stages}{distill[0]}{seed}", schema.STATUS: "done", "model": "lspd-xs", "stages": stages,
-        "block": "lmrb", "width": 32, "depth": 3, "width_growth": 2.0, "blocks_per_level": 1, "deploy_stage": 1,
-        "distill": distill, "alpha": 0.5 if distill != "none" else "", "loss": "fg_mse", "seed": seed,
-        "dataset": "synth", "preset": "ci", "epochs": 6, "metric": "pckh", "headline_name": "PCKh@0.5 Mean",
-        schema.HEADLINE: 50.0, "params_full": 100_000 * stages, "params_deploy": 100_000, "gmacs_fvcore": 0.012345,
-        "gmacs_ptflops_pytorch": 0.012999, "gmacs_ptflops_aten": 0.012001, "latency_ratio": 1.0,
-    }  # fmt: skip
+        schema.CELL: f"c{stages}{distill[0]}{seed}",
+        schema.STATUS: "done",
+        "model": "lspd-xs",
+        "stages": stages,
+        "block": "lmrb",
+        "width": 32,
+        "depth": 3,
+        "width_growth": 2.0,
+        "blocks_per_level": 1,
+        "deploy_stage": 1,
+        "distill": distill,
+        "alpha": 0.5 if distill != "none" else "",
+        "loss": "fg_mse",
+        "seed": seed,
+        "dataset": "synth",
+        "preset": "ci",
+        "epochs": 6,
+        "metric": "pckh",
+        "headline_name": "PCKh@0.5 Mean",
+        schema.HEADLINE: 50.0,
+        "params_full": 100_000 * stages,
+        "params_deploy": 100_000,
+        "gmacs_fvcore": 0.012345,
+        "gmacs_ptflops_pytorch": 0.012999,
+        "gmacs_ptflops_aten": 0.012001,
+        "latency_ratio": 1.0,
+    }
     row.update(values)
     return row
 
@@ -62,8 +90,10 @@ def failing(report: dict) -> set[tuple[str, str]]:
 
 #: The ci matrix's shape: every deploy model is backbone + stage 1, so the GMACs tie and the front is the
 #: most accurate cell (stages=2 distill=teacher).
-CI_ROWS = [cell_row(s, d, **{schema.HEADLINE: acc}) for (s, d), acc in
-           zip([(1, "none"), (1, "teacher"), (2, "none"), (2, "teacher")], (50.0, 52.0, 49.0, 53.0))]  # fmt: skip
+CI_ROWS = [
+    cell_row(s, d, **{schema.HEADLINE: acc})
+    for (s, d), acc in zip([(1, "none"), (1, "teacher"), (2, "none"), (2, "teacher")], (50.0, 52.0, 49.0, 53.0))
+]
 
 
 # ------------------------------------------------------------------------------------------- passing
@@ -107,8 +137,11 @@ def test_results_of_other_data_or_input_size_are_refused_with_exit_2(tmp_path):
 def test_rows_that_differ_in_any_key_are_two_cells_and_a_drop_in_one_fails(tmp_path, key, values):
     # A matrix over lr (or a block knob), two seeds each: four rows, two cells. Merged into one cell, the
     # two settings' 8-point gap would be "seed noise" and hide a real drop.
-    rows = [cell_row(1, "none", seed=k, **{key: v, schema.HEADLINE: 50.0 - 8 * i + k})
-            for i, v in enumerate(values) for k in (0, 1)]  # fmt: skip
+    rows = [
+        cell_row(1, "none", seed=k, **{key: v, schema.HEADLINE: 50.0 - 8 * i + k})
+        for i, v in enumerate(values)
+        for k in (0, 1)
+    ]
     base = baseline_from(tmp_path, rows)
     cells = json.loads(base.read_text())["cells"]
     assert [(c["axes"][key], c["seeds"]) for c in cells] == [(values[0], [0, 1]), (values[1], [0, 1])]
@@ -163,15 +196,19 @@ def test_default_accuracy_tolerance_comes_from_the_baseline_seed_spread(tmp_path
 
 def test_the_gate_states_the_training_noise_of_the_baseline_seeds_or_that_it_has_none(tmp_path):
     # Two cells, seeds (48, 50, 52) and (50, 51, 52): pooled SD √((2·4 + 2·1) / 4) = 1.58 points, df 4.
-    rows = [cell_row(s, "none", seed=k, **{schema.HEADLINE: 48.0 + 2 * k if s == 1 else 50.0 + k})
-            for s in (1, 2) for k in range(3)]  # fmt: skip
+    rows = [
+        cell_row(s, "none", seed=k, **{schema.HEADLINE: 48.0 + 2 * k if s == 1 else 50.0 + k})
+        for s in (1, 2)
+        for k in range(3)
+    ]
     report = check(write_table(tmp_path / "now", rows), baseline_from(tmp_path, rows))
     assert report["noise"]["baseline"] == {"pooled_sd": pytest.approx(1.5811, abs=1e-4), "df": 4, "cells": 2}
     r = run_cli(tmp_path / "now", "--baseline", tmp_path / "baseline" / "ci.json")
     # Seed k is the same offset in both cells but for ±0.5: with the seed held, √(4·0.25/2) = 0.71 is left.
-    assert ("seeds differ within a cell by a pooled SD of 1.58 points (the baseline's 1.58 (2 cells, df 4), these "
-            "results' 1.58 (2 cells, df 4)); with the seed held, 0.71 points are left (cells × seeds residual, df 4)"
-            ) in " ".join(r.output.split())
+    assert (
+        "seeds differ within a cell by a pooled SD of 1.58 points (the baseline's 1.58 (2 cells, df 4), these "
+        "results' 1.58 (2 cells, df 4)); with the seed held, 0.71 points are left (cells × seeds residual, df 4)"
+    ) in " ".join(r.output.split())
     one = check(write_table(tmp_path / "one", CI_ROWS), baseline_from(tmp_path / "b1", CI_ROWS))
     assert one["noise"]["baseline"]["pooled_sd"] is None
     r = run_cli(tmp_path / "one", "--baseline", tmp_path / "b1" / "baseline" / "ci.json")
@@ -188,9 +225,16 @@ def test_tol_acc_overrides_the_default(tmp_path):
 # --------------------------------------------------------------------------------------- cost, latency
 
 
-@pytest.mark.parametrize("figure, value", [("params_full", 100_001), ("params_deploy", 99_000),
-                                           ("gmacs_fvcore", 0.012346), ("gmacs_ptflops_pytorch", 0.0129),
-                                           ("gmacs_ptflops_aten", "")])  # fmt: skip
+@pytest.mark.parametrize(
+    "figure, value",
+    [
+        ("params_full", 100_001),
+        ("params_deploy", 99_000),
+        ("gmacs_fvcore", 0.012346),
+        ("gmacs_ptflops_pytorch", 0.0129),
+        ("gmacs_ptflops_aten", ""),
+    ],
+)
 def test_any_change_of_a_deterministic_cost_fails_in_either_direction(tmp_path, figure, value):
     base = baseline_from(tmp_path, CI_ROWS)
     report = check(write_table(tmp_path / "now", [{**CI_ROWS[0], figure: value}, *CI_ROWS[1:]]), base)
@@ -238,8 +282,11 @@ def test_a_drop_of_every_cell_within_each_cells_noise_fails_the_matrix_rule(tmp_
     # = 2.45 points; for the mean of 4 cells, max(1, 2.5·0.82·√(2·4/2)/4) = 1.02. Every cell 2 points down:
     # no cell fails, the matrix does, and its row lists each cell's change.
     offsets = [(0, 2), (0, 0), (0, 2), (0, 0)]
-    rows = [{**r, schema.CELL: f"{r[schema.CELL]}{k}", "seed": k, schema.HEADLINE: r[schema.HEADLINE] + off[k]}
-            for r, off in zip(CI_ROWS, offsets) for k in (0, 1)]  # fmt: skip
+    rows = [
+        {**r, schema.CELL: f"{r[schema.CELL]}{k}", "seed": k, schema.HEADLINE: r[schema.HEADLINE] + off[k]}
+        for r, off in zip(CI_ROWS, offsets)
+        for k in (0, 1)
+    ]
     base = baseline_from(tmp_path, rows)
     down = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 2.0} for r in rows]
     report = check(write_table(tmp_path / "down", down), base)
@@ -248,8 +295,11 @@ def test_a_drop_of_every_cell_within_each_cells_noise_fails_the_matrix_rule(tmp_
     [row] = [r for r in report["rows"] if r["fails"]]
     assert row["limit"] == pytest.approx(2.5 * (2 / 3) ** 0.5 * 2 / 4) and row["delta"] == pytest.approx(-2.0)
     assert row["message"].endswith("per cell: -2.00, -2.00, -2.00, -2.00)")
-    assert all(r["verdict"] == "within tolerance" and r["limit"] == pytest.approx(3 * (2 / 3) ** 0.5)
-               for r in report["rows"] if r["cell"] != "all 4 cells")  # fmt: skip
+    assert all(
+        r["verdict"] == "within tolerance" and r["limit"] == pytest.approx(3 * (2 / 3) ** 0.5)
+        for r in report["rows"]
+        if r["cell"] != "all 4 cells"
+    )
     small = [{**r, schema.HEADLINE: r[schema.HEADLINE] - 0.9} for r in rows]
     assert check(write_table(tmp_path / "small", small), base)["passed"]
 
@@ -278,8 +328,10 @@ def test_latency_is_not_gated_when_the_results_were_measured_on_another_cpu_mode
 
 def pareto_rows(a: float, b: float) -> list[dict]:
     """Cell A (stages 1) is cheap, B (stages 2, deploying stage 2) costs more: both on the front."""
-    return [cell_row(1, "none", **{schema.HEADLINE: a}),
-            cell_row(2, "none", deploy_stage=2, gmacs_fvcore=0.02, **{schema.HEADLINE: b})]  # fmt: skip
+    return [
+        cell_row(1, "none", **{schema.HEADLINE: a}),
+        cell_row(2, "none", deploy_stage=2, gmacs_fvcore=0.02, **{schema.HEADLINE: b}),
+    ]
 
 
 def test_the_baseline_records_the_accuracy_vs_gmacs_front(tmp_path):
@@ -305,8 +357,10 @@ def test_a_front_cell_dominated_within_the_noise_passes(tmp_path):
     base = baseline_from(tmp_path, pareto_rows(50.0, 60.0))
     report = check(write_table(tmp_path / "now", pareto_rows(50.0, 49.5)), base, tol_acc=11.0)
     assert report["passed"]
-    assert {(r["figure"], r["verdict"]) for r in report["rows"]} == {("headline", "within tolerance"),
-                                                                     ("pareto", "within tolerance")}  # fmt: skip
+    assert {(r["figure"], r["verdict"]) for r in report["rows"]} == {
+        ("headline", "within tolerance"),
+        ("pareto", "within tolerance"),
+    }
 
 
 # ------------------------------------------------------------------------------------------- presence
@@ -314,8 +368,12 @@ def test_a_front_cell_dominated_within_the_noise_passes(tmp_path):
 
 def test_a_missing_or_failed_baseline_cell_fails_and_a_new_cell_is_listed(tmp_path):
     base = baseline_from(tmp_path, CI_ROWS)
-    rows = [CI_ROWS[0], {**CI_ROWS[1], schema.STATUS: "failed", schema.ERROR: "non-finite loss at epoch 2"},
-            CI_ROWS[2], cell_row(3, "none")]  # fmt: skip
+    rows = [
+        CI_ROWS[0],
+        {**CI_ROWS[1], schema.STATUS: "failed", schema.ERROR: "non-finite loss at epoch 2"},
+        CI_ROWS[2],
+        cell_row(3, "none"),
+    ]
     report = check(write_table(tmp_path / "now", rows), base)
     assert failing(report) == {("stages=1 distill=teacher", "cell"), ("stages=2 distill=teacher", "cell")}
     assert report["cells"]["missing"] == ["stages=2 distill=teacher"]
@@ -433,9 +491,12 @@ def store_matrix(folder: Path, overrides: dict, cells=CI_CELLS, trained: Path | 
     stages, distill = sorted({s for s, _ in cells}), sorted({d for _, d in cells})
     assert sorted(cells) == [(s, d) for s in stages for d in distill]  # a matrix is a product of its axes
     specs = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in overrides.items()]
-    matrix = load_matrix(None, [f"stages={','.join(map(str, stages))}", f"distill={','.join(distill)}", *specs,
-                                "device=cpu"], preset="ci")  # fmt: skip
-    for src in (trained.iterdir() if trained else []):  # the same cells: the same folders, resumed at their end
+    matrix = load_matrix(
+        None,
+        [f"stages={','.join(map(str, stages))}", f"distill={','.join(distill)}", *specs, "device=cpu"],
+        preset="ci",
+    )
+    for src in trained.iterdir() if trained else []:  # the same cells: the same folders, resumed at their end
         if (src / store.CELL_FILE).is_file():
             shutil.copytree(src, folder / src.name, ignore=shutil.ignore_patterns(store.METRICS_FILE, store.COST_FILE))
     # Batch 1 and short timings: these width-16 models run for microseconds, and latency has tests of its own.
@@ -456,9 +517,16 @@ def synth(tmp_path_factory, name: str, **sizes) -> str:
 def tiny_matrix(tmp_path_factory):
     """The four ci cells on a tiny benchmark (1 epoch, width 16), and a baseline made from them."""
     tmp = tmp_path_factory.mktemp("tiny-matrix")
-    overrides = {"data_dir": synth(tmp_path_factory, "tiny", n_train=96, n_val=32), "cache_dir": str(tmp / "cache"),
-                 "epochs": 1, "batch_size": 16, "width": 16, "teacher_features": 16, "teacher_epochs": 1,
-                 "flip_test": False}  # fmt: skip
+    overrides = {
+        "data_dir": synth(tmp_path_factory, "tiny", n_train=96, n_val=32),
+        "cache_dir": str(tmp / "cache"),
+        "epochs": 1,
+        "batch_size": 16,
+        "width": 16,
+        "teacher_features": 16,
+        "teacher_epochs": 1,
+        "flip_test": False,
+    }
     baseline = tmp / "reports" / "baseline" / "ci.json"
     update_baseline(store_matrix(tmp / "base", overrides), baseline)
     return overrides, baseline

@@ -23,8 +23,16 @@ from lspd_bench.report.load import load_matrix
 PEOPLE = 400
 
 
-def write_matrix(root: Path, *, effect: float, seed_sd: float, seeds=(0, 1, 2), stage_gain: float = 0.03,
-                 claims=(), rng_seed: int = 0) -> Path:  # fmt: skip
+def write_matrix(
+    root: Path,
+    *,
+    effect: float,
+    seed_sd: float,
+    seeds=(0, 1, 2),
+    stage_gain: float = 0.03,
+    claims=(),
+    rng_seed: int = 0,
+) -> Path:
     """A finished stages × distill matrix whose teacher cells have a per-joint success rate ``effect``
     above the plain ones, each cell moved by a seed effect of sd ``seed_sd``; stage 2 is ``stage_gain``
     above stage 1. Every cell draws its own per-person outcomes (person-level noise)."""
@@ -38,25 +46,39 @@ def write_matrix(root: Path, *, effect: float, seed_sd: float, seeds=(0, 1, 2), 
                 cid = f"c{stages}{distill[0]}{seed}"
                 base = 0.5 + (effect if distill == "teacher" else 0.0) + rng.normal(0, seed_sd)
                 person = rng.normal(0, 0.1, (PEOPLE, 1))  # people differ in difficulty
-                stage_correct = np.stack([rng.random((PEOPLE, 16)) < base + person + k * stage_gain
-                                          for k in range(stages)])  # fmt: skip
+                stage_correct = np.stack(
+                    [rng.random((PEOPLE, 16)) < base + person + k * stage_gain for k in range(stages)]
+                )
                 folder = root / cid
                 folder.mkdir(parents=True)
-                np.savez(folder / "per_person.npz", correct=stage_correct[0], visible=visible,
-                         stage_correct=stage_correct)  # fmt: skip
+                np.savez(
+                    folder / "per_person.npz", correct=stage_correct[0], visible=visible, stage_correct=stage_correct
+                )
                 heads = [100.0 * s[:, keep].sum() / visible[:, keep].sum() for s in stage_correct]
                 (folder / "metrics.json").write_text(json.dumps({"metric": "pckh", "headline": heads[0]}))
                 (folder / "cost.json").write_text("{}")
-                row = {schema.CELL: cid, schema.STATUS: "done", schema.RUN_DIR: cid, "model": "lspd-xs",
-                       "stages": stages, "distill": distill, "seed": seed, "metric": "pckh", schema.HEADLINE: heads[0], "Mean": heads[0],
-                       "gmacs_fvcore": 0.02, "params_deploy": 1000}  # fmt: skip
+                row = {
+                    schema.CELL: cid,
+                    schema.STATUS: "done",
+                    schema.RUN_DIR: cid,
+                    "model": "lspd-xs",
+                    "stages": stages,
+                    "distill": distill,
+                    "seed": seed,
+                    "metric": "pckh",
+                    schema.HEADLINE: heads[0],
+                    "Mean": heads[0],
+                    "gmacs_fvcore": 0.02,
+                    "params_deploy": 1000,
+                }
                 row.update({schema.STAGE_HEADLINE.format(k=k + 1): h for k, h in enumerate(heads)})
                 rows.append(row)
                 axes = {"stages": stages, "distill": distill, **({"seed": seed} if len(seeds) > 1 else {})}
                 cells.append({"cell": cid, "axes": axes})
     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
-    (root / "matrix.json").write_text(json.dumps({"name": "m", "cells": cells,
-                                                  "claims": [{"claim": c, "name": ""} for c in claims]}))  # fmt: skip
+    (root / "matrix.json").write_text(
+        json.dumps({"name": "m", "cells": cells, "claims": [{"claim": c, "name": ""} for c in claims]})
+    )
     return root
 
 
@@ -77,28 +99,37 @@ def test_a_claim_reads_as_written():
     assert not parse_claim("stages=4 > stages=1 at no more params").strict
 
 
-@pytest.mark.parametrize("text, message", [
-    ("distill=teacher beats distill=none", "expected LEFT > RIGHT"),
-    ("distill=teacher > distill=none by", "cannot read"),
-    ("distill=teacher > distill=none within 1", "'within N' is the margin of '>='"),
-    ("distill=teacher >= distill=none by 1", "'by N' belongs to '>'"),
-    ("distill=teacher > distill=none at fewer seconds", "the cost is one of gmacs, params"),
-    ("stage=2 > distill=none", "compare a stage with a stage"),
-    ("distill=none > distill=none", "both sides select the same cells"),
-    ("distill=teacher > distill=none at every distill", "is what the claim compares"),
-    ("distill=teacher > distill=none by -1", "a finite number of points >= 0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("distill=teacher beats distill=none", "expected LEFT > RIGHT"),
+        ("distill=teacher > distill=none by", "cannot read"),
+        ("distill=teacher > distill=none within 1", "'within N' is the margin of '>='"),
+        ("distill=teacher >= distill=none by 1", "'by N' belongs to '>'"),
+        ("distill=teacher > distill=none at fewer seconds", "the cost is one of gmacs, params"),
+        ("stage=2 > distill=none", "compare a stage with a stage"),
+        ("distill=none > distill=none", "both sides select the same cells"),
+        ("distill=teacher > distill=none at every distill", "is what the claim compares"),
+        ("distill=teacher > distill=none by -1", "a finite number of points >= 0"),
+    ],
+)
 def test_malformed_claims_name_what_is_wrong(text, message):
     with pytest.raises(InputError, match=message):
         parse_claim(text)
 
 
-@pytest.mark.parametrize("claim, message", [
-    ("distil=teacher > distill=none", "unknown axis 'distil'; the matrix varies: stages, distill"),
-    ("distill=teachr > distill=none", "distill=teachr is not a value of distill in the matrix (its values: none, teacher)"),
-    ("distill=teacher > distill=none at every block", "unknown axis 'block'"),
-    ("stage=3 > stage=1", "stages 1..2"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "claim, message",
+    [
+        ("distil=teacher > distill=none", "unknown axis 'distil'; the matrix varies: stages, distill"),
+        (
+            "distill=teachr > distill=none",
+            "distill=teachr is not a value of distill in the matrix (its values: none, teacher)",
+        ),
+        ("distill=teacher > distill=none at every block", "unknown axis 'block'"),
+        ("stage=3 > stage=1", "stages 1..2"),
+    ],
+)
 def test_a_matrix_validates_its_claims_before_anything_runs(tmp_path, claim, message):
     with pytest.raises(InputError) as err:
         load_spec(None, ["stages=1..2", "distill=none,teacher"], preset="ci", claims=[claim])
@@ -128,8 +159,13 @@ def _simulated(rng, seeds: int, people: int, seed_sd: float, true_delta: float):
     shared = rng.normal(0, 10, people)
     groups = []
     for mu in (50.0 + true_delta, 50.0):
-        y = (mu + rng.normal(0, seed_sd, (seeds, 1)) + shared + rng.normal(0, 3, people)
-             + rng.normal(0, 15, (seeds, people)))  # fmt: skip
+        y = (
+            mu
+            + rng.normal(0, seed_sd, (seeds, 1))
+            + shared
+            + rng.normal(0, 3, people)
+            + rng.normal(0, 15, (seeds, people))
+        )
         groups.append(Group(y.mean(1), y))
     return contrast_interval([(1.0, groups[0]), (-1.0, groups[1])])
 
@@ -165,7 +201,9 @@ def test_the_opposite_effect_is_contradicted(tmp_path):
 
 
 def test_noise_only_is_undecided(tmp_path):
-    r = verdicts(write_matrix(tmp_path / "m", effect=0.0, seed_sd=0.01), "distill=teacher > distill=none at every stages")
+    r = verdicts(
+        write_matrix(tmp_path / "m", effect=0.0, seed_sd=0.01), "distill=teacher > distill=none at every stages"
+    )
     r = r["distill=teacher > distill=none at every stages"]
     assert r["verdict"] == "undecided" and r["low"] < 0 < r["high"]
     assert [p["at"] for p in r["parts"]] == [{"stages": 1}, {"stages": 2}]
@@ -188,7 +226,9 @@ def test_stage_claims_pair_the_stages_of_each_cell(tmp_path):
 
 def test_a_cost_condition_that_fails_contradicts_the_claim(tmp_path):
     root = write_matrix(tmp_path / "m", effect=0.06, seed_sd=0.005)
-    r = verdicts(root, "distill=teacher > distill=none at fewer gmacs", "distill=teacher > distill=none at no more gmacs")
+    r = verdicts(
+        root, "distill=teacher > distill=none at fewer gmacs", "distill=teacher > distill=none at no more gmacs"
+    )
     assert r["distill=teacher > distill=none at fewer gmacs"]["verdict"] == "contradicted"
     assert "is not below" in r["distill=teacher > distill=none at fewer gmacs"]["reason"]
     assert r["distill=teacher > distill=none at no more gmacs"]["verdict"] == "supported"
@@ -201,12 +241,16 @@ def test_the_report_opens_with_the_claims_in_markdown_html_and_json(tmp_path):
     root = write_matrix(tmp_path / "m", effect=0.06, seed_sd=0.005, claims=["distill=teacher > distill=none"])
     summary = build_report(root, tmp_path / "rep", formats=("png",), claims=["stage=2 > stage=1"])
     assert [(c["claim"], c["verdict"]) for c in summary["claims"]] == [
-        ("distill=teacher > distill=none", "supported"), ("stage=2 > stage=1", "supported")]
+        ("distill=teacher > distill=none", "supported"),
+        ("stage=2 > stage=1", "supported"),
+    ]
     md = (tmp_path / "rep" / "report.md").read_text()
     assert md.index("### Claims") < md.index("**Best") and "| `distill=teacher > distill=none` | **supported** |" in md
     page = (tmp_path / "rep" / "index.html").read_text()
     assert '<section id="claims">' in page and '<span class="verdict supported">' in page
-    res = CliRunner().invoke(main, ["report", str(root), "--out", str(tmp_path / "r2"), "--claim", "distill=x > distill=none"])
+    res = CliRunner().invoke(
+        main, ["report", str(root), "--out", str(tmp_path / "r2"), "--claim", "distill=x > distill=none"]
+    )
     assert res.exit_code == 2 and "distill=x is not a value of distill" in res.output
 
 

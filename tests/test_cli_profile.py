@@ -35,8 +35,12 @@ def test_profile_without_a_terminal_logs_each_step_with_elapsed_time_and_eta():
     r = run("profile", "lspd-xs", "--input", "64x64", "--threads", "1", "--batch", "2", "--min-time", "0", "--json")
     assert r.exit_code == 0, r.output
     lines = r.stderr.splitlines()
-    steps = ["counting parameters and MACs 0/4", "measuring peak memory 1/4", "timing 1 thread, batch 1 2/4",
-             "timing 1 thread, batch 2 3/4"]  # fmt: skip
+    steps = [
+        "counting parameters and MACs 0/4",
+        "measuring peak memory 1/4",
+        "timing 1 thread, batch 1 2/4",
+        "timing 1 thread, batch 2 3/4",
+    ]
     assert [line.split("] profiling lspd-xs: ")[-1].removesuffix(" steps") for line in lines[1:]] == steps
     assert all(line.startswith("[") and ", ETA " in line for line in lines)
     json.loads(r.stdout)  # stdout stays one JSON document
@@ -53,8 +57,21 @@ def test_zoo_profiles_every_model_at_the_input_asked(tmp_path):
 
 
 def test_profile_table_names_the_counters_and_units():
-    r = run("profile", "lspd-xs", "--input", "64x64", "--threads", "1", "--batch", "1", "--min-time", "0",
-            "--full", "-k", "stages=3")  # fmt: skip
+    r = run(
+        "profile",
+        "lspd-xs",
+        "--input",
+        "64x64",
+        "--threads",
+        "1",
+        "--batch",
+        "1",
+        "--min-time",
+        "0",
+        "--full",
+        "-k",
+        "stages=3",
+    )
     assert r.exit_code == 0, r.output
     for text in ("fvcore 0.1.5", "backend=pytorch", "backend=aten", "GMACs", "median ms", "measuring the full"):
         assert text in r.stdout, text

@@ -32,9 +32,12 @@ def mpii(tmp_path):
     pred = gt - 1.0 + rng.normal(0.0, 5.0, gt.shape)
     scipy.io.savemat(
         tmp_path / "gt_valid.mat",
-        {"jnt_missing": missing.T.astype(float), "pos_gt_src": gt.transpose(1, 2, 0),
-         "headboxes_src": boxes.transpose(1, 2, 0)},
-    )  # fmt: skip
+        {
+            "jnt_missing": missing.T.astype(float),
+            "pos_gt_src": gt.transpose(1, 2, 0),
+            "headboxes_src": boxes.transpose(1, 2, 0),
+        },
+    )
     (tmp_path / "pred.json").write_text(json.dumps(pred.tolist()))
     expected = pckh(pred, gt, ~missing, head_size_from_boxes(boxes))
     return {"dir": tmp_path, "gt": gt, "missing": missing, "boxes": boxes, "pred": pred, "expected": expected}
@@ -93,10 +96,13 @@ def test_mat_predictions_are_1_based_and_give_the_same_numbers(mpii):
 def test_json_ground_truth_with_headbox_or_with_headboxes_mat(mpii):
     d = mpii["dir"]
     entries = [
-        {"joints": mpii["gt"][i].tolist(), "joints_vis": (~mpii["missing"][i]).astype(int).tolist(),
-         "headbox": mpii["boxes"][i].tolist()}
+        {
+            "joints": mpii["gt"][i].tolist(),
+            "joints_vis": (~mpii["missing"][i]).astype(int).tolist(),
+            "headbox": mpii["boxes"][i].tolist(),
+        }
         for i in range(N)
-    ]  # fmt: skip
+    ]
     (d / "gt.json").write_text(json.dumps(entries))
     out = json.loads(_run("mpii", "--pred", d / "pred.json", "--gt", d / "gt.json", "--json").output)
     assert out["table"]["Mean"] == pytest.approx(mpii["expected"].mean)
@@ -136,7 +142,9 @@ def test_mpii_bad_predictions_exit_2_with_one_clear_line(mpii, write, message):
 def test_mpii_bad_ground_truth_mat_exits_2(mpii):
     d = mpii["dir"]
     scipy.io.savemat(d / "partial.mat", {"pos_gt_src": mpii["gt"].transpose(1, 2, 0)})
-    assert "partial.mat: missing variable 'jnt_missing'" in _error_line(_run("mpii", "--pred", d / "pred.json", "--gt", d / "partial.mat"))
+    assert "partial.mat: missing variable 'jnt_missing'" in _error_line(
+        _run("mpii", "--pred", d / "pred.json", "--gt", d / "partial.mat")
+    )
 
 
 def _coco_results(gt: Path, tmp_path: Path, edit=None) -> Path:

@@ -22,6 +22,7 @@ from lspd_bench.evaluation.coco_ap import (
     write_results,
 )
 
+
 @pytest.fixture
 def real_gt(real_samples) -> Path:
     """The real COCO sample's ground truth (tests/data/coco/test_coco.json)."""
@@ -137,10 +138,18 @@ def _tiny_gt(tmp_path: Path, k: int) -> Path:
         "images": [{"id": 1, "width": 200, "height": 200}],
         "categories": [{"id": 1, "name": "person", "keypoints": [f"j{i}" for i in range(k)], "skeleton": []}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 5000.0, "bbox": [5, 15, 80, 80],
-             "num_keypoints": k, "keypoints": [v for p in kp for v in p]},
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 5000.0,
+                "bbox": [5, 15, 80, 80],
+                "num_keypoints": k,
+                "keypoints": [v for p in kp for v in p],
+            },
         ],
-    }  # fmt: skip
+    }
     path = tmp_path / "gt.json"
     path.write_text(json.dumps(gt))
     return path

@@ -11,8 +11,12 @@ from lspd_bench.train.build import identity, run_id
 
 def test_overrides_are_typed_like_yaml():
     assert parse_overrides(["stages=3", "alpha=0.5", "block=lmrb", "input_size=[256,192]", "flip_test=false"]) == {
-        "stages": 3, "alpha": 0.5, "block": "lmrb", "input_size": (256, 192), "flip_test": False,
-    }  # fmt: skip
+        "stages": 3,
+        "alpha": 0.5,
+        "block": "lmrb",
+        "input_size": (256, 192),
+        "flip_test": False,
+    }
 
 
 def test_layers_apply_in_order_preset_file_overrides(tmp_path):
@@ -86,8 +90,16 @@ def test_the_teacher_trains_with_its_own_epochs_and_learning_rate_when_set():
 
     cfg = load_config("ci", None, {"lr": 0.2, "epochs": 4, "teacher_lr": 0.05, "teacher_epochs": 8, "seed": 3})
     teacher = teacher_config(cfg)
-    assert (teacher.model, teacher.lr, teacher.epochs, teacher.seed, teacher.distill) == ("hourglass", 0.05, 8, 0, "none")
-    plain = teacher_config(load_config("ci", None, {"lr": 0.2, "epochs": 4, "teacher_lr": None, "teacher_epochs": None}))
+    assert (teacher.model, teacher.lr, teacher.epochs, teacher.seed, teacher.distill) == (
+        "hourglass",
+        0.05,
+        8,
+        0,
+        "none",
+    )
+    plain = teacher_config(
+        load_config("ci", None, {"lr": 0.2, "epochs": 4, "teacher_lr": None, "teacher_epochs": None})
+    )
     assert (plain.lr, plain.epochs) == (0.2, 4)  # unset: the student's schedule
     distilled = load_config("ci", None, {"distill": "teacher"})
     # A different teacher learning rate is a different teacher: the distilled run's identity says so.

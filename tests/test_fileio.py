@@ -32,8 +32,12 @@ def test_a_lock_is_exclusive_across_processes_and_freed_when_its_holder_is_kille
 
     lock = tmp_path / "cell" / ".lock"
     code = "import sys, time\nfrom lspd_bench.fileio import file_lock\nwith file_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)"
-    holder = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with try_lock(lock) as held:

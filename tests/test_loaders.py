@@ -81,7 +81,10 @@ def test_coco_detection_boxes_respect_the_score_threshold(real):
 
 
 def test_mpii_test_split_without_joints_and_gt_mat(tmp_path):
-    entries = [{"image": "a.jpg", "center": [50.0, 60.0], "scale": 1.0}, {"image": "b.jpg", "center": [-1, -1], "scale": 2.0}]
+    entries = [
+        {"image": "a.jpg", "center": [50.0, 60.0], "scale": 1.0},
+        {"image": "b.jpg", "center": [-1, -1], "scale": 2.0},
+    ]
     (tmp_path / "test.json").write_text(json.dumps(entries))
     records = load_mpii(tmp_path / "test.json")
     assert records[0].joints_vis.sum() == 0 and records[0].joints.shape == (16, 2)
@@ -102,12 +105,18 @@ def test_mpii_test_split_without_joints_and_gt_mat(tmp_path):
 
 
 def _mpii_entry(image="a.png", joints=16):
-    return {"image": image, "center": [20.0, 20.0], "scale": 0.2, "joints": [[10.0, 10.0]] * joints, "joints_vis": [1] * joints}
+    return {
+        "image": image,
+        "center": [20.0, 20.0],
+        "scale": 0.2,
+        "joints": [[10.0, 10.0]] * joints,
+        "joints_vis": [1] * joints,
+    }
 
 
 def test_bad_mpii_files_name_the_file_and_entry(tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text("[{\"image\": ")
+    bad.write_text('[{"image": ')
     with pytest.raises(InputError, match=r"bad.json: not valid JSON"):
         load_mpii(bad)
     bad.write_text(json.dumps({"image": "a.png"}))
@@ -175,7 +184,8 @@ def test_image_arrays_are_checked_for_shape_and_index(tmp_path):
     with pytest.raises(InputError, match="junk.npy: not a readable .npy array"):
         ArrayImages(tmp_path / "junk.npy")
     np.save(tmp_path / "ok.npy", np.zeros((2, 8, 8, 3), np.uint8))
-    rec = PersonRecord(0, 5, np.array([4.0, 4.0]), np.array([0.05, 0.05]), np.zeros((16, 2)), np.ones(16),
-                       source="ann.json", entry=3)  # fmt: skip
+    rec = PersonRecord(
+        0, 5, np.array([4.0, 4.0]), np.array([0.05, 0.05]), np.zeros((16, 2)), np.ones(16), source="ann.json", entry=3
+    )
     with pytest.raises(InputError, match=r"ann.json: entry 3: image index 5 is not in .*ok.npy \(2 images\)"):
         PoseDataset([rec], ArrayImages(tmp_path / "ok.npy"), (32, 32))

@@ -67,8 +67,18 @@ def test_deploy_stage_knob_selects_the_stage():
         assert torch.equal(model.deploy()(x), model(x)[1])
 
 
-@pytest.mark.parametrize("bad", [dict(stages=0), dict(stages=9), dict(block="mystery"), dict(deploy_stage=3),
-                                 dict(width=15), dict(depth=0), dict(groups=3)])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(stages=0),
+        dict(stages=9),
+        dict(block="mystery"),
+        dict(deploy_stage=3),
+        dict(width=15),
+        dict(depth=0),
+        dict(groups=3),
+    ],
+)
 def test_invalid_knobs_are_refused(bad):
     with pytest.raises(ValueError):
         LSPD(**{**SMALL, "stages": 2, **bad})

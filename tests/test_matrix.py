@@ -79,7 +79,8 @@ def test_a_matrix_file_used_as_is_is_named_by_its_file(cache):
     m = load_matrix(ROOT / "ablations" / "ci.yaml")
     assert m.name == "ci" and str(m.default_out()) == os.path.join("runs", "ci")
     assert [c.label(m.varying) for c in m.cells] == [
-        f"stages={k} distill={d} seed={s}" for k in (1, 2) for d in ("none", "teacher") for s in (0, 1)]
+        f"stages={k} distill={d} seed={s}" for k in (1, 2) for d in ("none", "teacher") for s in (0, 1)
+    ]
 
 
 @pytest.mark.parametrize("path", ABLATIONS, ids=[p.stem for p in ABLATIONS])
@@ -127,7 +128,10 @@ def test_bad_matrix_files_are_input_errors(tmp_path, cache):
     [
         (["distill=teachr"], "distill='teachr' is not one of"),
         (["stages=1", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray', 'submitit', 'inprocess'"),
-        (["stages=1", "--executor", "inprocess", "--jobs", "2"], "--jobs 2: --executor inprocess runs one cell at a time"),
+        (
+            ["stages=1", "--executor", "inprocess", "--jobs", "2"],
+            "--jobs 2: --executor inprocess runs one cell at a time",
+        ),
         (["stages=1", "--jobs", "0"], "--jobs 0: must be at least 1"),
         (["stages=1", "--dataset", "imagenet"], "dataset='imagenet' is not one of: synth, mpii, coco"),
         (["a.yaml", "b.yaml"], "one MATRIX.yaml at most"),
@@ -148,8 +152,15 @@ def test_an_executor_is_checked_by_its_registry_entry_before_any_work(tmp_path, 
     matrix = load_matrix(None, ["stages=1"], preset="ci")
     with pytest.raises(InputError, match="unknown executor 'slurm'; choose from: local, ray, submitit, inprocess"):
         run_matrix(matrix, tmp_path / "m", executor="slurm")
-    missing = ExecutorKind("remote", "cells elsewhere", lambda o: InProcessExecutor(o.threads), parallel="all",
-                           module="lspd_bench_no_such_library", library="Remote", install="remote-cells")  # fmt: skip
+    missing = ExecutorKind(
+        "remote",
+        "cells elsewhere",
+        lambda o: InProcessExecutor(o.threads),
+        parallel="all",
+        module="lspd_bench_no_such_library",
+        library="Remote",
+        install="remote-cells",
+    )
     monkeypatch.setitem(EXECUTORS, "remote", missing)
     message = "--executor remote needs Remote: pip install remote-cells"
     with pytest.raises(InputError, match=message):
@@ -161,8 +172,20 @@ def test_an_executor_is_checked_by_its_registry_entry_before_any_work(tmp_path, 
 
 
 def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
-    r = CliRunner().invoke(main, ["ablate", "stages=1..2", "distill=none,teacher", "--preset", "ci",
-                                  "--out", str(tmp_path / "m"), "--dry-run", "--json"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "ablate",
+            "stages=1..2",
+            "distill=none,teacher",
+            "--preset",
+            "ci",
+            "--out",
+            str(tmp_path / "m"),
+            "--dry-run",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert [c["state"] for c in plan["cells"]] == ["new"] * 4
@@ -176,14 +199,29 @@ def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
     assert "per training step of lspd-xs (stages=2) at batch" in plan["cells"][2]["basis"]
     assert plan["cells"][0]["basis"] == plan["cells"][1]["basis"]  # one student, calibrated once for both modes
     assert [s["basis"].split(" ms per ")[1].split(",")[0].split(" ×")[0] for s in plan["shared"]] == [
-        "rendered image", "forward batch of the teacher hourglass"]
+        "rendered image",
+        "forward batch of the teacher hourglass",
+    ]
     e = plan["estimate_s"]
     assert e["wall"] == pytest.approx(e["shared"] + e["cells"] / plan["slots"] + e["latency"])
     assert e["cells"] == pytest.approx(sum(c["estimate_s"] for c in plan["cells"]))
     assert not (tmp_path / "m").exists()  # a dry run writes nothing
 
-    quick = CliRunner().invoke(main, ["ablate", "stages=1..2", "distill=none,teacher", "--preset", "ci", "--out",
-                                      str(tmp_path / "m"), "--dry-run", "--no-calibrate", "--json"])  # fmt: skip
+    quick = CliRunner().invoke(
+        main,
+        [
+            "ablate",
+            "stages=1..2",
+            "distill=none,teacher",
+            "--preset",
+            "ci",
+            "--out",
+            str(tmp_path / "m"),
+            "--dry-run",
+            "--no-calibrate",
+            "--json",
+        ],
+    )
     assert json.loads(quick.stdout)["estimate_s"]["unknown"] == 6  # 4 cells, the dataset, the heatmaps
 
 
@@ -204,9 +242,11 @@ def test_the_catalogue_digest_ignores_comments_and_docstrings_but_not_code(tmp_p
     source = tmp_path / "m.py"
     source.write_text('"""A module."""\n\ndef f(x):\n    """Doc."""\n    return x + 1\n')
     before = code_digest([source])
-    source.write_text('"""Another text."""\n# a comment\n\n\ndef f(x):  # why\n    """Other doc."""\n    return x + 1\n')
+    source.write_text(
+        '"""Another text."""\n# a comment\n\n\ndef f(x):  # why\n    """Other doc."""\n    return x + 1\n'
+    )
     assert code_digest([source]) == before
-    source.write_text('def f(x):\n    return x + 2\n')
+    source.write_text("def f(x):\n    return x + 2\n")
     assert code_digest([source]) != before
 
 
@@ -218,12 +258,16 @@ def _packaged_is_current() -> bool:
 def test_an_uncalibrated_dry_run_answers_in_under_2_s_without_importing_torch_even_on_an_empty_cache(tmp_path):
     cache = tmp_path / "empty-cache"
     if not _packaged_is_current():  # a speed-up gone stale costs an empty cache one build; the test warms it
-        warnings.warn("lspd_bench/models/catalogue.json predates the models' code: a first dry run on an empty "
-                      "cache imports torch once; `python -m lspd_bench.ablate.matrix` refreshes the file")
+        warnings.warn(
+            "lspd_bench/models/catalogue.json predates the models' code: a first dry run on an empty "
+            "cache imports torch once; `python -m lspd_bench.ablate.matrix` refreshes the file"
+        )
         model_catalogue(cache)
-    code = ("import sys; from lspd_bench.cli import main; "
-            "main(['ablate', 'stages=1..4', 'distill=none,teacher', '--preset', 'quick', '--dry-run', '--no-calibrate', '--out', "
-            f"{str(tmp_path / 'm')!r}], standalone_mode=False); print('torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; from lspd_bench.cli import main; "
+        "main(['ablate', 'stages=1..4', 'distill=none,teacher', '--preset', 'quick', '--dry-run', '--no-calibrate', '--out', "
+        f"{str(tmp_path / 'm')!r}], standalone_mode=False); print('torch' in sys.modules)"
+    )
     started = time.perf_counter()
     env = {**os.environ, "COLUMNS": "200", "LSPD_BENCH_CACHE": str(cache)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

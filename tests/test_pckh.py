@@ -177,16 +177,17 @@ def test_result_is_frozen():
     [
         (lambda p, g, v, h: (p[:, :15], g, v, h), "predictions must be N×16×2"),
         (lambda p, g, v, h: (p[:2], g, v, h), "2 predictions for 3 ground-truth people"),
-        (lambda p, g, v, h: (np.where(np.arange(16)[None, :, None] == 4, np.nan, p), g, v, h),
-         "NaN or inf at person 0 joint 4 (l_knee)"),
+        (
+            lambda p, g, v, h: (np.where(np.arange(16)[None, :, None] == 4, np.nan, p), g, v, h),
+            "NaN or inf at person 0 joint 4 (l_knee)",
+        ),
         (lambda p, g, v, h: (p, g, v[:, :10], h), "visible must be N×16"),
         (lambda p, g, v, h: (p, g, v, np.array([10.0, 0.0, 10.0])), "head size must be a positive number"),
         (lambda p, g, v, h: (p, g, np.zeros_like(v), h), "no visible joints"),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs_raise_input_error_naming_the_problem(change, message):
     gt = _people(3)
     args = change(_exact(gt), gt, np.ones((3, N_J), bool), np.full(3, HEAD))
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         pckh(*args)
-

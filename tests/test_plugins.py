@@ -22,12 +22,12 @@ from lspd_bench.config import load_config
 from lspd_bench.cost.contract import check_model
 from lspd_bench.models import list_models, registry
 from lspd_bench.models import lspd as lspd_module
-from lspd_bench.train.build import identity, run_id
+from lspd_bench.train.build import identity
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "plugin"
 
-GOOD = '''
+GOOD = """
 import torch.nn as nn
 from lspd_bench.models import register_block, register_model
 
@@ -62,7 +62,7 @@ class Block(nn.Module):
 
 
 register_block("{name}-block", Block)
-'''
+"""
 
 
 @pytest.fixture
@@ -100,23 +100,35 @@ def ablate(args, folder: Path):
 # --- a plugin at fault: one line, exit 2, nothing written -------------------------------------------------
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("import not_a_module_anywhere\n",
-     "plugin broken_p1 (--import) failed to import: ModuleNotFoundError: No module named 'not_a_module_anywhere'"),
-    ("from lspd_bench.models import register_model\n\n"
-     "@register_model('lspd-s', family='x', default_input=(64, 64))\ndef f(*, num_joints=16):\n    pass\n",
-     "plugin broken_p1 (--import): model 'lspd-s' is registered twice: first by lspd_bench.models.lspd (built in), "
-     "again by broken_p1 (package broken_p1"),
-    ("import torch.nn as nn\nfrom lspd_bench.models import register_model\n\n"
-     "class Net(nn.Module):\n    stride = 4\n\n    def __init__(self, num_joints):\n        super().__init__()\n"
-     "        self.num_joints = num_joints\n        self.conv = nn.Conv2d(3, num_joints, 1)\n\n"
-     "@register_model('nodeploy', family='x', default_input=(64, 64))\ndef f(*, num_joints=16):\n    return Net(num_joints)\n",
-     "plugin broken_p1 (--import): model 'nodeploy' does not meet the model contract: no deploy() (the inference "
-     "module, which is profiled and timed) (lspd-bench models --check nodeploy checks it in full)"),
-    ("import torch.nn as nn\nfrom lspd_bench.models import register_block\n\nregister_block('lmrb', nn.Identity)\n",
-     "plugin broken_p1 (--import): block 'lmrb' is registered twice: first by lspd_bench.models.lspd (built in), "
-     "again by broken_p1"),
-], ids=["fails to import", "taken model name", "no deploy", "taken block name"])  # fmt: skip
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        (
+            "import not_a_module_anywhere\n",
+            "plugin broken_p1 (--import) failed to import: ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+        ),
+        (
+            "from lspd_bench.models import register_model\n\n"
+            "@register_model('lspd-s', family='x', default_input=(64, 64))\ndef f(*, num_joints=16):\n    pass\n",
+            "plugin broken_p1 (--import): model 'lspd-s' is registered twice: first by lspd_bench.models.lspd (built in), "
+            "again by broken_p1 (package broken_p1",
+        ),
+        (
+            "import torch.nn as nn\nfrom lspd_bench.models import register_model\n\n"
+            "class Net(nn.Module):\n    stride = 4\n\n    def __init__(self, num_joints):\n        super().__init__()\n"
+            "        self.num_joints = num_joints\n        self.conv = nn.Conv2d(3, num_joints, 1)\n\n"
+            "@register_model('nodeploy', family='x', default_input=(64, 64))\ndef f(*, num_joints=16):\n    return Net(num_joints)\n",
+            "plugin broken_p1 (--import): model 'nodeploy' does not meet the model contract: no deploy() (the inference "
+            "module, which is profiled and timed) (lspd-bench models --check nodeploy checks it in full)",
+        ),
+        (
+            "import torch.nn as nn\nfrom lspd_bench.models import register_block\n\nregister_block('lmrb', nn.Identity)\n",
+            "plugin broken_p1 (--import): block 'lmrb' is registered twice: first by lspd_bench.models.lspd (built in), "
+            "again by broken_p1",
+        ),
+    ],
+    ids=["fails to import", "taken model name", "no deploy", "taken block name"],
+)
 def test_a_plugin_at_fault_is_one_line_naming_it_and_nothing_is_written(isolated, source, expected):
     write_module(isolated, "broken_p1", source)
     r = ablate(["--import", "broken_p1", "ablate", "stages=1", "--preset", "ci"], isolated)
@@ -129,7 +141,9 @@ def test_a_command_that_builds_models_loads_the_plugins_before_it_prepares_data(
     write_module(isolated, "broken_p5", "raise RuntimeError('half-written plugin')\n")
     r = CliRunner().invoke(main, ["--import", "broken_p5", "train", "--preset", "ci", "--out", str(isolated / "run")])
     assert r.exit_code == 2
-    assert errors(r.output) == ["Error: plugin broken_p5 (--import) failed to import: RuntimeError: half-written plugin"]
+    assert errors(r.output) == [
+        "Error: plugin broken_p5 (--import) failed to import: RuntimeError: half-written plugin"
+    ]
     assert not (isolated / "run").exists() and not (isolated / "cache").exists()  # no data generated
     r = CliRunner().invoke(main, ["--import", "broken_p5", "train", "--help"])  # help imports nothing
     assert r.exit_code == 0 and "broken_p5" not in sys.modules
@@ -138,22 +152,30 @@ def test_a_command_that_builds_models_loads_the_plugins_before_it_prepares_data(
 def test_a_module_that_is_nowhere_is_refused_before_anything_is_imported(isolated):
     r = ablate(["--import", "nowhere_at_all.pose", "ablate", "stages=1", "--preset", "ci", "--dry-run"], isolated)
     assert r.exit_code == 2
-    assert errors(r.output) == ["Error: --import: no module named 'nowhere_at_all' (install its package, or run from "
-                                "the folder that holds it)"]  # fmt: skip
+    assert errors(r.output) == [
+        "Error: --import: no module named 'nowhere_at_all' (install its package, or run from the folder that holds it)"
+    ]
     r = CliRunner().invoke(main, ["--import", "not a module", "models"])
-    assert r.exit_code == 2 and errors(r.output) == ["Error: --import: 'not a module' is not a module name (e.g. mypkg.pose)"]
+    assert r.exit_code == 2 and errors(r.output) == [
+        "Error: --import: 'not a module' is not a module name (e.g. mypkg.pose)"
+    ]
 
 
 def test_a_matrix_file_names_its_plugins_in_imports(isolated):
     write_module(isolated, "good_p2", GOOD.format(cls="Net", name="good-p2"))
     f = isolated / "m.yaml"
-    f.write_text("preset: ci\nimports: [good_p2]\nmatrix:\n  - {model: good-p2, width: 8}\n"
-                 "  - {model: lspd-xs, block: [lmrb, good-p2-block], stages: 1}\n")  # fmt: skip
+    f.write_text(
+        "preset: ci\nimports: [good_p2]\nmatrix:\n  - {model: good-p2, width: 8}\n"
+        "  - {model: lspd-xs, block: [lmrb, good-p2-block], stages: 1}\n"
+    )
     r = CliRunner().invoke(main, ["ablate", str(f), "--dry-run", "--json", "--out", str(isolated / "m")])
     assert r.exit_code == 0, r.output
     labels = [c["label"] for c in json.loads(r.output)["cells"]]
-    assert labels == ["model=good-p2 width=8", "model=lspd-xs block=lmrb stages=1",
-                      "model=lspd-xs block=good-p2-block stages=1"]  # fmt: skip
+    assert labels == [
+        "model=good-p2 width=8",
+        "model=lspd-xs block=lmrb stages=1",
+        "model=lspd-xs block=good-p2-block stages=1",
+    ]
     assert plugins.ENV not in os.environ  # the command's plugins are forgotten when it ends
     bad = isolated / "bad.yaml"
     bad.write_text("preset: ci\nimports: good_p2\n")
@@ -201,8 +223,10 @@ def test_an_unversioned_module_is_known_by_its_code_not_its_comments(isolated):
 
 
 def test_help_imports_no_plugin_and_no_torch():
-    code = "import sys; from lspd_bench.cli import main; main(['--help'], standalone_mode=False); print(sorted(" \
-           "m for m in ('torch', 'lspd_bench.models', 'importlib.metadata') if m in sys.modules))"
+    code = (
+        "import sys; from lspd_bench.cli import main; main(['--help'], standalone_mode=False); print(sorted("
+        "m for m in ('torch', 'lspd_bench.models', 'importlib.metadata') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith("[]")
@@ -212,19 +236,32 @@ def test_help_imports_no_plugin_and_no_torch():
 
 
 def test_models_check_prints_every_check_and_exits_0_when_all_pass():
-    r = CliRunner().invoke(main, ["models", "--check", "lspd-xs", "-k", "width=16", "--size", "64x64", "--size", "32x96"])
+    r = CliRunner().invoke(
+        main, ["models", "--check", "lspd-xs", "-k", "width=16", "--size", "64x64", "--size", "32x96"]
+    )
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert [line.split(":")[0] for line in lines[:-1]] == [
-        "✓ builds", "✓ contract names", "✓ heatmaps at 64x64", "✓ heatmaps at 32x96", "✓ deploy() equals stage 1",
-        "✓ fvcore counts the deploy model", "✓ ptflops (pytorch backend) counts the deploy model",
-        "✓ ptflops (aten backend) counts the deploy model"]  # fmt: skip
+        "✓ builds",
+        "✓ contract names",
+        "✓ heatmaps at 64x64",
+        "✓ heatmaps at 32x96",
+        "✓ deploy() equals stage 1",
+        "✓ fvcore counts the deploy model",
+        "✓ ptflops (pytorch backend) counts the deploy model",
+        "✓ ptflops (aten backend) counts the deploy model",
+    ]
     assert lines[-1] == "lspd-xs (width=16) meets the model contract"
 
 
 def test_models_check_names_what_fails_and_exits_1(isolated):
-    write_module(isolated, "wrong_p4", GOOD.format(cls="Net", name="wrong-p4").replace(
-        "return self.body(x)", "return [self.body(x), self.body(x)[..., :-1]]"))  # a second stage one column short
+    write_module(
+        isolated,
+        "wrong_p4",
+        GOOD.format(cls="Net", name="wrong-p4").replace(
+            "return self.body(x)", "return [self.body(x), self.body(x)[..., :-1]]"
+        ),
+    )  # a second stage one column short
     r = CliRunner().invoke(main, ["--import", "wrong_p4", "models", "--check", "wrong-p4", "--size", "64x64", "--json"])
     assert r.exit_code == 1, r.output
     report = json.loads(r.output)
@@ -263,8 +300,22 @@ def install(source: Path, target: Path) -> None:
     wheel without the network; elsewhere (a bare venv's old setuptools) the same files by hand: the package
     and a dist-info holding the name, version and entry points that pyproject.toml declares."""
     if can_build_wheels_offline():
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                        "--disable-pip-version-check", "-t", str(target), str(source)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--disable-pip-version-check",
+                "-t",
+                str(target),
+                str(source),
+            ],
+            check=True,
+        )
         return
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
@@ -275,8 +326,12 @@ def install(source: Path, target: Path) -> None:
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
     (info / "top_level.txt").write_text("".join(f"{p}\n" for p in packages))
-    (info / "entry_points.txt").write_text("".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
-                                                   for group, eps in project["entry-points"].items()))  # fmt: skip
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
+            for group, eps in project["entry-points"].items()
+        )
+    )
 
 
 @pytest.mark.slow
@@ -287,16 +342,34 @@ def test_the_example_plugin_installs_and_passes_its_committed_gate(tmp_path):
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path / "site"
     install(source, target)
-    env = {**os.environ, "PYTHONPATH": str(target), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "LSPD_BENCH_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(target),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "LSPD_BENCH_CACHE": str(tmp_path / "cache"),
+        "COLUMNS": "200",
+    }
 
     def lspd_bench(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "lspd_bench", *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "lspd_bench", *args], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
 
     out = tmp_path / "runs" / "example-gate"
-    r = lspd_bench("ablate", str(source / "gate.yaml"), "--out", str(out), "--jobs", "2", "--threads", "1",
-                   "--latency-min-time", "0.1", "--json")  # fmt: skip
+    r = lspd_bench(
+        "ablate",
+        str(source / "gate.yaml"),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--threads",
+        "1",
+        "--latency-min-time",
+        "0.1",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout)
     assert [c["status"] for c in summary["cells"]] == ["done"] * 4
@@ -308,18 +381,34 @@ def test_the_example_plugin_installs_and_passes_its_committed_gate(tmp_path):
     assert (tmp_path / "report" / "index.html").is_file()
 
     # Latency is gated on the baseline's CPU model only; a loaded test machine gets a wide tolerance.
-    r = lspd_bench("check", str(out), "--baseline", str(EXAMPLE / "baseline.json"), "--markdown",
-                   str(tmp_path / "gate.md"), "--tol-latency", "1", "--json")  # fmt: skip
+    r = lspd_bench(
+        "check",
+        str(out),
+        "--baseline",
+        str(EXAMPLE / "baseline.json"),
+        "--markdown",
+        str(tmp_path / "gate.md"),
+        "--tol-latency",
+        "1",
+        "--json",
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert json.loads(r.stdout)["passed"] and (tmp_path / "gate.md").is_file()
 
     # The catalogue with the plugin is cached now: the dry run needs neither torch nor the plugin.
-    code = ("import sys; from lspd_bench.cli import main; main(['ablate', sys.argv[1], '--dry-run', '--out', "
-            "sys.argv[2]], standalone_mode=False); print(sorted(m for m in ('torch', 'lspd_bench_example') "
-            "if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys; from lspd_bench.cli import main; main(['ablate', sys.argv[1], '--dry-run', '--out', "
+        "sys.argv[2]], standalone_mode=False); print(sorted(m for m in ('torch', 'lspd_bench_example') "
+        "if m in sys.modules))"
+    )
     started = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", code, str(source / "gate.yaml"), str(out)], capture_output=True,
-                       text=True, env=env, cwd=tmp_path)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(source / "gate.yaml"), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().endswith("[]") and "done" in r.stdout
     assert time.perf_counter() - started < 2.0

@@ -87,8 +87,16 @@ def test_the_real_samples_are_in_the_repository(real_samples):
 def test_mpii_folder_trains_evaluates_and_scores_pckh(real_samples, tmp_path):
     root = mpii_folder(real_samples, tmp_path / "mpii")
     run, evaluated = tmp_path / "run-mpii", tmp_path / "eval-mpii"
-    trained = run_cli("train", *RUN, "dataset=mpii", f"data_dir={root}", f"batch_size={MPII_BATCH}",
-                      f"cache_dir={tmp_path / 'cache'}", "--out", run)  # fmt: skip
+    trained = run_cli(
+        "train",
+        *RUN,
+        "dataset=mpii",
+        f"data_dir={root}",
+        f"batch_size={MPII_BATCH}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "--out",
+        run,
+    )
     assert trained["dataset"]["train_people"] // MPII_BATCH == 1  # one step
     assert trained["headline_name"] == "PCKh@0.5 Mean" and trained["dataset"]["val_people"] == 5
 
@@ -111,8 +119,16 @@ def test_mpii_folder_trains_evaluates_and_scores_pckh(real_samples, tmp_path):
 def test_coco_folder_trains_evaluates_and_scores_ap(real_samples, tmp_path):
     root = coco_folder(real_samples, tmp_path / "coco")
     run, evaluated = tmp_path / "run-coco", tmp_path / "eval-coco"
-    trained = run_cli("train", *RUN, "dataset=coco", f"data_dir={root}", f"batch_size={COCO_BATCH}",
-                      f"cache_dir={tmp_path / 'cache'}", "--out", run)  # fmt: skip
+    trained = run_cli(
+        "train",
+        *RUN,
+        "dataset=coco",
+        f"data_dir={root}",
+        f"batch_size={COCO_BATCH}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "--out",
+        run,
+    )
     assert trained["dataset"]["train_people"] == 12 and 12 // COCO_BATCH == 1  # one step
     assert trained["headline_name"] == "AP" and 0 <= trained["stages"][0]["AP"] <= 100
 

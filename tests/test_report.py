@@ -22,13 +22,29 @@ from lspd_bench.report.load import load_matrix
 from lspd_bench.report.load import load_references
 from lspd_bench.report.plots import figure_bytes, pareto_figure, stage_figure
 from lspd_bench.report.stats import STAGE_GAP, analyze, front_variants, pareto_front, parse_baseline_row
-from lspd_bench.report.tables import axis_tables, conventions, fmt_number, main_table, render_csv, render_html, render_latex, render_markdown, stage_table
+from lspd_bench.report.tables import (
+    axis_tables,
+    conventions,
+    fmt_number,
+    main_table,
+    render_csv,
+    render_html,
+    render_latex,
+    render_markdown,
+    stage_table,
+)
 
 PEOPLE = 240
 FINGERPRINT = "b68ed5cca87da000a065c951071b9d35c7a88e2886ad9d2ed529741ceac9426c"
-ENV = {"device": "cpu", "cpu": "Test CPU @ 2.0GHz", "cpu_count": 2, "python": "3.11.7", "os": "Linux-test",
-       "libraries": {"torch": "2.13.0+cpu", "numpy": "2.4.6", "fvcore": "0.1.5.post20221221", "ptflops": "0.7.5"},
-       "torch_threads": 2}  # fmt: skip
+ENV = {
+    "device": "cpu",
+    "cpu": "Test CPU @ 2.0GHz",
+    "cpu_count": 2,
+    "python": "3.11.7",
+    "os": "Linux-test",
+    "libraries": {"torch": "2.13.0+cpu", "numpy": "2.4.6", "fvcore": "0.1.5.post20221221", "ptflops": "0.7.5"},
+    "torch_threads": 2,
+}
 REFERENCES = {  # model: (params deploy, fvcore GMACs, latency ms, PCKh Mean) at the fake matrix's 64×64
     "simplebaseline-r18": (15.38e6, 0.171, 9.5, 71.0),
     "litehrnet-18": (1.13e6, 0.0171, 6.2, 64.0),
@@ -53,7 +69,9 @@ def _scores(correct: np.ndarray, visible: np.ndarray) -> dict[str, float]:
 
 def success_rate(stages: int, distill: str, block: str) -> float:
     """The fake matrix's true per-joint accuracy: more stages and a teacher help, inverted blocks less."""
-    return 0.50 + 0.035 * (stages - 1) + (0.06 if distill == "teacher" else 0.0) - (0.05 if block == "inverted" else 0.0)
+    return (
+        0.50 + 0.035 * (stages - 1) + (0.06 if distill == "teacher" else 0.0) - (0.05 if block == "inverted" else 0.0)
+    )
 
 
 def write_fake_matrix(
@@ -86,12 +104,34 @@ def write_fake_matrix(
         cell = f"{model}-{k}-{block}-{distill}-{seed}"
         folder = root / cell
         state = status.get((k, distill, block, seed), "done")
-        row = {schema.CELL: cell, schema.STATUS: state, schema.ERROR: "", schema.RUN_DIR: cell,
-               "model": model, "stages": k, "block": block, "width": 32, "depth": 3, "width_growth": 2.0,
-               "blocks_per_level": 1, "deploy_stage": 1, "distill": distill, "alpha": 0.5, "loss": "fg_mse",
-               "seed": seed, "dataset": "synth", "dataset_fingerprint": FINGERPRINT, "synth_preset": "ci",
-               "preset": "ci", "epochs": 3, "batch_size": 32, "input_size": "64x64", "metric": "pckh",
-               "headline_name": "PCKh@0.5 Mean", "flip_test": True}  # fmt: skip
+        row = {
+            schema.CELL: cell,
+            schema.STATUS: state,
+            schema.ERROR: "",
+            schema.RUN_DIR: cell,
+            "model": model,
+            "stages": k,
+            "block": block,
+            "width": 32,
+            "depth": 3,
+            "width_growth": 2.0,
+            "blocks_per_level": 1,
+            "deploy_stage": 1,
+            "distill": distill,
+            "alpha": 0.5,
+            "loss": "fg_mse",
+            "seed": seed,
+            "dataset": "synth",
+            "dataset_fingerprint": FINGERPRINT,
+            "synth_preset": "ci",
+            "preset": "ci",
+            "epochs": 3,
+            "batch_size": 32,
+            "input_size": "64x64",
+            "metric": "pckh",
+            "headline_name": "PCKh@0.5 Mean",
+            "flip_test": True,
+        }
         row.update(context.get((k, distill, block, seed), {}))
         if state != "done":  # not scored yet: the store leaves the metric empty
             row.update(metric=None, headline_name=None)
@@ -115,34 +155,80 @@ def write_fake_matrix(
         row[schema.HEADLINE] = scores["Mean"]
         for j in range(1, (k or 1) + 1):  # each later stage one point above the one before it
             row[schema.STAGE_HEADLINE.format(k=j)] = scores["Mean"] + (j - 1)
-        row.update({"params_full": params_full, "params_deploy": params, "gmacs_fvcore": gmacs,
-                    "gmacs_conv_linear": gmacs * 0.9, "gmacs_ptflops_pytorch": gmacs * 1.02,
-                    "gmacs_ptflops_aten": gmacs * 0.88, "latency_ms": latency, "latency_p90_ms": latency * 1.1,
-                    "latency_threads": 1, "throughput_img_s": 8 * 1000 / (latency * 6), "throughput_batch": 8,
-                    "latency_ratio": latency / 3.0, "train_seconds": 12.0, "train_images_per_s": 40.0})  # fmt: skip
+        row.update(
+            {
+                "params_full": params_full,
+                "params_deploy": params,
+                "gmacs_fvcore": gmacs,
+                "gmacs_conv_linear": gmacs * 0.9,
+                "gmacs_ptflops_pytorch": gmacs * 1.02,
+                "gmacs_ptflops_aten": gmacs * 0.88,
+                "latency_ms": latency,
+                "latency_p90_ms": latency * 1.1,
+                "latency_threads": 1,
+                "throughput_img_s": 8 * 1000 / (latency * 6),
+                "throughput_batch": 8,
+                "latency_ratio": latency / 3.0,
+                "train_seconds": 12.0,
+                "train_images_per_s": 40.0,
+            }
+        )
         rows.append(row)
         folder.mkdir(parents=True, exist_ok=True)
         np.savez(folder / "per_person.npz", correct=correct, correct_at_01=correct & (u < 0.2), visible=visible)
-        metrics = {"metric": "pckh", "headline": scores["Mean"], "headline_name": "PCKh@0.5 Mean",
-                   "stages": [{"stage": 1, **scores}], "deploy_stage": 1, "flip_test": True,
-                   "conventions": ["Mean@0.1 is read at threshold exactly 0.1",
-                                   "a joint is correct when error <= threshold"],
-                   "loss": {"name": "fg_mse"}, "distill": {"mode": distill},
-                   "schedule": {"epochs": row["epochs"], "batch_size": 32, "lr": 0.002, "schedule": "multistep"},
-                   "dataset": {"name": "synth", "description": "synthetic benchmark ci (seed 0)",
-                               "fingerprint": row["dataset_fingerprint"], "val_people": PEOPLE, "train_people": 512},
-                   "environment": ENV}  # fmt: skip
+        metrics = {
+            "metric": "pckh",
+            "headline": scores["Mean"],
+            "headline_name": "PCKh@0.5 Mean",
+            "stages": [{"stage": 1, **scores}],
+            "deploy_stage": 1,
+            "flip_test": True,
+            "conventions": ["Mean@0.1 is read at threshold exactly 0.1", "a joint is correct when error <= threshold"],
+            "loss": {"name": "fg_mse"},
+            "distill": {"mode": distill},
+            "schedule": {"epochs": row["epochs"], "batch_size": 32, "lr": 0.002, "schedule": "multistep"},
+            "dataset": {
+                "name": "synth",
+                "description": "synthetic benchmark ci (seed 0)",
+                "fingerprint": row["dataset_fingerprint"],
+                "val_people": PEOPLE,
+                "train_people": 512,
+            },
+            "environment": ENV,
+        }
         (folder / "metrics.json").write_text(json.dumps(metrics))
-        cost = {"model": model, "input": [64, 64], "params": {"full": params_full, "deploy": params},
-                "macs": [{"counter": "fvcore", "library": "fvcore 0.1.5.post20221221", "gmacs": gmacs}],
-                "latency": {"median_ms": latency, "batch": 1, "threads": 1, "runtime": "eager", "device": "cpu",
-                            "dtype": "float32", "memory_format": "contiguous"},
-                "throughput": {"median_ms": latency * 6, "batch": 8, "threads": 1, "runtime": "eager"},
-                "environment": ENV, "conventions": ["MACs: one fused multiply-add = 1 MAC"]}  # fmt: skip
+        cost = {
+            "model": model,
+            "input": [64, 64],
+            "params": {"full": params_full, "deploy": params},
+            "macs": [{"counter": "fvcore", "library": "fvcore 0.1.5.post20221221", "gmacs": gmacs}],
+            "latency": {
+                "median_ms": latency,
+                "batch": 1,
+                "threads": 1,
+                "runtime": "eager",
+                "device": "cpu",
+                "dtype": "float32",
+                "memory_format": "contiguous",
+            },
+            "throughput": {"median_ms": latency * 6, "batch": 8, "threads": 1, "runtime": "eager"},
+            "environment": ENV,
+            "conventions": ["MACs: one fused multiply-add = 1 MAC"],
+        }
         (folder / "cost.json").write_text(json.dumps(cost))
-    columns = [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
-               schema.HEADLINE, *(schema.STAGE_HEADLINE.format(k=j) for j in range(1, max(stages) + 1)),
-               *schema.ACCURACY_COLUMNS, *schema.COST_COLUMNS, *schema.TRAIN_COLUMNS]
+    columns = [
+        schema.CELL,
+        schema.STATUS,
+        schema.ERROR,
+        schema.RUN_DIR,
+        *schema.CONFIG,
+        *schema.CONTEXT,
+        schema.HEADLINE,
+        *(schema.STAGE_HEADLINE.format(k=j) for j in range(1, max(stages) + 1)),
+        *schema.ACCURACY_COLUMNS,
+        *schema.COST_COLUMNS,
+        *schema.TRAIN_COLUMNS,
+    ]
     pd.DataFrame(rows).reindex(columns=columns).to_csv(root / "results.csv", index=False)
     return root
 
@@ -192,15 +278,21 @@ def test_results_csv_of_another_tool_is_refused_naming_the_missing_columns(tmp_p
 
 
 def test_a_matrix_without_a_finished_cell_is_refused(tmp_path):
-    root = write_fake_matrix(tmp_path / "m", stages=(1,), distills=("none",),
-                             status={(1, "none", "lmrb", 0): "running", (1, "none", "lmrb", 1): "pending"})  # fmt: skip
+    root = write_fake_matrix(
+        tmp_path / "m",
+        stages=(1,),
+        distills=("none",),
+        status={(1, "none", "lmrb", 0): "running", (1, "none", "lmrb", 1): "pending"},
+    )
     with pytest.raises(InputError, match=r"none of its 2 cells has finished yet \(1 running, 1 pending\)"):
         analyze(load_matrix(root))
 
 
-@pytest.mark.parametrize(("column", "value", "group"), [("dataset_fingerprint", "0" * 64, "datasets"),
-                                                         ("input_size", "256x256", "evaluation settings")],
-                         ids=["dataset", "input size"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("column", "value", "group"),
+    [("dataset_fingerprint", "0" * 64, "datasets"), ("input_size", "256x256", "evaluation settings")],
+    ids=["dataset", "input size"],
+)
 def test_mixed_datasets_or_evaluation_settings_are_refused_unless_allowed(tmp_path, column, value, group):
     root = write_fake_matrix(tmp_path / "m", context={(2, "none", "lmrb", 0): {column: value}})
     with pytest.raises(InputError, match=rf"mixes {group} \({column}: .*--allow-mixed"):
@@ -224,7 +316,7 @@ def test_rows_are_mean_and_sample_std_over_seeds(matrix_dir):
     assert stat.mean == pytest.approx(seeds.mean())
     assert stat.std == pytest.approx(seeds.std(ddof=1))
     md = render_markdown(main_table(analysis))
-    assert f"| 3 | teacher | 2/2 | " in md
+    assert "| 3 | teacher | 2/2 | " in md
     assert f"{stat.mean:.1f} ± {stat.std:.1f}" in md
 
 
@@ -275,11 +367,14 @@ def test_default_baseline_row_is_the_first_value_of_each_axis_and_can_be_chosen(
     assert partial.baseline.axes == {"stages": 1, "distill": "teacher"}
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("stages=9", r"stages=9: stages takes the values 1, 2, 3, 4"),
-    ("width=16", r"key 'width' is not an axis that varies .*varying: stages, distill"),
-    ("stages", r"'stages' is not of the form key=value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stages=9", r"stages=9: stages takes the values 1, 2, 3, 4"),
+        ("width=16", r"key 'width' is not an axis that varies .*varying: stages, distill"),
+        ("stages", r"'stages' is not of the form key=value"),
+    ],
+)
 def test_bad_baseline_row_names_the_key_or_value(matrix_dir, text, message):
     with pytest.raises(InputError, match=message):
         analyze(load_matrix(matrix_dir), baseline_row=parse_baseline_row(text))
@@ -324,7 +419,7 @@ def test_latex_is_a_booktabs_table_with_escaped_headers(matrix_dir):
     tex = render_latex(main_table(analysis), conventions(analysis))
     assert tex.index("\\toprule") < tex.index("\\midrule") < tex.index("\\bottomrule")
     assert "$\\Delta$ Mean [95\\% CI: people]" in tex and "$\\pm$" in tex and "Mean@0.1" in tex
-    body = tex[tex.index("\\midrule"):tex.index("\\bottomrule")]
+    body = tex[tex.index("\\midrule") : tex.index("\\bottomrule")]
     assert body.count("\\\\") == 8  # one line per variant
     assert tex.isascii()  # symbols spelled out for pdflatex, in the table and in the comments
 
@@ -339,7 +434,9 @@ def test_csv_holds_axes_means_stds_deltas_and_front_membership(tmp_path):
     assert row["Mean"] == pytest.approx(v.value("Mean").mean)
     assert row["Mean_std"] == pytest.approx(v.value("Mean").std)
     assert row["params_deploy"] == pytest.approx(352000.0)  # schema units: a parameter count
-    assert (row["delta"], row["delta_low"], row["delta_high"]) == pytest.approx((v.delta.delta, v.delta.low, v.delta.high))
+    assert (row["delta"], row["delta_low"], row["delta_high"]) == pytest.approx(
+        (v.delta.delta, v.delta.low, v.delta.high)
+    )
     assert row["cells_done"] == 2 and row["cells_total"] == 2
     assert frame["pareto_gmacs"].sum() == 2 and frame["baseline_row"].sum() == 1  # each block's best
 
@@ -355,8 +452,11 @@ def test_paper_view_has_one_table_per_axis_holding_the_others_at_the_baseline(ma
 
 
 def test_running_matrix_marks_missing_cells(tmp_path):
-    status = {(4, "teacher", "lmrb", 0): "running", (4, "teacher", "lmrb", 1): "pending",
-              (3, "none", "lmrb", 1): "failed"}  # fmt: skip
+    status = {
+        (4, "teacher", "lmrb", 0): "running",
+        (4, "teacher", "lmrb", 1): "pending",
+        (3, "none", "lmrb", 1): "failed",
+    }
     root = write_fake_matrix(tmp_path / "m", status=status)
     analysis = analyze(load_matrix(root), metric="pckh")  # cells not scored yet are kept, not filtered out
     md = render_markdown(main_table(analysis))
@@ -369,8 +469,12 @@ def test_running_matrix_marks_missing_cells(tmp_path):
 
 
 def test_missing_values_spelled_nan_by_pandas_are_missing_not_a_second_metric(tmp_path):
-    root = write_fake_matrix(tmp_path / "m", stages=(1, 2), distills=("none",),
-                             status={(2, "none", "lmrb", 0): "failed", (2, "none", "lmrb", 1): "failed"})  # fmt: skip
+    root = write_fake_matrix(
+        tmp_path / "m",
+        stages=(1, 2),
+        distills=("none",),
+        status={(2, "none", "lmrb", 0): "failed", (2, "none", "lmrb", 1): "failed"},
+    )
     text = (root / "results.csv").read_text().splitlines()
     failed = [i for i, line in enumerate(text) if ",failed," in line]
     header = text[0].split(",")
@@ -412,25 +516,45 @@ def test_figures_come_in_png_svg_and_pdf_with_the_front_and_references_labelled(
     data = figure_bytes(pareto_figure(analysis, "gmacs"))
     assert data["png"].startswith(b"\x89PNG") and data["pdf"].startswith(b"%PDF")
     svg = data["svg"].decode()
-    for text in ("Pareto front (2 variants)", "SimpleBaseline-R18", "Lite-HRNet-18", "GMACs (fvcore, deploy model",
-                 "PCKh@0.5 Mean (%)", "log scale"):  # fmt: skip
+    for text in (
+        "Pareto front (2 variants)",
+        "SimpleBaseline-R18",
+        "Lite-HRNet-18",
+        "GMACs (fvcore, deploy model",
+        "PCKh@0.5 Mean (%)",
+        "log scale",
+    ):
         assert text in svg
 
 
 def test_build_writes_tables_plots_page_and_markdown(tmp_path):
     matrix_dir = write_fake_matrix(tmp_path / "runs" / "blocks", blocks=("lmrb", "inverted"))
     out = tmp_path / "report"
-    result = CliRunner().invoke(main, ["report", str(matrix_dir), "--out", str(out), "--formats", "png",
-                                       "--bootstrap", "200", "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["report", str(matrix_dir), "--out", str(out), "--formats", "png", "--bootstrap", "200", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     # The inverted block is cheaper and less accurate: each block type's best variant is on the front.
-    assert summary["pareto"]["gmacs"] == ["stages=4, block=inverted, distill=teacher",
-                                          "stages=4, block=lmrb, distill=teacher"]  # fmt: skip
-    for name in ("index.html", "report.md", "tables/results.md", "tables/results.tex", "tables/results.csv",
-                 "tables/axis_stages.tex", "tables/axis_distill.csv", "tables/stages.csv", "plots/pareto_gmacs.png",
-                 "plots/pareto_params.png", "plots/pareto_latency.png", "plots/axis_stages.png",
-                 "plots/stages.png"):  # fmt: skip
+    assert summary["pareto"]["gmacs"] == [
+        "stages=4, block=inverted, distill=teacher",
+        "stages=4, block=lmrb, distill=teacher",
+    ]
+    for name in (
+        "index.html",
+        "report.md",
+        "tables/results.md",
+        "tables/results.tex",
+        "tables/results.csv",
+        "tables/axis_stages.tex",
+        "tables/axis_distill.csv",
+        "tables/stages.csv",
+        "plots/pareto_gmacs.png",
+        "plots/pareto_params.png",
+        "plots/pareto_latency.png",
+        "plots/axis_stages.png",
+        "plots/stages.png",
+    ):
         assert (out / name).is_file(), name
     md = (out / "report.md").read_text()
     assert "Effect of stages (block=lmrb, distill=none)" in md
@@ -447,14 +571,17 @@ def test_variants_that_deploy_one_network_get_no_front_and_no_stack_of_dots_but_
     assert summary["pareto"] == {"gmacs": [], "params": [], "latency": []}
     assert not list((tmp_path / "out" / "plots").glob("pareto_*"))
     shared = [w for w in summary["warnings"] if w.startswith("Every LSPD variant deploys the same network")]
-    assert shared == ["Every LSPD variant deploys the same network (0.0291 GMACs, 0.352 M, 3.12 ms): no Pareto "
-                      "front is drawn for GMACs or parameters or latency, and no plot unless reference models give "
-                      "it other costs; compare the variants' accuracy in the tables."]  # fmt: skip
+    assert shared == [
+        "Every LSPD variant deploys the same network (0.0291 GMACs, 0.352 M, 3.12 ms): no Pareto "
+        "front is drawn for GMACs or parameters or latency, and no plot unless reference models give "
+        "it other costs; compare the variants' accuracy in the tables."
+    ]
     page = (tmp_path / "out" / "index.html").read_text()
     assert page.count("Every LSPD variant deploys the same network") == 1
     # With reference models beside them, the plot shows where the one network sits, still without a front.
-    with_refs = build_report(write_fake_matrix(tmp_path / "r", references=True), tmp_path / "out2", formats=("svg",),
-                             n_boot=100)  # fmt: skip
+    with_refs = build_report(
+        write_fake_matrix(tmp_path / "r", references=True), tmp_path / "out2", formats=("svg",), n_boot=100
+    )
     assert with_refs["pareto"]["gmacs"] == []
     svg = (tmp_path / "out2" / "plots" / "pareto_gmacs.svg").read_text()
     assert "SimpleBaseline-R18" in svg and "Pareto front" not in svg
@@ -463,8 +590,13 @@ def test_variants_that_deploy_one_network_get_no_front_and_no_stack_of_dots_but_
 def test_every_stage_is_tabled_and_plotted_with_what_deploying_one_stage_gives_up(matrix_dir, tmp_path):
     analysis = analyze(load_matrix(matrix_dir))
     table = stage_table(analysis)
-    assert [c.header for c in table.columns][-5:] == ["stage 1", "stage 2", "stage 3", "stage 4",
-                                                       "last − deployed (points)"]  # fmt: skip
+    assert [c.header for c in table.columns][-5:] == [
+        "stage 1",
+        "stage 2",
+        "stage 3",
+        "stage 4",
+        "last − deployed (points)",
+    ]
     k3 = _variant(analysis, stages=3, distill="teacher")
     assert k3.value("stage3_headline").mean == pytest.approx(k3.value("Mean").mean + 2.0)
     assert k3.value("stage4_headline") is None
@@ -492,14 +624,24 @@ def test_a_cost_no_variant_has_yet_gets_no_plot_and_a_note(tmp_path):
 
 
 def test_reference_profiles_are_drawn_by_cost_when_their_size_matches(matrix_dir, tmp_path):
-    profile = {"model": "litehrnet-18", "input": [64, 64], "params": {"full": 1.1e6, "deploy": 1.1e6},
-               "macs": [{"counter": "fvcore", "gmacs": 0.017}], "latency": []}  # fmt: skip
+    profile = {
+        "model": "litehrnet-18",
+        "input": [64, 64],
+        "params": {"full": 1.1e6, "deploy": 1.1e6},
+        "macs": [{"counter": "fvcore", "gmacs": 0.017}],
+        "latency": [],
+    }
     (tmp_path / "lite.json").write_text(json.dumps(profile))
     (tmp_path / "big.json").write_text(json.dumps({**profile, "model": "simplebaseline-r50", "input": [256, 192]}))
     refs, notes = load_references([tmp_path / "lite.json"], FINGERPRINT)
     assert refs[0].label == "Lite-HRNet-18" and refs[0].accuracy is None and refs[0].gmacs == {"fvcore": 0.017}
-    summary = build_report(matrix_dir, tmp_path / "out", formats=("svg",), n_boot=100,
-                           references=[tmp_path / "lite.json", tmp_path / "big.json"])  # fmt: skip
+    summary = build_report(
+        matrix_dir,
+        tmp_path / "out",
+        formats=("svg",),
+        n_boot=100,
+        references=[tmp_path / "lite.json", tmp_path / "big.json"],
+    )
     svg = (tmp_path / "out" / "plots" / "pareto_gmacs.svg").read_text()
     assert "Lite-HRNet-18 (cost only)" in svg and "SimpleBaseline-R50" not in svg
     assert any("SimpleBaseline-R50 was profiled at 256×192" in w for w in summary["warnings"])
@@ -515,8 +657,13 @@ def test_the_zoo_table_gives_the_reference_models_by_default_at_the_matrix_size(
     zoo.parent.mkdir(parents=True)
 
     def profile(model, hw):
-        return {"model": model, "input": hw, "params": {"full": 1.1e6, "deploy": 1.1e6},
-                "macs": [{"counter": "fvcore", "gmacs": 0.017}], "latency": []}  # fmt: skip
+        return {
+            "model": model,
+            "input": hw,
+            "params": {"full": 1.1e6, "deploy": 1.1e6},
+            "macs": [{"counter": "fvcore", "gmacs": 0.017}],
+            "latency": [],
+        }
 
     zoo.write_text(json.dumps([profile("litehrnet-18", [64, 64]), profile("lspd-s", [64, 64])]))
     summary = build_report(root, tmp_path / "out", formats=("svg",), n_boot=100)
@@ -529,7 +676,8 @@ def test_the_zoo_table_gives_the_reference_models_by_default_at_the_matrix_size(
     assert "Lite-HRNet" not in (tmp_path / "out" / "plots" / "pareto_gmacs.svg").read_text()
     assert [w for w in summary["warnings"] if "zoo" in w] == [
         "the zoo table reports/zoo/zoo.json was profiled at other input sizes than the matrix's 64×64: its models "
-        "are drawn after `lspd-bench zoo --input 64x64 --out reports/zoo/zoo.json`"]
+        "are drawn after `lspd-bench zoo --input 64x64 --out reports/zoo/zoo.json`"
+    ]
 
 
 # ------------------------------------------------------------------------------------- real cells, slow
@@ -562,14 +710,23 @@ def test_report_of_two_really_trained_and_profiled_cells(tiny_overrides, tmp_pat
         lat = measure_latency(deployed, hw, batch=1, threads=1, min_time_s=0.05)
         thr = measure_latency(deployed, hw, batch=8, threads=1, min_time_s=0.05)
         first_ms = first_ms or lat.median_ms
-        costs[stages] = {"model": cfg.model, "input": list(hw), "measured": "deploy",
-                         "params": {"full": count_params(model), "deploy": count_params(deployed)},
-                         "macs": [m.to_dict() for m in count_macs(deployed, hw)], "latency": lat.to_dict(),
-                         "throughput": thr.to_dict(), "latency_ratio": lat.median_ms / first_ms,
-                         "environment": environment("cpu"), "conventions": list(CONVENTIONS)}  # fmt: skip
+        costs[stages] = {
+            "model": cfg.model,
+            "input": list(hw),
+            "measured": "deploy",
+            "params": {"full": count_params(model), "deploy": count_params(deployed)},
+            "macs": [m.to_dict() for m in count_macs(deployed, hw)],
+            "latency": lat.to_dict(),
+            "throughput": thr.to_dict(),
+            "latency_ratio": lat.median_ms / first_ms,
+            "environment": environment("cpu"),
+            "conventions": list(CONVENTIONS),
+        }
         write_json(cell_dir / "cost.json", costs[stages])
-        write_json(cell_dir / "cell.json", {"config": cfg.to_dict(),
-                                            "identity": identity(cfg, bundle.num_joints, bundle.fingerprint)})  # fmt: skip
+        write_json(
+            cell_dir / "cell.json",
+            {"config": cfg.to_dict(), "identity": identity(cfg, bundle.num_joints, bundle.fingerprint)},
+        )
         rows.append(store.result_row(cell_dir, "done", "ci"))
     store.write_results(root, rows, max_stages=2)
 
@@ -605,8 +762,9 @@ def test_the_report_states_the_seed_noise_of_the_matrix_and_what_one_seed_interv
     assert noise.sd == pytest.approx(np.sqrt(np.mean(per_row))) and (noise.rows, noise.df) == (8, 8)
     assert f"pooled SD of {noise.sd:.2f} points" in noise_line(two)
     # With the seed held: the residual of row + seed over the LSPD rows (references are comparison markers).
-    grid = np.array([[c.row["Mean"] for c in sorted(v.done, key=lambda c: c.row["seed"])]
-                     for v in two.variants if not v.reference])  # fmt: skip
+    grid = np.array(
+        [[c.row["Mean"] for c in sorted(v.done, key=lambda c: c.row["seed"])] for v in two.variants if not v.reference]
+    )
     resid = grid - grid.mean(1, keepdims=True) - grid.mean(0, keepdims=True) + grid.mean()
     held = np.sqrt((resid**2).sum() / ((grid.shape[0] - 1) * (grid.shape[1] - 1)))
     assert f"With the seed held, {held:.2f} points are left" in noise_line(two)
@@ -621,16 +779,25 @@ def test_the_report_states_the_seed_noise_of_the_matrix_and_what_one_seed_interv
 
 def test_the_report_shows_the_teacher_figure_next_to_its_students(tmp_path):
     root = write_fake_matrix(tmp_path / "m", stages=(1,), seeds=(0,))
-    teacher = {"model": "hourglass", "knobs": {"num_joints": 16, "stacks": 2, "features": 64}, "source": "shipped",
-               "file": "teacher-abc.pt", "identity_hash": "abc", "headline": 71.25, "headline_name": "PCKh@0.5 Mean",
-               "epochs": 40}  # fmt: skip
+    teacher = {
+        "model": "hourglass",
+        "knobs": {"num_joints": 16, "stacks": 2, "features": 64},
+        "source": "shipped",
+        "file": "teacher-abc.pt",
+        "identity_hash": "abc",
+        "headline": 71.25,
+        "headline_name": "PCKh@0.5 Mean",
+        "epochs": 40,
+    }
     for folder in root.glob("*-teacher-*"):
         metrics = json.loads((folder / "metrics.json").read_text())
         metrics["distill"]["teacher"] = teacher
         (folder / "metrics.json").write_text(json.dumps(metrics))
     summary = build_report(root, tmp_path / "report")
-    line = ("Teacher: hourglass (stacks 2, features 64), shipped (teacher-abc.pt), 40 epochs: PCKh@0.5 Mean 71.2 on "
-            "the validation split")  # fmt: skip
+    line = (
+        "Teacher: hourglass (stacks 2, features 64), shipped (teacher-abc.pt), 40 epochs: PCKh@0.5 Mean 71.2 on "
+        "the validation split"
+    )
     assert line in (tmp_path / "report" / "report.md").read_text()
     assert line in (tmp_path / "report" / "index.html").read_text()
     assert summary["teachers"][0]["headline"] == 71.25

@@ -42,8 +42,12 @@ def _elements(text: str) -> list[tuple[str, dict[str, str]]]:
 @pytest.fixture
 def page(tmp_path) -> Path:
     """The report of a running matrix with reference models (PNG plots only, for speed)."""
-    root = write_fake_matrix(tmp_path / "runs" / "m", blocks=("lmrb", "inverted"), references=True,
-                             status={(4, "teacher", "inverted", 0): "running", (4, "teacher", "inverted", 1): "pending"})  # fmt: skip
+    root = write_fake_matrix(
+        tmp_path / "runs" / "m",
+        blocks=("lmrb", "inverted"),
+        references=True,
+        status={(4, "teacher", "inverted", 0): "running", (4, "teacher", "inverted", 1): "pending"},
+    )
     build_report(root, tmp_path / "report", formats=("png",), n_boot=100)
     return tmp_path / "report" / "index.html"
 
@@ -63,8 +67,15 @@ def test_index_html_is_self_contained_with_every_table_plot_and_the_environment(
     ids = {a.get("id") for _, a in tags}
     assert {"pareto", "paper", "stages", "results", "axes", "environment", "conventions"} <= ids
     assert {"results", "axis_stages", "axis_block", "axis_distill", "axis_model"} <= ids  # every table
-    for fact in (ENV["cpu"], ENV["libraries"]["fvcore"], ENV["libraries"]["torch"], "synthetic benchmark ci",
-                 "3 epochs, batch 32, lr 0.002, multistep", "Training threads", "1 thread, eager, float32"):  # fmt: skip
+    for fact in (
+        ENV["cpu"],
+        ENV["libraries"]["fvcore"],
+        ENV["libraries"]["torch"],
+        "synthetic benchmark ci",
+        "3 epochs, batch 32, lr 0.002, multistep",
+        "Training threads",
+        "1 thread, eager, float32",
+    ):
         assert fact in text, fact
     assert "Mean@0.1 is read at threshold exactly 0.1" in text  # the metric's conventions travel along
     assert "The matrix is not finished" in text and "0/2 (1 running, 1 pending)" in text
@@ -75,13 +86,22 @@ def _chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium); the page's rendering "
-                "was not checked")  # fmt: skip
+    pytest.skip(
+        "headless Chromium is not installed (Debian: apt-get install chromium); the page's rendering was not checked"
+    )
 
 
 def _run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-extensions", "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}"]  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-extensions",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+    ]
     return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=180, check=False)
 
 

@@ -49,9 +49,15 @@ def test_same_seed_gives_the_same_bytes_whatever_the_workers_and_chunks(tiny, tm
     assert seen == [(3, 11), (6, 11), (9, 11), (11, 11)]  # a call per chunk: train 3 + 3, val 3 + 2
     assert again["fingerprint"] == meta["fingerprint"]
     assert set(_files(root)) == {
-        "meta.json", "train_images.npy", "val_images.npy", "train_mpii.json", "val_mpii.json",
-        "train_coco.json", "val_coco.json", "gt_valid.mat",
-    }  # fmt: skip
+        "meta.json",
+        "train_images.npy",
+        "val_images.npy",
+        "train_mpii.json",
+        "val_mpii.json",
+        "train_coco.json",
+        "val_coco.json",
+        "gt_valid.mat",
+    }
 
 
 def test_fingerprint_follows_the_content(tiny, tmp_path):

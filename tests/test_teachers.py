@@ -30,7 +30,9 @@ def weights(tmp_path, monkeypatch):
 
 
 def _teacher_identity(cfg, bundle):
-    return identity(teacher_config(cfg), bundle.num_joints, bundle.fingerprint, knobs=teacher_knobs(cfg, bundle.num_joints))
+    return identity(
+        teacher_config(cfg), bundle.num_joints, bundle.fingerprint, knobs=teacher_knobs(cfg, bundle.num_joints)
+    )
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -40,8 +42,11 @@ def test_a_shipped_teacher_is_the_teacher_of_its_preset_on_freshly_generated_dat
     the fingerprint it was trained on: a distilled cell of that preset finds it without training."""
     data = shipped.load_shipped(path)
     preset = data["record"]["preset"]  # its data may be another synthetic size (`synth_preset=standard`)
-    cfg = load_config(preset, None, {"cache_dir": str(tmp_path), "distill": "teacher",
-                                     "synth_preset": data["identity"]["synth_preset"]})  # fmt: skip
+    cfg = load_config(
+        preset,
+        None,
+        {"cache_dir": str(tmp_path), "distill": "teacher", "synth_preset": data["identity"]["synth_preset"]},
+    )
     bundle = build_data(cfg)
     assert shipped.shipped_path(_teacher_identity(cfg, bundle)) == path
     build_teacher(cfg, bundle.num_joints).load_state_dict(data["state_dict"])  # strict: every key and shape
@@ -59,7 +64,9 @@ def test_a_shipped_teacher_is_used_and_another_fingerprint_trains_its_own(tiny_o
     bundle = build_data(cfg)
     model, record = train_teacher(cfg, bundle, torch.device("cpu"))
     path = ship_teacher(cfg, model, record, "test")
-    assert path.parent == weights and shipped.find_shipped(record["identity"])["record"]["headline"] == record["headline"]
+    assert (
+        path.parent == weights and shipped.find_shipped(record["identity"])["record"]["headline"] == record["headline"]
+    )
 
     # Same data and teacher config, another cache: the shipped teacher, nothing trained.
     events = []
@@ -69,8 +76,18 @@ def test_a_shipped_teacher_is_used_and_another_fingerprint_trains_its_own(tiny_o
     assert not any(e["event"] == "teacher_start" for e in events)
 
     # The plan of a dry run knows it too, without torch (from the JSON beside the weights).
-    args = ["ablate", "stages=1", "distill=teacher", "--preset", "ci", "--dry-run", "--json", "--out", str(tmp_path / "m"),
-            *(f"{k}={v}" for k, v in tiny_overrides.items())]  # fmt: skip
+    args = [
+        "ablate",
+        "stages=1",
+        "distill=teacher",
+        "--preset",
+        "ci",
+        "--dry-run",
+        "--json",
+        "--out",
+        str(tmp_path / "m"),
+        *(f"{k}={v}" for k, v in tiny_overrides.items()),
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     planned = [s for s in json.loads(r.output)["shared"] if s["what"] == "teacher"]
@@ -87,8 +104,9 @@ def test_a_shipped_teacher_is_used_and_another_fingerprint_trains_its_own(tiny_o
 
 
 @pytest.mark.slow
-def test_the_train_command_names_the_reason_when_the_data_fingerprint_differs(tiny_overrides, tiny_synth, weights,
-                                                                              tmp_path):  # fmt: skip
+def test_the_train_command_names_the_reason_when_the_data_fingerprint_differs(
+    tiny_overrides, tiny_synth, weights, tmp_path
+):
     cfg = load_config("ci", None, {**tiny_overrides, "distill": "teacher"})
     bundle = build_data(cfg)
     ident = _teacher_identity(cfg, bundle)
@@ -106,8 +124,15 @@ def test_a_corrupt_shipped_teacher_is_one_line_and_exit_code_2(tiny_overrides, w
     cfg = load_config("ci", None, {**tiny_overrides, "distill": "teacher"})
     path = shipped.shipped_path(_teacher_identity(cfg, build_data(cfg)))
     path.write_bytes(b"not a teacher")
-    args = ["train", "--preset", "ci", "--out", str(tmp_path / "run"), *(f"{k}={v}" for k, v in tiny_overrides.items()),
-            "distill=teacher"]  # fmt: skip
+    args = [
+        "train",
+        "--preset",
+        "ci",
+        "--out",
+        str(tmp_path / "run"),
+        *(f"{k}={v}" for k, v in tiny_overrides.items()),
+        "distill=teacher",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 2
     assert str(path) in r.output and "Traceback" not in r.output

@@ -43,8 +43,15 @@ def test_same_seed_same_weights_and_metrics(tiny_overrides, tmp_path):
 def test_a_run_writes_metrics_per_stage_next_to_its_checkpoints(tiny_overrides, tmp_path):
     cfg = load_config("ci", None, {**tiny_overrides, "stages": 3})
     metrics = train_and_evaluate(cfg, tmp_path)
-    for name in ("metrics.json", "last.pt", "best.pt", "log.csv", "config.json", "per_person.npz",
-                 "predictions_val.json"):  # fmt: skip
+    for name in (
+        "metrics.json",
+        "last.pt",
+        "best.pt",
+        "log.csv",
+        "config.json",
+        "per_person.npz",
+        "predictions_val.json",
+    ):
         assert (tmp_path / name).is_file(), name
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["headline"] == metrics["headline"]
@@ -57,8 +64,18 @@ def test_a_run_writes_metrics_per_stage_next_to_its_checkpoints(tiny_overrides, 
 
 def test_predictions_file_scores_the_same_through_score_mpii(tiny_overrides, tiny_synth, tmp_path):
     metrics = train_and_evaluate(load_config("ci", None, tiny_overrides), tmp_path)
-    r = CliRunner().invoke(main, ["score", "mpii", "--pred", str(tmp_path / "predictions_val.json"),
-                                  "--gt", os.path.join(tiny_synth, "gt_valid.mat"), "--json"])  # fmt: skip
+    r = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "mpii",
+            "--pred",
+            str(tmp_path / "predictions_val.json"),
+            "--gt",
+            os.path.join(tiny_synth, "gt_valid.mat"),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["table"]["Mean"] == pytest.approx(metrics["headline"])
 
@@ -115,8 +132,9 @@ def test_resume_after_a_kill_ends_like_an_uninterrupted_run(tiny_overrides, tmp_
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run(_train_cmd(tiny_overrides, tmp_path / "whole", epochs), check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(tiny_overrides, killed, epochs), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        _train_cmd(tiny_overrides, killed, epochs), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = killed / "log.csv"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
@@ -141,8 +159,11 @@ def test_the_teacher_is_trained_once_and_reused(tiny_overrides, tmp_path):
     teacher_dir = first["distill"]["teacher"]["dir"]
     stamp = os.path.getmtime(os.path.join(teacher_dir, "last.pt"))
     events.clear()
-    second = train_and_evaluate(load_config("ci", None, {**tiny_overrides, "distill": "teacher+sequence", "stages": 3}),
-                                tmp_path / "b", progress=events.append)  # fmt: skip
+    second = train_and_evaluate(
+        load_config("ci", None, {**tiny_overrides, "distill": "teacher+sequence", "stages": 3}),
+        tmp_path / "b",
+        progress=events.append,
+    )
     assert not any(e["event"] in ("teacher_start", "teacher_heatmaps") for e in events)
     assert second["distill"]["teacher"]["dir"] == teacher_dir
     assert os.path.getmtime(os.path.join(teacher_dir, "last.pt")) == stamp
@@ -169,8 +190,18 @@ def test_two_process_data_parallel_training_with_gloo(tiny_overrides, tmp_path):
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     cmd = _train_cmd(tiny_overrides, tmp_path / "ddp", 2)
-    cmd[1:3] = ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                "--master_port", str(port), "-m", "lspd_bench"]  # fmt: skip
+    cmd[1:3] = [
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        "-m",
+        "lspd_bench",
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())

@@ -87,7 +87,9 @@ def _peak(heatmap: np.ndarray) -> np.ndarray:
     def offset(a, b, c):
         return 0.5 * (a - c) / (a - 2 * b + c)
 
-    return np.array([x + offset(log[y, x - 1], log[y, x], log[y, x + 1]), y + offset(log[y - 1, x], log[y, x], log[y + 1, x])])
+    return np.array(
+        [x + offset(log[y, x - 1], log[y, x], log[y, x + 1]), y + offset(log[y - 1, x], log[y, x], log[y + 1, x])]
+    )
 
 
 def test_targets_peak_at_the_joint_with_sigma_scaled_to_the_heatmap():
@@ -110,10 +112,20 @@ def _dataset(tmp_path, train=True, aug=None, n=4, seed=3) -> PoseDataset:
     for i in range(n):
         joints = rng.uniform(30, 66, (16, 2))
         records.append(
-            PersonRecord(i, i, np.array([48.0, 48.0]), np.array([0.3, 0.3]), joints, np.ones(16, np.float32),
-                         source="test", entry=i)  # fmt: skip
+            PersonRecord(
+                i,
+                i,
+                np.array([48.0, 48.0]),
+                np.array([0.3, 0.3]),
+                joints,
+                np.ones(16, np.float32),
+                source="test",
+                entry=i,
+            )
         )
-    return PoseDataset(records, ArrayImages(tmp_path / "images.npy"), (64, 64), (16, 16), train=train, aug=aug, seed=seed)
+    return PoseDataset(
+        records, ArrayImages(tmp_path / "images.npy"), (64, 64), (16, 16), train=train, aug=aug, seed=seed
+    )
 
 
 def test_joints_round_trip_through_augmentation_and_the_heatmap_inverse(tmp_path):
@@ -161,7 +173,9 @@ def test_flip_mirrors_the_crop_and_swaps_left_and_right_labels(tmp_path):
 def test_augmentation_stays_within_its_limits():
     rng = np.random.default_rng(1)
     cfg = AugmentConfig()
-    draws = [sample_augmentation(rng, cfg, [0, 0], [1.0, 1.0], np.zeros((16, 2)), np.ones(16), 1.0) for _ in range(2000)]
+    draws = [
+        sample_augmentation(rng, cfg, [0, 0], [1.0, 1.0], np.zeros((16, 2)), np.ones(16), 1.0) for _ in range(2000)
+    ]
     zooms = np.array([d.scale[0] for d in draws])
     rots = np.array([d.rot for d in draws])
     assert zooms.min() >= 0.75 and zooms.max() <= 1.25
@@ -176,7 +190,9 @@ def test_half_body_crops_around_the_chosen_half():
     cfg = AugmentConfig(half_body_prob=1.0, scale_factor=0.0, rot_prob=0.0, flip_prob=0.0)
     centers = set()
     for seed in range(20):
-        d = sample_augmentation(np.random.default_rng(seed), cfg, [100, 100], [5.0, 5.0], joints, np.ones(17), 0.75, upper)
+        d = sample_augmentation(
+            np.random.default_rng(seed), cfg, [100, 100], [5.0, 5.0], joints, np.ones(17), 0.75, upper
+        )
         centers.add(tuple(np.round(d.center, 6)))
         assert d.scale[0] / d.scale[1] == pytest.approx(0.75)
     assert centers == {tuple(joints[:11].mean(0)), tuple(joints[11:].mean(0))}

@@ -29,20 +29,42 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 INK, STAGE, TEACHER, SEQUENCE, GT = "#222222", "#e8eef8", "#d55e00", "#009e73", "#555555"
-plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 10, "svg.fonttype": "path",
-                     "svg.hashsalt": "lspd-bench"})  # fmt: skip
+plt.rcParams.update(
+    {"font.family": "DejaVu Sans", "font.size": 10, "svg.fonttype": "path", "svg.hashsalt": "lspd-bench"}
+)
 
 
 def box(ax, x, y, w, h, text, *, face="white", edge=INK, size=10, dashed=False, weight="normal"):
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.12", facecolor=face,
-                                edgecolor=edge, linewidth=1.2, linestyle="--" if dashed else "-"))  # fmt: skip
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            facecolor=face,
+            edgecolor=edge,
+            linewidth=1.2,
+            linestyle="--" if dashed else "-",
+        )
+    )
     ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size, color=INK, weight=weight)
 
 
 def arrow(ax, start, end, *, color=INK, style="-|>", dashed=False, rad=0.0, width=1.2):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, color=color, linewidth=width,
-                                 linestyle=(0, (4, 3)) if dashed else "-", connectionstyle=f"arc3,rad={rad}",
-                                 shrinkA=2, shrinkB=2))  # fmt: skip
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle=style,
+            mutation_scale=11,
+            color=color,
+            linewidth=width,
+            linestyle=(0, (4, 3)) if dashed else "-",
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=2,
+            shrinkB=2,
+        )
+    )
 
 
 def save(fig, name: str) -> Path:
@@ -66,8 +88,15 @@ def lspd_diagram() -> Path:
     for x, k in stages:
         ax.add_patch(Rectangle((x, main_y - 0.1), 3.45, h + 0.5, facecolor=STAGE, edgecolor="#7f93b8", linewidth=1.0))
         ax.text(x + 0.1, main_y + h + 0.17, f"stage {k}", fontsize=10, weight="bold", va="center", color="#2f4a7a")
-        box(ax, x + 0.15, main_y + 0.2, 2.15, 1.1, f"body$_{k}$: encoder–\ndecoder of depth D,\nbuilt from `block`",
-            size=8.5)  # fmt: skip
+        box(
+            ax,
+            x + 0.15,
+            main_y + 0.2,
+            2.15,
+            1.1,
+            f"body$_{k}$: encoder–\ndecoder of depth D,\nbuilt from `block`",
+            size=8.5,
+        )
         box(ax, x + 2.6, main_y + 0.35, 0.7, 0.8, f"head$_{k}$\n1×1", size=8.5)
         arrow(ax, (x + 2.3, main_y + 0.75), (x + 2.6, main_y + 0.75))
         ax.text(x + 2.45, main_y + 0.95, f"y$_{k}$", fontsize=8.5, ha="center")
@@ -95,26 +124,53 @@ def lspd_diagram() -> Path:
     for (x, _), (x_next, _) in zip(stages[:-1], stages[1:]):
         arrow(ax, (x_next + 2.2, 3.0), (x + 3.7, 3.0), color=SEQUENCE)
     ax.text(11.0, 3.15, "sg(h$_{k+1}$) → h$_k$", color=SEQUENCE, fontsize=9, ha="center", va="bottom")
-    box(ax, 14.3, 0.25, 4.2, 1.0, "teacher, trained once and frozen\n(stacked hourglass) → heatmaps T",
-        face="#fde8dc", edge=TEACHER, size=9)  # fmt: skip
+    box(
+        ax,
+        14.3,
+        0.25,
+        4.2,
+        1.0,
+        "teacher, trained once and frozen\n(stacked hourglass) → heatmaps T",
+        face="#fde8dc",
+        edge=TEACHER,
+        size=9,
+    )
     for x, _ in stages:
         arrow(ax, (16.4, 1.25), (x + 2.95, 2.6), color=TEACHER, dashed=True)
     # Deploy: backbone + stage 1.
-    ax.add_patch(FancyBboxPatch((1.75, main_y - 0.3), 7.1, h + 1.05, boxstyle="round,pad=0.02,rounding_size=0.15",
-                                facecolor="none", edgecolor="#0072b2", linewidth=1.8, linestyle="--"))  # fmt: skip
+    ax.add_patch(
+        FancyBboxPatch(
+            (1.75, main_y - 0.3),
+            7.1,
+            h + 1.05,
+            boxstyle="round,pad=0.02,rounding_size=0.15",
+            facecolor="none",
+            edgecolor="#0072b2",
+            linewidth=1.8,
+            linestyle="--",
+        )
+    )
     deploy = "deploy() = backbone + stages 1 … deploy_stage (default 1), returning that stage's heatmaps only"
     ax.text(1.8, main_y + h + 1.0, deploy, color="#0072b2", fontsize=10, weight="bold", va="center")
     legend = [
         ("——", GT, "none (and every mode): L(h$_k$, GT) at every stage (intermediate supervision)"),
-        ("- - -", TEACHER,
-         "teacher: (1−α)·L(h$_k$, GT) + α·L(h$_k$, T) at every stage; teacher+sequence: at stage K only"),
-        ("——", SEQUENCE,
-         "sequence, teacher+sequence: stage k < K gets (1−α)·L(h$_k$, GT) + α·L(h$_k$, sg(h$_{k+1}$))"),
+        (
+            "- - -",
+            TEACHER,
+            "teacher: (1−α)·L(h$_k$, GT) + α·L(h$_k$, T) at every stage; teacher+sequence: at stage K only",
+        ),
+        ("——", SEQUENCE, "sequence, teacher+sequence: stage k < K gets (1−α)·L(h$_k$, GT) + α·L(h$_k$, sg(h$_{k+1}$))"),
     ]
     for i, (mark, color, text) in enumerate(legend):
         ax.text(0.1, 1.55 - 0.5 * i, f"{mark}  {text}", color=color, fontsize=9, va="center")
-    ax.text(0.1, 0.05, "sg: stop-gradient (the later stage is not pulled towards the earlier one); L: the heatmap loss "
-            "with target weights", fontsize=8.5, color=GT)  # fmt: skip
+    ax.text(
+        0.1,
+        0.05,
+        "sg: stop-gradient (the later stage is not pulled towards the earlier one); L: the heatmap loss "
+        "with target weights",
+        fontsize=8.5,
+        color=GT,
+    )
     return save(fig, "lspd.svg")
 
 
@@ -132,8 +188,16 @@ def lmrb_diagram() -> Path:
     arrow(ax, (4.3, mid), (4.7, mid))
     ys = [4.45, 3.3, 2.15, 1.0]
     for i, y in enumerate(ys):
-        box(ax, 7.45, y - 0.38, 3.2, 0.76, f"group {i + 1}: depthwise 3×3,\ndilation {i + 1}; BN, ReLU", size=8.5,
-            face=STAGE)  # fmt: skip
+        box(
+            ax,
+            7.45,
+            y - 0.38,
+            3.2,
+            0.76,
+            f"group {i + 1}: depthwise 3×3,\ndilation {i + 1}; BN, ReLU",
+            size=8.5,
+            face=STAGE,
+        )
         if i == 0:
             arrow(ax, (6.3, mid), (7.45, y))
         else:
@@ -155,9 +219,14 @@ def lmrb_diagram() -> Path:
     ax.plot([0.85, 0.85, 16.15], [mid + 0.5, 5.6, 5.6], color=GT, linewidth=1.2)
     arrow(ax, (16.15, 5.6), (16.15, mid + 0.22), color=GT, style="-|>")
     ax.text(8.2, 5.75, "identity", color=GT, fontsize=9, ha="center")
-    ax.text(0.1, 0.15, "Green: group i's input is its own share of the C/2 channels plus group i−1's output, so the "
-            "receptive field grows group by group at depthwise cost (knobs: groups, dilations, kernel_sizes).",
-            fontsize=8.5, color=SEQUENCE)  # fmt: skip
+    ax.text(
+        0.1,
+        0.15,
+        "Green: group i's input is its own share of the C/2 channels plus group i−1's output, so the "
+        "receptive field grows group by group at depthwise cost (knobs: groups, dilations, kernel_sizes).",
+        fontsize=8.5,
+        color=SEQUENCE,
+    )
     return save(fig, "lmrb.svg")
 
 
@@ -170,8 +239,9 @@ def samples(data: Path) -> Path | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "grid.png"
-        subprocess.run([sys.executable, "-m", "lspd_bench", "data", "show", str(data), "--n", "16", "--out", str(png)],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "lspd_bench", "data", "show", str(data), "--n", "16", "--out", str(png)], check=True
+        )
         path = ASSETS / "samples-quick.jpg"
         Image.open(png).convert("RGB").save(path, quality=85, optimize=True)
     return path
@@ -184,8 +254,9 @@ def report_plots(matrix: Path) -> list[Path]:
         return []
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "lspd_bench", "report", str(matrix), "--out", tmp, "--formats", "png"],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "lspd_bench", "report", str(matrix), "--out", tmp, "--formats", "png"], check=True
+        )
         for plot in ("pareto_gmacs", "axis_stages"):
             name = f"report-ci-{plot.replace('_', '-')}.png"
             out.append(Path(shutil.copyfile(Path(tmp) / "plots" / f"{plot}.png", ASSETS / name)))

@@ -126,32 +126,48 @@ def config_reference() -> str:
 
     presets = {name: config.read_yaml(config.PRESET_DIR / f"{name}.yaml", "preset") for name in config.preset_names()}
     catalogue = _catalogue()
-    registry_choices = {"model": sorted(catalogue["models"]), "teacher": sorted(catalogue["models"]),
-                        "block": list(catalogue["choices"]["block"])}  # fmt: skip
+    registry_choices = {
+        "model": sorted(catalogue["models"]),
+        "teacher": sorted(catalogue["models"]),
+        "block": list(catalogue["choices"]["block"]),
+    }
     fields = dataclasses.fields(config.RunConfig)
     out: list[str] = []
     for family in config.KEY_FAMILIES:
         members = [f for f in fields if f.metadata["family"] == family]
         if not members:
             continue
-        out += [f"### {family.capitalize()} {{ #family-{family} }}", "",
-                "| key | type | default | set by presets | ablation axis | notes |",
-                "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        out += [
+            f"### {family.capitalize()} {{ #family-{family} }}",
+            "",
+            "| key | type | default | set by presets | ablation axis | notes |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for f in members:
-            kind = _type_text(str(f.type))
+            kind = "str" if f.metadata.get("enum") else _type_text(str(f.type))  # a closed choice is written as text
             choices = f.metadata.get("choices") or registry_choices.get(f.name)
             if choices:
                 kind += ": " + ", ".join(f"`{c}`" for c in choices)
             if f.metadata.get("within"):
                 kind += f", within `{f.metadata['within']}`"
-            set_by = "<br>".join(f"{name}: `{_yaml_value(values[f.name])}`" for name, values in presets.items()
-                                 if f.name in values) or "—"  # fmt: skip
+            set_by = (
+                "<br>".join(
+                    f"{name}: `{_yaml_value(values[f.name])}`" for name, values in presets.items() if f.name in values
+                )
+                or "—"
+            )
             comment = f.metadata["help"]
             if comment and not comment.endswith((".", ")")):
                 comment += "."
             notes = " ".join(t for t in (comment, _applies_text(config, f.metadata["applies"])) if t)
-            row = (f'<a id="{f.name}"></a>`{f.name}`', kind, f"`{_yaml_value(f.default)}`", set_by,
-                   _matrix_role(schema, f.name, f.metadata), notes)  # fmt: skip
+            row = (
+                f'<a id="{f.name}"></a>`{f.name}`',
+                kind,
+                f"`{_yaml_value(f.default)}`",
+                set_by,
+                _matrix_role(schema, f.name, f.metadata),
+                notes,
+            )
             out.append("| " + " | ".join(_cell(c) for c in row) + " |")
         out.append("")
     return "\n".join(out)

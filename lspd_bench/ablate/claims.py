@@ -27,13 +27,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from lspd_bench.ablate import schema
 from lspd_bench.config import parse_value
 from lspd_bench.errors import InputError
 
 #: The pseudo-key that names a stage of the same network.
 STAGE = "stage"
 #: Cost figures a claim may condition on (exact counts; latency is too noisy to decide a claim).
-COSTS = {"gmacs": "gmacs_fvcore", "params": "params_deploy"}
+COSTS = {"gmacs": schema.MAC_COLUMNS["fvcore"], "params": "params_deploy"}
 #: Default non-inferiority margin of ``>=`` (points).
 DEFAULT_WITHIN = 1.0
 
@@ -143,18 +144,23 @@ def parse_claim(text: Any, name: str = "") -> Claim:
                 if word in found:
                     raise InputError(f"{where}: '{word}' is given twice")
                 found[word] = hit["v"]
-                rest = rest[hit.end():].strip()
+                rest = rest[hit.end() :].strip()
                 break
         else:
-            raise InputError(f"{where}: cannot read {rest!r}; after the comparison come 'by N', 'within N', "
-                             "'at fewer|at no more gmacs|params', 'at every AXIS' and 'where KEY=VALUE'")  # fmt: skip
+            raise InputError(
+                f"{where}: cannot read {rest!r}; after the comparison come 'by N', 'within N', "
+                "'at fewer|at no more gmacs|params', 'at every AXIS' and 'where KEY=VALUE'"
+            )
     op = m["op"]
     if op == ">" and "within" in found:
         raise InputError(f"{where}: 'within N' is the margin of '>=' (at least as accurate); '>' takes 'by N'")
     if op == ">=" and "by" in found:
         raise InputError(f"{where}: 'by N' belongs to '>' (more accurate by N); '>=' takes 'within N'")
-    threshold = (_number(found["by"], "by", where) if "by" in found else 0.0) if op == ">" else \
-        -(_number(found["within"], "within", where) if "within" in found else DEFAULT_WITHIN)  # fmt: skip
+    threshold = (
+        (_number(found["by"], "by", where) if "by" in found else 0.0)
+        if op == ">"
+        else -(_number(found["within"], "within", where) if "within" in found else DEFAULT_WITHIN)
+    )
     if "fewer" in found and "no more" in found:
         raise InputError(f"{where}: give 'at fewer' or 'at no more', not both")
     word = "fewer" if "fewer" in found else "no more"
@@ -162,8 +168,18 @@ def parse_claim(text: Any, name: str = "") -> Claim:
     if cost is not None and cost not in COSTS:
         raise InputError(f"{where}: 'at {word} {cost}': the cost is one of {', '.join(COSTS)}")
     every = tuple(a.strip() for a in found.get("every", "").split(",") if a.strip())
-    claim = Claim(text, left, op, right, threshold, cost, word == "fewer", every,
-                  _selector(found["where"], where) if "where" in found else {}, str(name or ""))  # fmt: skip
+    claim = Claim(
+        text,
+        left,
+        op,
+        right,
+        threshold,
+        cost,
+        word == "fewer",
+        every,
+        _selector(found["where"], where) if "where" in found else {},
+        str(name or ""),
+    )
     if (STAGE in left) != (STAGE in right):
         raise InputError(f"{where}: compare a stage with a stage ('stage=2 > stage=1'), or variants with variants")
     if claim.stage_claim and (len(left) > 1 or len(right) > 1):
@@ -187,8 +203,10 @@ def parse_claims(raw: Any, source: str) -> tuple[Claim, ...]:
         if isinstance(item, dict):
             unknown = sorted(set(item) - {"claim", "name"})
             if unknown or "claim" not in item:
-                raise InputError(f"matrix file {source}: claim {i + 1} must be a line, or a mapping with 'claim' "
-                                 f"(and optionally 'name'){'; unknown: ' + ', '.join(unknown) if unknown else ''}")  # fmt: skip
+                raise InputError(
+                    f"matrix file {source}: claim {i + 1} must be a line, or a mapping with 'claim' "
+                    f"(and optionally 'name'){'; unknown: ' + ', '.join(unknown) if unknown else ''}"
+                )
             out.append(parse_claim(item["claim"], item.get("name", "")))
         else:
             out.append(parse_claim(item))
@@ -280,10 +298,14 @@ def validate(claim: Claim, cells: Sequence[Mapping[str, Any]], stages: Sequence[
                 known = [s for s in stages or () if s is not None]
                 top = max(known) if known else None
                 if not isinstance(value, int) or value < 1 or (top is not None and value > top):
-                    raise InputError(f"{prefix}: stage={show(value)}: the matrix's networks have stages 1..{top or 'K'}")
+                    raise InputError(
+                        f"{prefix}: stage={show(value)}: the matrix's networks have stages 1..{top or 'K'}"
+                    )
             elif value not in values[key]:
-                raise InputError(f"{prefix}: {key}={show(value)} is not a value of {key} in the matrix (its values: "
-                                 f"{', '.join(show(v) for v in values[key])})")  # fmt: skip
+                raise InputError(
+                    f"{prefix}: {key}={show(value)} is not a value of {key} in the matrix (its values: "
+                    f"{', '.join(show(v) for v in values[key])})"
+                )
     found = contexts(claim, cells, stages)
     if not found:
         raise InputError(f"{prefix}: no cell of LEFT has a cell of RIGHT to compare with (equal in every other axis)")

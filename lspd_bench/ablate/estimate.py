@@ -63,7 +63,9 @@ def step_seconds(cfg: RunConfig, threads: int, knobs: dict[str, Any] | None = No
         torch.set_num_threads(before)
 
 
-def train_seconds(cfg: RunConfig, threads: int, epochs: float, knobs: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def train_seconds(
+    cfg: RunConfig, threads: int, epochs: float, knobs: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """``{"seconds", "per_epoch", "val_batch", "basis"}`` for ``epochs`` epochs of ``cfg`` (one validation per
     epoch and a final evaluation, with flips when ``flip_test``), or None when the dataset's size is not known
     here."""
@@ -75,10 +77,12 @@ def train_seconds(cfg: RunConfig, threads: int, epochs: float, knobs: dict[str, 
     per_epoch = math.ceil(n_train / cfg.batch_size) * step + math.ceil(n_val / cfg.batch_size) * val
     final = math.ceil(n_val / cfg.batch_size) * val * (2 if cfg.flip_test else 1)
     size = " ".join(f"{k}={v}" for k, v in (cfg.model_knobs() if knobs is None else knobs).items() if k != "num_joints")
-    basis = (f"calibrated now: {step * 1e3:.0f} ms per training step of {cfg.model}{f' ({size})' if size else ''} "
-             f"at batch {cfg.batch_size}, "
-             f"{threads} thread{'s' if threads != 1 else ''}, × {math.ceil(n_train / cfg.batch_size)} steps per "
-             "epoch, with validation; data loading not included")  # fmt: skip
+    basis = (
+        f"calibrated now: {step * 1e3:.0f} ms per training step of {cfg.model}{f' ({size})' if size else ''} "
+        f"at batch {cfg.batch_size}, "
+        f"{threads} thread{'s' if threads != 1 else ''}, × {math.ceil(n_train / cfg.batch_size)} steps per "
+        "epoch, with validation; data loading not included"
+    )
     return {"seconds": epochs * per_epoch + final, "per_epoch": per_epoch, "val_batch": val, "basis": basis}
 
 
@@ -97,8 +101,10 @@ def teacher_seconds(cfg: RunConfig, threads: int, train: bool) -> dict[str, Any]
         return trained
     batches = math.ceil(sizes[0] / teacher.batch_size)
     val = trained["val_batch"] if trained else step_seconds(teacher, threads, knobs)[1]
-    basis = (f"calibrated now: {val * 1e3:.0f} ms per forward batch of the teacher {teacher.model}, × 2 (flip) × "
-             f"{batches} batches of training crops for its heatmaps")  # fmt: skip
+    basis = (
+        f"calibrated now: {val * 1e3:.0f} ms per forward batch of the teacher {teacher.model}, × 2 (flip) × "
+        f"{batches} batches of training crops for its heatmaps"
+    )
     if trained is None:
         return {"seconds": 2 * batches * val, "basis": basis}
     return {"seconds": trained["seconds"] + 2 * batches * val, "basis": f"{trained['basis']}; {basis}"}
@@ -124,6 +130,8 @@ def synth_seconds(cfg: RunConfig, workers: int) -> dict[str, Any] | None:
     index = iter(range(10**6))
     per_image = _median_seconds(lambda: render_sample(p, cfg.data_seed, "train", next(index)))
     total = p.n_train + p.n_val
-    basis = (f"calibrated now: {per_image * 1e3:.0f} ms per rendered image × {total} images / {workers} "
-             "process(es); writing and hashing not included")  # fmt: skip
+    basis = (
+        f"calibrated now: {per_image * 1e3:.0f} ms per rendered image × {total} images / {workers} "
+        "process(es); writing and hashing not included"
+    )
     return {"seconds": per_image * total / workers, "basis": basis}

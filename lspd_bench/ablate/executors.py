@@ -111,8 +111,13 @@ class FileProgress:
         elif kind == "epoch_end":
             self.timed_epochs += 1
             assert self.epoch_clock is not None
-            self.state.update(epoch=event["epoch"] + 1, step=0, loss=event.get("loss"), metric=event.get("headline"),
-                              seconds_per_epoch=(time.monotonic() - self.epoch_clock) / self.timed_epochs)  # fmt: skip
+            self.state.update(
+                epoch=event["epoch"] + 1,
+                step=0,
+                loss=event.get("loss"),
+                metric=event.get("headline"),
+                seconds_per_epoch=(time.monotonic() - self.epoch_clock) / self.timed_epochs,
+            )
         elif kind == "evaluate":
             self.state.update(phase="evaluate")
         else:
@@ -157,9 +162,15 @@ def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
         record = store.record_failure(cell_dir, exc, "train")
         return {"cell": task.cell, "status": "failed", "error": record["error"]}
     seconds = time.perf_counter() - started
-    facts = {"seconds": seconds, "headline": metrics["headline"], "threads": task.threads, "worker_pid": os.getpid(),
-             "worker_host": socket.gethostname(), "epochs_run": metrics["train"]["epochs_run"],
-             "seconds_per_epoch": progress.state.get("seconds_per_epoch")}  # fmt: skip
+    facts = {
+        "seconds": seconds,
+        "headline": metrics["headline"],
+        "threads": task.threads,
+        "worker_pid": os.getpid(),
+        "worker_host": socket.gethostname(),
+        "epochs_run": metrics["train"]["epochs_run"],
+        "seconds_per_epoch": progress.state.get("seconds_per_epoch"),
+    }
     store.write_status(cell_dir, "trained", **facts)
     return {"cell": task.cell, "status": "trained", **facts}
 
@@ -274,8 +285,11 @@ class LocalExecutor:
                 w.process.join()
                 w.conn.close()
                 self.workers.remove(w)
-                outcome = {"cell": task.cell, "status": "died",
-                           "error": f"the cell's worker process died: {_exit_text(w.process.exitcode)}"}  # fmt: skip
+                outcome = {
+                    "cell": task.cell,
+                    "status": "died",
+                    "error": f"the cell's worker process died: {_exit_text(w.process.exitcode)}",
+                }
             w.task = None
             ended.append((task, outcome))
         return ended
@@ -396,8 +410,16 @@ class SubmititExecutor:
 
     name = "submitit"
 
-    def __init__(self, folder: Path, slots: int, threads: int, gpus: int = 0, cluster: str | None = None,
-                 partition: str | None = None, timeout_min: int = 24 * 60):  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        slots: int,
+        threads: int,
+        gpus: int = 0,
+        cluster: str | None = None,
+        partition: str | None = None,
+        timeout_min: int = 24 * 60,
+    ):
         try:
             import submitit
         except ImportError:
@@ -516,16 +538,39 @@ def make_executor(name: str, options: ExecutorOptions) -> Executor:
     return kind.factory(options)
 
 
-register(ExecutorKind("local", "a pool of --jobs processes on this machine (default: as many as --threads fit in "
-                               "the cores)", lambda o: LocalExecutor(o.slots, o.threads)))  # fmt: skip
-register(ExecutorKind("ray", "each cell a Ray task (--address; every cell queued)",
-                      lambda o: RayExecutor(o.slots, o.threads, o.gpus, o.address), parallel="all", module="ray",
-                      library="Ray", install="'lspd-bench[ray]' (or pip install ray)"))  # fmt: skip
-register(ExecutorKind("submitit", "each cell a submitit job: SLURM when available (--cluster, --partition, "
-                                  "--timeout-min; every cell queued)",
-                      lambda o: SubmititExecutor(o.folder, o.slots, o.threads, o.gpus, o.cluster, o.partition,
-                                                 o.timeout_min),
-                      parallel="all", module="submitit", install="'lspd-bench[submitit]'"))  # fmt: skip
-register(ExecutorKind("inprocess", "each cell in this process, one at a time, for debugging (breakpoints "
-                                   "reach the cell; a crash ends the run)",
-                      lambda o: InProcessExecutor(o.threads), parallel="one"))  # fmt: skip
+register(
+    ExecutorKind(
+        "local",
+        "a pool of --jobs processes on this machine (default: as many as --threads fit in the cores)",
+        lambda o: LocalExecutor(o.slots, o.threads),
+    )
+)
+register(
+    ExecutorKind(
+        "ray",
+        "each cell a Ray task (--address; every cell queued)",
+        lambda o: RayExecutor(o.slots, o.threads, o.gpus, o.address),
+        parallel="all",
+        module="ray",
+        library="Ray",
+        install="'lspd-bench[ray]' (or pip install ray)",
+    )
+)
+register(
+    ExecutorKind(
+        "submitit",
+        "each cell a submitit job: SLURM when available (--cluster, --partition, --timeout-min; every cell queued)",
+        lambda o: SubmititExecutor(o.folder, o.slots, o.threads, o.gpus, o.cluster, o.partition, o.timeout_min),
+        parallel="all",
+        module="submitit",
+        install="'lspd-bench[submitit]'",
+    )
+)
+register(
+    ExecutorKind(
+        "inprocess",
+        "each cell in this process, one at a time, for debugging (breakpoints reach the cell; a crash ends the run)",
+        lambda o: InProcessExecutor(o.threads),
+        parallel="one",
+    )
+)

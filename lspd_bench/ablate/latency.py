@@ -33,18 +33,29 @@ LATENCY_BLOCK = 5
 LATENCY_ROUNDS = 40
 #: Throughput batch (images/s at this batch, same thread count).
 THROUGHPUT_BATCH = 8
-RATIO_CONVENTION = (f"latency_ratio: per round, the cell's fastest batch-1 call over the fastest of the reference "
-                    f"model ({REFERENCE_MODEL} deploy, same input size), the two taking turns in blocks of "
-                    f"{LATENCY_BLOCK} calls in the same process; the median over the rounds, with its distribution-free "
-                    "95 % interval (latency_ratio_low, latency_ratio_high: the machine's noise during the "
-                    "measurement)")  # fmt: skip
-SHARED_CONVENTION = ("cells whose deploy models are the same network (architecture hash: layers, parameter and "
-                     "buffer shapes, input size) share one measurement of MACs, latency and throughput "
-                     "(measured_in names the cell that took it)")
+RATIO_CONVENTION = (
+    f"latency_ratio: per round, the cell's fastest batch-1 call over the fastest of the reference "
+    f"model ({REFERENCE_MODEL} deploy, same input size), the two taking turns in blocks of "
+    f"{LATENCY_BLOCK} calls in the same process; the median over the rounds, with its distribution-free "
+    "95 % interval (latency_ratio_low, latency_ratio_high: the machine's noise during the "
+    "measurement)"
+)
+SHARED_CONVENTION = (
+    "cells whose deploy models are the same network (architecture hash: layers, parameter and "
+    "buffer shapes, input size) share one measurement of MACs, latency and throughput "
+    "(measured_in names the cell that took it)"
+)
 
 
-def latency_phase(runs: list[CellRun], out: Path, bundles: dict[str, Any], display: Display,
-                  write_table: Callable[[], Any], min_time_s: float, batch: int) -> None:  # fmt: skip
+def latency_phase(
+    runs: list[CellRun],
+    out: Path,
+    bundles: dict[str, Any],
+    display: Display,
+    write_table: Callable[[], Any],
+    min_time_s: float,
+    batch: int,
+) -> None:
     """Profile every trained cell's deploy model, one at a time, with no cell training anywhere in the
     matrix (other ablate processes on the same folder are waited for)."""
     need = [r for r in runs if r.state == "trained"]
@@ -74,8 +85,15 @@ def latency_phase(runs: list[CellRun], out: Path, bundles: dict[str, Any], displ
                     key = (tuple(cfg.input_size), bundle.num_joints)
                     if key not in references:
                         references[key] = reference_model(bundle.num_joints)
-                    cost = profile_cell(cfg, r.dir, bundle.num_joints, references[key], batch=batch, min_time_s=min_time_s,
-                                        measured=measured)  # fmt: skip
+                    cost = profile_cell(
+                        cfg,
+                        r.dir,
+                        bundle.num_joints,
+                        references[key],
+                        batch=batch,
+                        min_time_s=min_time_s,
+                        measured=measured,
+                    )
                     write_json(r.dir / store.COST_FILE, cost)
                     store.write_status(r.dir, "done", latency_ms=cost["latency"]["median_ms"])
                     r.state = "done"
@@ -95,8 +113,16 @@ def reference_model(num_joints: int):
     return model.eval().deploy()
 
 
-def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, batch: int = THROUGHPUT_BATCH,
-                 min_time_s: float = 1.0, measured: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+def profile_cell(
+    cfg: RunConfig,
+    cell_dir: Path,
+    num_joints: int,
+    reference,
+    *,
+    batch: int = THROUGHPUT_BATCH,
+    min_time_s: float = 1.0,
+    measured: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Cost of a trained cell's deploy model at the run's input size (H, W px): parameters, MACs (every
     counter, GMACs), batch-1 latency (ms, 1 thread), throughput (images/s at ``batch``, 1 thread) and the
     latency ratio to ``reference``, the two measured taking turns in this process.
@@ -121,19 +147,29 @@ def profile_cell(cfg: RunConfig, cell_dir: Path, num_joints: int, reference, *, 
     measured = {} if measured is None else measured
     if arch not in measured:
         timing = dict(threads=LATENCY_THREADS, device="cpu", min_time_s=min_time_s)
-        lat, ref, ratio = measure_ratio(deployed, reference, hw, batch=1, block=LATENCY_BLOCK,
-                                        iters=LATENCY_ROUNDS * LATENCY_BLOCK, **timing)  # fmt: skip
+        lat, ref, ratio = measure_ratio(
+            deployed, reference, hw, batch=1, block=LATENCY_BLOCK, iters=LATENCY_ROUNDS * LATENCY_BLOCK, **timing
+        )
         thr = measure_latency(deployed, hw, batch=batch, **timing)
         measured[arch] = {
-            "macs": [m.to_dict() for m in count_macs(deployed, hw)], "latency": lat.to_dict(),
-            "throughput": thr.to_dict(), "reference": {"model": REFERENCE_MODEL, "measured": "deploy",
-                                                       "latency": ref.to_dict()},
-            "latency_ratio": ratio.ratio, "latency_ratio_interval": [ratio.low, ratio.high],
-            "latency_ratio_rounds": ratio.rounds, "measured_in": Path(cell_dir).name,
-        }  # fmt: skip
+            "macs": [m.to_dict() for m in count_macs(deployed, hw)],
+            "latency": lat.to_dict(),
+            "throughput": thr.to_dict(),
+            "reference": {"model": REFERENCE_MODEL, "measured": "deploy", "latency": ref.to_dict()},
+            "latency_ratio": ratio.ratio,
+            "latency_ratio_interval": [ratio.low, ratio.high],
+            "latency_ratio_rounds": ratio.rounds,
+            "measured_in": Path(cell_dir).name,
+        }
     return {
-        "model": cfg.model, "knobs": cfg.model_knobs(), "input": list(hw), "measured": "deploy",
-        "deploy_stage": getattr(model, "deploy_stage", 1), "architecture": arch,
-        "params": {"full": count_params(model), "deploy": count_params(deployed)}, **measured[arch],
-        "environment": environment("cpu"), "conventions": [*CONVENTIONS, RATIO_CONVENTION, SHARED_CONVENTION],
-    }  # fmt: skip
+        "model": cfg.model,
+        "knobs": cfg.model_knobs(),
+        "input": list(hw),
+        "measured": "deploy",
+        "deploy_stage": getattr(model, "deploy_stage", 1),
+        "architecture": arch,
+        "params": {"full": count_params(model), "deploy": count_params(deployed)},
+        **measured[arch],
+        "environment": environment("cpu"),
+        "conventions": [*CONVENTIONS, RATIO_CONVENTION, SHARED_CONVENTION],
+    }

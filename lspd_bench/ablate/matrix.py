@@ -40,9 +40,16 @@ from typing import Any, Iterable
 
 from lspd_bench import __version__, plugins
 from lspd_bench.config import (
-    FIELD_TYPES, RunConfig, cache_root, canonical_json, config_hash, load_config, parse_value, read_yaml,
+    FIELD_TYPES,
+    RunConfig,
+    cache_root,
+    canonical_json,
+    config_hash,
+    load_config,
+    parse_value,
+    read_yaml,
     replace,
-)  # fmt: skip
+)
 from lspd_bench.ablate.claims import Claim, parse_claim, parse_claims, validate as validate_claim
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
@@ -98,14 +105,26 @@ class Matrix:
         return Path("runs") / self.name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "description": self.description, "preset": self.preset,
-                "spec": self.spec, "spec_hash": self.spec_hash, "varying": list(self.varying),
-                "warnings": list(self.warnings), "claims": [c.to_dict() for c in self.claims]}  # fmt: skip
+        return {
+            "name": self.name,
+            "source": self.source,
+            "description": self.description,
+            "preset": self.preset,
+            "spec": self.spec,
+            "spec_hash": self.spec_hash,
+            "varying": list(self.varying),
+            "warnings": list(self.warnings),
+            "claims": [c.to_dict() for c in self.claims],
+        }
 
 
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
-        return "x".join(map(str, value)) if len(value) == 2 and all(isinstance(v, int) for v in value) else str(list(value))
+        return (
+            "x".join(map(str, value))
+            if len(value) == 2 and all(isinstance(v, int) for v in value)
+            else str(list(value))
+        )
     return "null" if value is None else str(value)
 
 
@@ -186,9 +205,15 @@ def build_catalogue(*, with_plugins: bool = True) -> dict[str, Any]:
     from lspd_bench.models import list_models
     from lspd_bench.models.lspd import BLOCK_PLUGINS, BLOCKS
 
-    models = {e.name: {"family": e.family, "default_input": list(e.default_input),
-                       "knobs": json.loads(canonical_json(e.knobs)), **({"plugin": e.plugin} if e.plugin else {})}
-              for e in list_models(plugins=with_plugins)}  # fmt: skip
+    models = {
+        e.name: {
+            "family": e.family,
+            "default_input": list(e.default_input),
+            "knobs": json.loads(canonical_json(e.knobs)),
+            **({"plugin": e.plugin} if e.plugin else {}),
+        }
+        for e in list_models(plugins=with_plugins)
+    }
     blocks = [b for b in BLOCKS if with_plugins or b not in BLOCK_PLUGINS]
     catalogue: dict[str, Any] = {"models": models, "choices": {"block": blocks}}
     block_plugins = {b: BLOCK_PLUGINS[b] for b in blocks if b in BLOCK_PLUGINS}
@@ -263,8 +288,10 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
         if role == "teacher" and not cfg.distill.uses_teacher:
             continue
         if name not in models:
-            raise InputError(f"{where}: unknown {role} {name!r}; choose from: {', '.join(sorted(models))} (a "
-                             "plugin's model? install its package, or name its module with --import or imports:)")
+            raise InputError(
+                f"{where}: unknown {role} {name!r}; choose from: {', '.join(sorted(models))} (a "
+                "plugin's model? install its package, or name its module with --import or imports:)"
+            )
     knobs = models[cfg.model]["knobs"]
     for key, value in cfg.model_knobs().items():
         if key not in knobs:
@@ -272,7 +299,7 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
                 f"{where}: model {cfg.model!r} has no knob {key!r} (the matrix sets {key}={_show(value)}); its knobs: "
                 f"{', '.join(k for k in knobs if k != 'num_joints') or 'none'}. Leave {key} unset (null) for it, e.g. "
                 "in a group of its own (see ablations/baselines.yaml)"
-            )  # fmt: skip
+            )
     choices = catalogue["choices"]["block"]
     if cfg.block is not None and cfg.block not in choices:
         raise InputError(f"{where}: block={cfg.block!r} is not one of: {', '.join(choices)}")
@@ -331,8 +358,9 @@ def load_matrix(
         doc = read_yaml(matrix_file, "matrix")
         unknown = sorted(set(doc) - set(MATRIX_FILE_KEYS))
         if unknown:
-            raise InputError(f"matrix file {source}: unknown key(s) {', '.join(unknown)}; valid keys: "
-                             f"{', '.join(MATRIX_FILE_KEYS)}")  # fmt: skip
+            raise InputError(
+                f"matrix file {source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(MATRIX_FILE_KEYS)}"
+            )
         imports = doc.get("imports") or []
         if not isinstance(imports, list):
             raise InputError(f"matrix file {source}: imports must be a list of module names, e.g. [mypkg.pose]")
@@ -361,7 +389,9 @@ def load_matrix(
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InputError(f"matrix item {item!r} is not of the form key=spec (e.g. stages=1..4, distill=none,teacher)")
+            raise InputError(
+                f"matrix item {item!r} is not of the form key=spec (e.g. stages=1..4, distill=none,teacher)"
+            )
         check_key(key, "command line")
         if key in cli:
             raise InputError(f"command line: key {key!r} is given twice; list its values instead ({key}=a,b)")
@@ -412,23 +442,40 @@ def load_matrix(
             if key not in seen:
                 seen.add(key)
                 cells.append(Cell(axes, cfg, key))
-    warnings = tuple(f"exclude rule {i + 1} ({rule_text(r)}) matches no cell" for i, r in enumerate(rules)
-                     if not excluded[i])  # fmt: skip
+    warnings = tuple(
+        f"exclude rule {i + 1} ({rule_text(r)}) matches no cell" for i, r in enumerate(rules) if not excluded[i]
+    )
     if not cells:
         raise InputError(f"matrix {source}: every cell is excluded; nothing to run")
 
-    varying = tuple(k for k in dict.fromkeys(k for c in cells for k in c.axes)
-                    if len({canonical_json(getattr(c.config, k)) for c in cells}) > 1)  # fmt: skip
-    spec = {"preset": preset_name, "config": fixed, "groups": [{k: list(v) for k, v in g.items()} for g in groups],
-            "exclude": [{k: list(v) for k, v in r.items()} for r in rules]}  # fmt: skip
+    varying = tuple(
+        k
+        for k in dict.fromkeys(k for c in cells for k in c.axes)
+        if len({canonical_json(getattr(c.config, k)) for c in cells}) > 1
+    )
+    spec = {
+        "preset": preset_name,
+        "config": fixed,
+        "groups": [{k: list(v) for k, v in g.items()} for g in groups],
+        "exclude": [{k: list(v) for k, v in r.items()} for r in rules],
+    }
     spec = json.loads(canonical_json(spec))
     stem = str(doc.get("name") or (Path(matrix_file).stem if matrix_file is not None else "ablate"))
     changed = matrix_file is None or bool(cli) or (preset is not None and preset != doc.get("preset"))
     name = f"{stem}-{config_hash(spec, 8)}" if changed else stem
     for claim in parsed_claims:
         validate_claim(claim, [c.axes for c in cells], [c.config.stages for c in cells], source)
-    return Matrix(name, source, str(doc.get("description") or ""), preset_name, tuple(cells),
-                  varying, spec, warnings, parsed_claims)  # fmt: skip
+    return Matrix(
+        name,
+        source,
+        str(doc.get("description") or ""),
+        preset_name,
+        tuple(cells),
+        varying,
+        spec,
+        warnings,
+        parsed_claims,
+    )
 
 
 def rule_text(rule: dict[str, tuple[Any, ...]]) -> str:

@@ -14,7 +14,16 @@ from typing import Any
 from lspd_bench.ablate import estimate, store
 from lspd_bench.ablate.executors import executor_kind
 from lspd_bench.ablate.matrix import Cell, Matrix
-from lspd_bench.config import FAMILY_OF, MODEL_KNOBS, Dataset, RunConfig, cache_root, config_hash, identity_keys, teacher_config
+from lspd_bench.config import (
+    FAMILY_OF,
+    MODEL_KNOBS,
+    Dataset,
+    RunConfig,
+    cache_root,
+    config_hash,
+    identity_keys,
+    teacher_config,
+)
 from lspd_bench.errors import InputError
 
 #: Torch threads a cell trains with unless ``--threads`` says otherwise (fixed: a cell's figures depend on it).
@@ -32,8 +41,9 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def check_options(jobs: int | None, threads: int | None, latency_min_time_s: float = 1.0,
-                  executor: str = "local") -> None:  # fmt: skip
+def check_options(
+    jobs: int | None, threads: int | None, latency_min_time_s: float = 1.0, executor: str = "local"
+) -> None:
     """The run options (``InputError`` naming the option), checked before anything is written: the ranges,
     the executor's name, and ``--jobs`` against an executor that runs one cell at a time."""
     if jobs is not None and jobs < 1:
@@ -66,14 +76,26 @@ def data_key(cfg: RunConfig) -> str:
 def speed_key(cfg: RunConfig, threads: int) -> str:
     """What an epoch's duration depends on: data, model and knobs, input, batch, teacher source, threads."""
     teacher = cfg.teacher_targets if cfg.distill.uses_teacher else None
-    return config_hash({"data": data_key(cfg), "model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size,
-                        "batch": cfg.batch_size, "teacher": teacher, "threads": threads, "device": cfg.device,
-                        "workers": cfg.workers})  # fmt: skip
+    return config_hash(
+        {
+            "data": data_key(cfg),
+            "model": cfg.model,
+            "knobs": cfg.model_knobs(),
+            "input": cfg.input_size,
+            "batch": cfg.batch_size,
+            "teacher": teacher,
+            "threads": threads,
+            "device": cfg.device,
+            "workers": cfg.workers,
+        }
+    )
 
 
 def teacher_key(cfg: RunConfig) -> str:
     """Everything a cell's teacher depends on (all but the student's own settings)."""
-    return config_hash({k: v for k, v in cfg.to_dict().items() if k not in _STUDENT_ONLY} | {"cache": str(cache_root(cfg))})
+    return config_hash(
+        {k: v for k, v in cfg.to_dict().items() if k not in _STUDENT_ONLY} | {"cache": str(cache_root(cfg))}
+    )
 
 
 def describe_data(cfg: RunConfig) -> str:
@@ -125,8 +147,13 @@ def dry_run(
         state = store.cell_state(out / cid) if cid else "new"
         if retry_failed and state == "failed":
             state = "retry"
-        entry: dict[str, Any] = {"key": cell.key, "cell": cid, "label": cell.label(matrix.varying), "axes": cell.axes,
-                                 "state": state}  # fmt: skip
+        entry: dict[str, Any] = {
+            "key": cell.key,
+            "cell": cid,
+            "label": cell.label(matrix.varying),
+            "axes": cell.axes,
+            "state": state,
+        }
         if cid and state == "interrupted":
             prog = store.read_progress(out / cid) or {}
             entry["epochs_done"] = prog.get("epoch", 0)
@@ -167,13 +194,24 @@ def dry_run(
     latency = len(todo) * latency_seconds_per_cell(latency_min_time_s) if todo else 0.0
     states = [c["state"] for c in cells]
     return {
-        "matrix": matrix.to_dict(), "out": str(out), "executor": executor, "slots": slots, "threads": per_cell,
-        "cores": cores(), "cells": cells, "shared": shared,
+        "matrix": matrix.to_dict(),
+        "out": str(out),
+        "executor": executor,
+        "slots": slots,
+        "threads": per_cell,
+        "cores": cores(),
+        "cells": cells,
+        "shared": shared,
         "counts": {s: states.count(s) for s in dict.fromkeys(states)},
-        "estimate_s": {"shared": shared_seconds, "cells": cell_seconds, "latency": latency,
-                       "wall": shared_seconds + cell_seconds / slots + latency, "unknown": unknown},
+        "estimate_s": {
+            "shared": shared_seconds,
+            "cells": cell_seconds,
+            "latency": latency,
+            "wall": shared_seconds + cell_seconds / slots + latency,
+            "unknown": unknown,
+        },
         "warnings": list(matrix.warnings) + _missing_library(executor),
-    }  # fmt: skip
+    }
 
 
 def _missing_library(executor: str) -> list[str]:
@@ -209,8 +247,14 @@ def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> l
             else:
                 ready = bool(cfg.data_dir) and Path(cfg.data_dir).is_dir()
             state = "cached" if ready else ("to generate" if cfg.dataset == Dataset.SYNTH else "missing")
-            shared.append({"what": "dataset", "description": describe_data(cfg), "state": state,
-                           **_shared_estimate(ready, known, calibrate, lambda: estimate.synth_seconds(cfg, 2))})  # fmt: skip
+            shared.append(
+                {
+                    "what": "dataset",
+                    "description": describe_data(cfg),
+                    "state": state,
+                    **_shared_estimate(ready, known, calibrate, lambda: estimate.synth_seconds(cfg, 2)),
+                }
+            )
         if cfg.distill.uses_teacher:
             key = teacher_key(cfg)
             if key in seen:
@@ -223,9 +267,16 @@ def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> l
             if ready and not known and cfg.teacher_targets == "precomputed":  # never prepared in this cache
                 state += "; its heatmaps to compute"
                 ready = False
-            shared.append({"what": "teacher", "description": describe_teacher(cfg), "state": state,
-                           **_shared_estimate(ready, known, calibrate,
-                                              lambda: estimate.teacher_seconds(cfg, cores(), train=not shipped))})  # fmt: skip
+            shared.append(
+                {
+                    "what": "teacher",
+                    "description": describe_teacher(cfg),
+                    "state": state,
+                    **_shared_estimate(
+                        ready, known, calibrate, lambda: estimate.teacher_seconds(cfg, cores(), train=not shipped)
+                    ),
+                }
+            )
     return shared
 
 
@@ -276,8 +327,9 @@ def check_models(matrix: Matrix) -> dict[str, float]:
 
 def work_key(cfg: RunConfig) -> str:
     """What ``check_models`` checks and counts once: the model, its knobs, the input size and stage weights."""
-    return config_hash({"model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size,
-                        "stage_weights": cfg.stage_weights})  # fmt: skip
+    return config_hash(
+        {"model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size, "stage_weights": cfg.stage_weights}
+    )
 
 
 def work_of(cfg: RunConfig, work: dict[str, float]) -> float:

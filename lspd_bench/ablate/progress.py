@@ -62,8 +62,12 @@ class Display:
             row: dict[str, Any] = {"cell": r.id, "label": r.label, "state": r.state, "error": r.error}
             if r.state == "running":
                 prog = store.read_progress(r.dir) or {}
-                row.update({k: prog.get(k) for k in ("phase", "epoch", "epochs", "step", "steps", "metric",
-                                                      "seconds_per_epoch")})  # fmt: skip
+                row.update(
+                    {
+                        k: prog.get(k)
+                        for k in ("phase", "epoch", "epochs", "step", "steps", "metric", "seconds_per_epoch")
+                    }
+                )
                 row["elapsed_s"] = time.monotonic() - r.started if r.started else None
             elif r.state in ("trained", "done"):
                 metrics = store.read_json(r.dir / store.METRICS_FILE) or {}
@@ -73,16 +77,27 @@ class Display:
                     row["latency_ratio"] = cost.get("latency_ratio")
             cells.append(row)
         states = [r.state for r in self.runs]
-        self.progress({"event": "state", "phase": self.phase, "shared": self.shared, "cells": cells,
-                       "counts": {s: states.count(s) for s in dict.fromkeys(states)},
-                       "elapsed_s": time.monotonic() - self.started, "eta_s": self.eta(cells)})  # fmt: skip
+        self.progress(
+            {
+                "event": "state",
+                "phase": self.phase,
+                "shared": self.shared,
+                "cells": cells,
+                "counts": {s: states.count(s) for s in dict.fromkeys(states)},
+                "elapsed_s": time.monotonic() - self.started,
+                "eta_s": self.eta(cells),
+            }
+        )
 
     def eta(self, cells: list[dict]) -> float | None:
         """Seconds left: running cells from their epoch rate, pending ones from estimates or from the seconds
         per epoch and unit of work (GMACs) of the cells seen so far, divided by the parallelism; plus the
         latency phase. It sharpens as cells report their rates."""
-        seen = [(c["seconds_per_epoch"], r.work / r.cell.config.epochs) for r, c in zip(self.runs, cells)
-                if c.get("seconds_per_epoch")]  # fmt: skip
+        seen = [
+            (c["seconds_per_epoch"], r.work / r.cell.config.epochs)
+            for r, c in zip(self.runs, cells)
+            if c.get("seconds_per_epoch")
+        ]
         per_work = sum(s for s, _ in seen) / sum(w for _, w in seen) if seen and all(w > 0 for _, w in seen) else None
         left = 0.0
         for r, c in zip(self.runs, cells):

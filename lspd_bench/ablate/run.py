@@ -28,7 +28,16 @@ from lspd_bench.ablate import store
 from lspd_bench.ablate.executors import CellTask, ExecutorOptions, executor_kind, make_executor
 from lspd_bench.ablate.latency import THROUGHPUT_BATCH, latency_phase
 from lspd_bench.ablate.matrix import Cell, Matrix
-from lspd_bench.ablate.plan import CELL_THREADS, check_models, check_options, cores, data_key, plan_slots, speed_key, work_of
+from lspd_bench.ablate.plan import (
+    CELL_THREADS,
+    check_models,
+    check_options,
+    cores,
+    data_key,
+    plan_slots,
+    speed_key,
+    work_of,
+)
 from lspd_bench.ablate.progress import CellRun, Display, Progress
 from lspd_bench.ablate.shared import prepare_data, train_teachers
 from lspd_bench.config import cache_root, config_hash
@@ -95,12 +104,24 @@ def run_matrix(
 
     out.mkdir(parents=True, exist_ok=True)
     for r in runs:
-        store.write_cell(r.dir, {"cell": r.id, "matrix": matrix.name, "axes": r.cell.axes, "label": r.label,
-                                 "keys": [r.cell.key], "config": r.cell.config.to_dict(), "identity": r.identity})  # fmt: skip
+        store.write_cell(
+            r.dir,
+            {
+                "cell": r.id,
+                "matrix": matrix.name,
+                "axes": r.cell.axes,
+                "label": r.label,
+                "keys": [r.cell.key],
+                "config": r.cell.config.to_dict(),
+                "identity": r.identity,
+            },
+        )
     for cell, cid in repeats:
         store.write_cell(out / cid, {**store.read_json(out / cid / store.CELL_FILE), "keys": [cell.key]})
-    write_json(out / store.MATRIX_FILE, {**matrix.to_dict(), "cells": [
-        {"cell": r.id, "label": r.label, "axes": r.cell.axes} for r in runs] + earlier})  # fmt: skip
+    write_json(
+        out / store.MATRIX_FILE,
+        {**matrix.to_dict(), "cells": [{"cell": r.id, "label": r.label, "axes": r.cell.axes} for r in runs] + earlier},
+    )
 
     for r in runs:
         state = store.cell_state(r.dir)
@@ -108,8 +129,10 @@ def run_matrix(
             state = "trained" if store.is_trained(r.dir) else "pending"
             moved = _set_aside_unreadable_checkpoint(r.dir) if state == "pending" else None
             if moved:
-                warnings.append(f"{r.label}: its checkpoint could not be read; kept as {moved.name}, and the cell "
-                                "starts again from epoch 1")  # fmt: skip
+                warnings.append(
+                    f"{r.label}: its checkpoint could not be read; kept as {moved.name}, and the cell "
+                    "starts again from epoch 1"
+                )
         r.state = {"new": "pending", "interrupted": "pending"}.get(state, state)
         if r.state == "failed":
             r.error = (store.read_json(r.dir / store.STATUS_FILE) or {}).get("error")
@@ -124,14 +147,19 @@ def run_matrix(
         if per_epoch is not None:
             r.estimate_s = per_epoch * cfg.epochs + overhead
     display.runs, display.slots = runs, slots
-    identities = [r.identity for r in runs] + [(store.read_json(out / c["cell"] / store.CELL_FILE) or {}).get(
-        "identity", {}) for c in earlier]  # fmt: skip
+    identities = [r.identity for r in runs] + [
+        (store.read_json(out / c["cell"] / store.CELL_FILE) or {}).get("identity", {}) for c in earlier
+    ]
     max_stages = max(int(i.get("model_knobs", {}).get("stages", 1)) for i in identities)
 
     def write_table() -> dict[str, Any]:
         rows = [store.result_row(r.dir, r.table_status(), matrix.preset) for r in runs]
-        rows += [store.result_row(out / c["cell"], _EARLIER_STATUS.get(store.cell_state(out / c["cell"]), "pending"),
-                                  c["preset"]) for c in earlier]  # fmt: skip
+        rows += [
+            store.result_row(
+                out / c["cell"], _EARLIER_STATUS.get(store.cell_state(out / c["cell"]), "pending"), c["preset"]
+            )
+            for c in earlier
+        ]
         return store.write_results(out, rows, max_stages)
 
     write_table()
@@ -145,8 +173,16 @@ def run_matrix(
     # The cells.
     t = time.perf_counter()
     display.phase = "training and evaluating the cells"
-    options = ExecutorOptions(slots=slots, threads=per_cell, folder=out / ".submitit", gpus=_gpus(matrix),
-                              address=address, cluster=cluster, partition=partition, timeout_min=timeout_min)  # fmt: skip
+    options = ExecutorOptions(
+        slots=slots,
+        threads=per_cell,
+        folder=out / ".submitit",
+        gpus=_gpus(matrix),
+        address=address,
+        cluster=cluster,
+        partition=partition,
+        timeout_min=timeout_min,
+    )
     cell_seconds = _run_cells(to_train, executor, options, display, write_table, cache)
     seconds["cells"] = time.perf_counter() - t
 
@@ -165,17 +201,37 @@ def run_matrix(
     summary_cells = []
     for r in runs:
         row = store.result_row(r.dir, r.table_status(), matrix.preset)
-        summary_cells.append({"cell": r.id, "label": r.label, "axes": r.cell.axes, "status": r.table_status(),
-                              "error": r.error, "headline": row.get("headline"), "params_deploy": row.get("params_deploy"),
-                              "gmacs_fvcore": row.get("gmacs_fvcore"), "latency_ms": row.get("latency_ms"),
-                              "latency_ratio": row.get("latency_ratio"), "run_dir": str(r.dir)})  # fmt: skip
+        summary_cells.append(
+            {
+                "cell": r.id,
+                "label": r.label,
+                "axes": r.cell.axes,
+                "status": r.table_status(),
+                "error": r.error,
+                "headline": row.get("headline"),
+                "params_deploy": row.get("params_deploy"),
+                "gmacs_fvcore": row.get("gmacs_fvcore"),
+                "latency_ms": row.get("latency_ms"),
+                "latency_ratio": row.get("latency_ratio"),
+                "run_dir": str(r.dir),
+            }
+        )
     states = [c["status"] for c in summary_cells]
     return {
-        "matrix": matrix.to_dict(), "out": str(out), "executor": executor, "slots": slots, "threads": per_cell,
-        "cores": cores(), "cells": summary_cells, "counts": {s: states.count(s) for s in dict.fromkeys(states)},
-        "failed": states.count("failed"), "results": written, "seconds": seconds, "cell_seconds": cell_seconds,
+        "matrix": matrix.to_dict(),
+        "out": str(out),
+        "executor": executor,
+        "slots": slots,
+        "threads": per_cell,
+        "cores": cores(),
+        "cells": summary_cells,
+        "counts": {s: states.count(s) for s in dict.fromkeys(states)},
+        "failed": states.count("failed"),
+        "results": written,
+        "seconds": seconds,
+        "cell_seconds": cell_seconds,
         "warnings": warnings,
-    }  # fmt: skip
+    }
 
 
 def _check_threads(cell_dirs: list[Path], threads: int) -> None:
@@ -189,9 +245,11 @@ def _check_threads(cell_dirs: list[Path], threads: int) -> None:
             other.setdefault(started, []).append(folder.name)
     if other:
         count, names = next(iter(other.items()))
-        raise InputError(f"{len(names)} cell(s) of {cell_dirs[0].parent} ({', '.join(names[:3])}) were trained with "
-                         f"{count} torch thread(s) each and this run would train with {threads}: a cell's figures "
-                         f"depend on it. Pass --threads {count}, or choose another --out")  # fmt: skip
+        raise InputError(
+            f"{len(names)} cell(s) of {cell_dirs[0].parent} ({', '.join(names[:3])}) were trained with "
+            f"{count} torch thread(s) each and this run would train with {threads}: a cell's figures "
+            f"depend on it. Pass --threads {count}, or choose another --out"
+        )
 
 
 #: The table status of a cell from an earlier matrix in the same folder (it is not run now).
@@ -244,8 +302,14 @@ def _gpus(matrix: Matrix) -> int:
     return 1 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else 0
 
 
-def _run_cells(runs: list[CellRun], executor: str, options: ExecutorOptions, display: Display,
-               write_table: Callable[[], Any], cache: Path) -> float:  # fmt: skip
+def _run_cells(
+    runs: list[CellRun],
+    executor: str,
+    options: ExecutorOptions,
+    display: Display,
+    write_table: Callable[[], Any],
+    cache: Path,
+) -> float:
     """Train and evaluate ``runs`` on the executor, longest first; returns the cells' summed wall time."""
     if not runs:
         return 0.0

@@ -45,11 +45,26 @@ HEADLINE = "headline"  # the evaluator's headline (PCKh Mean, AP), percent, of t
 STAGE_HEADLINE = "stage{k}_headline"  # the same figure for every stage k = 1..K
 
 #: The MAC counters of ``lspd_bench.cost.count_macs`` (``report --counter``) and their columns.
-MAC_COLUMNS = {"fvcore": "gmacs_fvcore", "conv+linear": "gmacs_conv_linear",
-               "ptflops-pytorch": "gmacs_ptflops_pytorch", "ptflops-aten": "gmacs_ptflops_aten"}  # fmt: skip
+MAC_COLUMNS = {
+    "fvcore": "gmacs_fvcore",
+    "conv+linear": "gmacs_conv_linear",
+    "ptflops-pytorch": "gmacs_ptflops_pytorch",
+    "ptflops-aten": "gmacs_ptflops_aten",
+}
 #: Cost (deploy model unless stated; MACs at batch 1 and the run's input size).
-COST_COLUMNS = ("params_full", "params_deploy", *MAC_COLUMNS.values(), "latency_ms", "latency_p90_ms", "latency_threads", "throughput_img_s",
-                "throughput_batch", "latency_ratio", "latency_ratio_low", "latency_ratio_high")  # fmt: skip
+COST_COLUMNS = (
+    "params_full",
+    "params_deploy",
+    *MAC_COLUMNS.values(),
+    "latency_ms",
+    "latency_p90_ms",
+    "latency_threads",
+    "throughput_img_s",
+    "throughput_batch",
+    "latency_ratio",
+    "latency_ratio_low",
+    "latency_ratio_high",
+)
 #: latency_ratio = the cell's latency / a reference model's, the two taking turns in the same process (machine
 #: speed cancels; the CI gate compares this, not milliseconds), with its 95 % interval over the rounds
 #: (``lspd_bench.ablate.run.RATIO_CONVENTION``).
@@ -66,12 +81,17 @@ TRAIN_COLUMNS = ("train_seconds", "train_images_per_s", "peak_rss_mib")
 #: ``lspd_bench.config`` declares them, the others here. The store writes these types and the reader
 #: (``lspd_bench.ablate.store.read_table``) reads them back, from Parquet or from the CSV's text.
 COLUMN_KINDS: dict[str, str] = {
-    CELL: "str", STATUS: "str", ERROR: "str", RUN_DIR: "str", **{k: KIND_OF[k] for k in CONFIG},
-    **dict.fromkeys(CONTEXT, "str"), **dict.fromkeys((HEADLINE, *ACCURACY_COLUMNS), "float"),
-    **dict.fromkeys(COST_COLUMNS, "float"), **dict.fromkeys(("params_full", "params_deploy", "latency_threads",
-                                                             "throughput_batch"), "int"),
+    CELL: "str",
+    STATUS: "str",
+    ERROR: "str",
+    RUN_DIR: "str",
+    **{k: KIND_OF[k] for k in CONFIG},
+    **dict.fromkeys(CONTEXT, "str"),
+    **dict.fromkeys((HEADLINE, *ACCURACY_COLUMNS), "float"),
+    **dict.fromkeys(COST_COLUMNS, "float"),
+    **dict.fromkeys(("params_full", "params_deploy", "latency_threads", "throughput_batch"), "int"),
     **dict.fromkeys(TRAIN_COLUMNS, "float"),
-}  # fmt: skip
+}
 
 
 def column_kind(column: str) -> str | None:
@@ -80,5 +100,7 @@ def column_kind(column: str) -> str | None:
     if column in COLUMN_KINDS:
         return COLUMN_KINDS[column]
     prefix, _, suffix = STAGE_HEADLINE.partition("{k}")
-    middle = column[len(prefix):len(column) - len(suffix)] if column.startswith(prefix) and column.endswith(suffix) else ""
+    middle = (
+        column[len(prefix) : len(column) - len(suffix)] if column.startswith(prefix) and column.endswith(suffix) else ""
+    )
     return "float" if middle.isdigit() else None

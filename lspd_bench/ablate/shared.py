@@ -35,8 +35,9 @@ def prepare_data(matrix: Matrix, cache: Path, display: Display) -> dict[str, Any
         started = time.perf_counter()
         bundles[key] = build_data(cfg)
         if cfg.dataset == Dataset.SYNTH:
-            store.record_timing(cache, "datasets", key, time.perf_counter() - started if generate else None,
-                                path=str(synth_dir(cfg)))  # fmt: skip
+            store.record_timing(
+                cache, "datasets", key, time.perf_counter() - started if generate else None, path=str(synth_dir(cfg))
+            )
         item["state"] = "generated" if generate else "cached"
     return bundles
 
@@ -78,8 +79,9 @@ def train_teachers(runs: list[CellRun], bundles: dict[str, Any], cache: Path, di
         with torch_threads(cores()):
             _, record = ensure_teacher(cfg, build_data(cfg), resolve_device(cfg.device), on_event)
         seconds = time.perf_counter() - trained["started"] if "started" in trained else None
-        store.record_timing(cache, "teachers", teacher_key(cfg), seconds, dir=record.get("dir"),
-                            shipped=record.get("file"))  # fmt: skip
+        store.record_timing(
+            cache, "teachers", teacher_key(cfg), seconds, dir=record.get("dir"), shipped=record.get("file")
+        )
         shipped = record["source"] == "shipped"
         item["state"] = f"shipped ({record['file']})" if shipped else "trained" if seconds else "cached"
         item["metric"] = record.get("headline")

@@ -55,7 +55,6 @@ TIMINGS_FILE = "ablate-timings.json"
 ZOO_TABLE = Path("reports") / "zoo" / "zoo.json"
 
 
-
 def read_json(path: Path) -> Any | None:
     """A JSON file's content, or None when it is missing or unreadable (a reader never blocks on it)."""
     try:
@@ -130,8 +129,14 @@ def write_status(cell_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
     path = Path(cell_dir) / STATUS_FILE
     old = read_json(path) or {}
     kept = {k: v for k, v in old.items() if k not in ("error", "traceback", "phase")}  # a new verdict replaces them
-    record = {**kept, "status": status, "updated": time.time(), "host": socket.gethostname(), "pid": os.getpid(),
-              **fields}  # fmt: skip
+    record = {
+        **kept,
+        "status": status,
+        "updated": time.time(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        **fields,
+    }
     if status == "running":
         record["attempts"] = int(old.get("attempts", 0)) + 1
         record.setdefault("first_started", record["updated"])
@@ -234,9 +239,19 @@ def _num(value: Any) -> float | None:
 def columns(max_stages: int) -> list[str]:
     """Every column of the table, in order (stage headlines for stages 1..``max_stages``)."""
     stage_cols = [schema.STAGE_HEADLINE.format(k=k) for k in range(1, max(1, max_stages) + 1)]
-    return [schema.CELL, schema.STATUS, schema.ERROR, schema.RUN_DIR, *schema.CONFIG, *schema.CONTEXT,
-            schema.HEADLINE, *stage_cols, *schema.ACCURACY_COLUMNS, *schema.COST_COLUMNS,
-            *schema.TRAIN_COLUMNS]  # fmt: skip
+    return [
+        schema.CELL,
+        schema.STATUS,
+        schema.ERROR,
+        schema.RUN_DIR,
+        *schema.CONFIG,
+        *schema.CONTEXT,
+        schema.HEADLINE,
+        *stage_cols,
+        *schema.ACCURACY_COLUMNS,
+        *schema.COST_COLUMNS,
+        *schema.TRAIN_COLUMNS,
+    ]
 
 
 def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
@@ -268,8 +283,11 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
         for name in ev.columns:
             row[name] = _scaled(deploy.get(name), ev.percent)
         train = metrics.get("train", {})
-        row.update(train_seconds=_num(train.get("seconds_total")), train_images_per_s=_num(train.get("images_per_s")),
-                   peak_rss_mib=_num(train.get("peak_rss_mib")))  # fmt: skip
+        row.update(
+            train_seconds=_num(train.get("seconds_total")),
+            train_images_per_s=_num(train.get("images_per_s")),
+            peak_rss_mib=_num(train.get("peak_rss_mib")),
+        )
     cost = read_json(cell_dir / COST_FILE)
     if cost:
         row.update(params_full=cost["params"]["full"], params_deploy=cost["params"]["deploy"])
@@ -277,9 +295,14 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
             if mac["counter"] in schema.MAC_COLUMNS:
                 row[schema.MAC_COLUMNS[mac["counter"]]] = _num(mac.get("gmacs"))
         lat, thr = cost["latency"], cost["throughput"]
-        row.update(latency_ms=lat["median_ms"], latency_p90_ms=lat["p90_ms"], latency_threads=lat["threads"],
-                   throughput_img_s=thr["throughput_img_s"], throughput_batch=thr["batch"],
-                   latency_ratio=cost["latency_ratio"])  # fmt: skip
+        row.update(
+            latency_ms=lat["median_ms"],
+            latency_p90_ms=lat["p90_ms"],
+            latency_threads=lat["threads"],
+            throughput_img_s=thr["throughput_img_s"],
+            throughput_batch=thr["batch"],
+            latency_ratio=cost["latency_ratio"],
+        )
         row["latency_ratio_low"], row["latency_ratio_high"] = cost.get("latency_ratio_interval") or (None, None)
     return row
 
@@ -359,8 +382,10 @@ def check_table(path: Path) -> Path:
     manifest = read_json(path.parent / RESULTS_MANIFEST)
     expected = manifest.get("sha256", {}).get(path.name) if isinstance(manifest, dict) else None
     if expected is not None and _sha256(path) != expected:
-        raise InputError(f"{path} is damaged or incomplete (it does not match {RESULTS_MANIFEST} beside it); "
-                         "rerun `lspd-bench ablate` on this matrix folder to rebuild it")  # fmt: skip
+        raise InputError(
+            f"{path} is damaged or incomplete (it does not match {RESULTS_MANIFEST} beside it); "
+            "rerun `lspd-bench ablate` on this matrix folder to rebuild it"
+        )
     return path
 
 
@@ -459,8 +484,9 @@ def _csv_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
             try:
                 row[c] = parse_value(c, record[c])
             except ValueError as exc:
-                raise InputError(f"{path}: column {c} of cell {record.get(schema.CELL, '?')} is "
-                                 f"{record[c].strip()!r}, {exc}") from None  # fmt: skip
+                raise InputError(
+                    f"{path}: column {c} of cell {record.get(schema.CELL, '?')} is {record[c].strip()!r}, {exc}"
+                ) from None
         rows.append(row)
     return cols, rows
 

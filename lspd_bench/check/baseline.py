@@ -10,12 +10,26 @@ from typing import Any, Sequence
 
 from lspd_bench.ablate import store
 from lspd_bench.check.cells import (
-    COST_FIGURES, LATENCY, LATENCY_HIGH, LATENCY_LOW, PARETO_COST, Cell, Results, labeller, normal,
-)  # fmt: skip
+    COST_FIGURES,
+    LATENCY,
+    LATENCY_HIGH,
+    LATENCY_LOW,
+    PARETO_COST,
+    Cell,
+    Results,
+    labeller,
+    normal,
+)
 from lspd_bench.check.read import read_results
 from lspd_bench.check.rules import (
-    ACC_FLOOR, ACC_SIGMAS, ACC_SIGMAS_MEAN, TOL_LATENCY, claim_rows, comparable, compare,
-)  # fmt: skip
+    ACC_FLOOR,
+    ACC_SIGMAS,
+    ACC_SIGMAS_MEAN,
+    TOL_LATENCY,
+    claim_rows,
+    comparable,
+    compare,
+)
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 from lspd_bench.train.files import METRICS_FILE
@@ -50,9 +64,14 @@ def make_baseline(results: Results, *, created: str | None = None, claims: Seque
         "context": results.context,
         "environment": env,
         "environment_source": env_source,
-        "rules": {"acc_floor_points": ACC_FLOOR, "acc_sigmas": ACC_SIGMAS, "acc_sigmas_mean": ACC_SIGMAS_MEAN,
-                  "latency_tolerance": TOL_LATENCY,
-                  "pareto_cost": PARETO_COST, "cost_figures": list(COST_FIGURES)},  # fmt: skip
+        "rules": {
+            "acc_floor_points": ACC_FLOOR,
+            "acc_sigmas": ACC_SIGMAS,
+            "acc_sigmas_mean": ACC_SIGMAS_MEAN,
+            "latency_tolerance": TOL_LATENCY,
+            "pareto_cost": PARETO_COST,
+            "cost_figures": list(COST_FIGURES),
+        },
         "cells": [c.to_json() for c in results.cells],
         "claims": claim_verdicts(results.source.parent, claims),
     }
@@ -81,11 +100,15 @@ def _cell_from_json(path: Path, i: int, data: Any) -> Cell:
     if not isinstance(values, list) or not values or not all(_number(v) is not None for v in values):
         raise InputError(f"baseline {path}: cell {i} has no accuracy values")
     return Cell(
-        axes={k: normal(v) for k, v in data["axes"].items()}, seeds=list(data.get("seeds") or []),
-        ids=list(data.get("cell_ids") or []), accuracy=[float(v) for v in values],
-        costs={k: normal(data.get(k)) for k in COST_FIGURES}, latency_ratio=_number(data.get(LATENCY)),
-        latency_interval=_interval(data), pareto=bool(data.get("pareto")),
-    )  # fmt: skip
+        axes={k: normal(v) for k, v in data["axes"].items()},
+        seeds=list(data.get("seeds") or []),
+        ids=list(data.get("cell_ids") or []),
+        accuracy=[float(v) for v in values],
+        costs={k: normal(data.get(k)) for k in COST_FIGURES},
+        latency_ratio=_number(data.get(LATENCY)),
+        latency_interval=_interval(data),
+        pareto=bool(data.get("pareto")),
+    )
 
 
 def _interval(data: dict[str, Any]) -> tuple[float, float] | None:
@@ -103,18 +126,26 @@ def load_baseline(path: str | Path) -> tuple[dict[str, Any], list[Cell]]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"baseline {path} is not readable JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f"baseline {path} is not an lspd-bench baseline (no \"format\": \"{FORMAT}\")")
+        raise InputError(f'baseline {path} is not an lspd-bench baseline (no "format": "{FORMAT}")')
     if data.get("version") != FORMAT_VERSION:
-        raise InputError(f"baseline {path} has format version {data.get('version')!r}; "
-                         f"this suite reads {FORMAT_VERSION}")  # fmt: skip
+        raise InputError(
+            f"baseline {path} has format version {data.get('version')!r}; this suite reads {FORMAT_VERSION}"
+        )
     cells = data.get("cells")
     if not isinstance(cells, list) or not cells:
         raise InputError(f"baseline {path} holds no cells")
     return data, [_cell_from_json(path, i, c) for i, c in enumerate(cells)]
 
 
-def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
-          tol_latency: float = TOL_LATENCY, claims: bool = False, extra_claims: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+def check(
+    results: str | Path,
+    baseline: str | Path,
+    *,
+    tol_acc: float | None = None,
+    tol_latency: float = TOL_LATENCY,
+    claims: bool = False,
+    extra_claims: Sequence[str] = (),
+) -> dict[str, Any]:
     """Read ``results`` (a matrix folder or its results.csv) and compare it with the baseline file.
 
     With ``claims``, the claims the baseline recorded are judged again on the results (with ``extra_claims``
@@ -128,19 +159,33 @@ def check(results: str | Path, baseline: str | Path, *, tol_acc: float | None = 
     if not claims:
         return report
     if not doc.get("claims"):
-        raise InputError(f"--claims: the baseline {baseline} records no claims (write it with --update-baseline "
-                         "from a matrix that has claims)")  # fmt: skip
+        raise InputError(
+            f"--claims: the baseline {baseline} records no claims (write it with --update-baseline "
+            "from a matrix that has claims)"
+        )
     now = claim_verdicts(res.source.parent, extra_claims)
     rows = claim_rows(doc, now)
     failing = [r for r in rows if r["fails"]]
-    return {**report, "rows": report["rows"] + rows, "passed": report["passed"] and not failing,
-            "regressions": report["regressions"] + len(failing), "claims": now,
-            "contradicted_claims": [r["cell"] for r in failing]}  # fmt: skip
+    return {
+        **report,
+        "rows": report["rows"] + rows,
+        "passed": report["passed"] and not failing,
+        "regressions": report["regressions"] + len(failing),
+        "claims": now,
+        "contradicted_claims": [r["cell"] for r in failing],
+    }
 
 
-def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float | None = None,
-                    tol_latency: float = TOL_LATENCY, created: str | None = None,
-                    claims: Sequence[str] = (), allow_partial: bool = False) -> dict[str, Any]:  # fmt: skip
+def update_baseline(
+    results: str | Path,
+    baseline: str | Path,
+    *,
+    tol_acc: float | None = None,
+    tol_latency: float = TOL_LATENCY,
+    created: str | None = None,
+    claims: Sequence[str] = (),
+    allow_partial: bool = False,
+) -> dict[str, Any]:
     """Accept ``results`` as the new baseline: write it atomically and return what changed against the
     old one (every cell ``new`` when there was none, or when it has another format version: it is replaced,
     saying so). A file at ``baseline`` that is not a baseline is not overwritten (``InputError``), nor is a
@@ -162,11 +207,19 @@ def update_baseline(results: str | Path, baseline: str | Path, *, tol_acc: float
     report = compare(res, old, old_cells, tol_acc=tol_acc, tol_latency=tol_latency)
     missing = report["cells"]["missing"]
     if missing and not allow_partial:
-        raise InputError(f"{results} lacks {len(missing)} cell(s) of the baseline {path} ({'; '.join(missing)}): "
-                         "it is incomplete; run them, or pass --allow-partial to write a baseline without them")  # fmt: skip
+        raise InputError(
+            f"{results} lacks {len(missing)} cell(s) of the baseline {path} ({'; '.join(missing)}): "
+            "it is incomplete; run them, or pass --allow-partial to write a baseline without them"
+        )
     write_json(path, doc)
-    return {**report, "baseline": str(path), "updated": True, "previous": path_existed and bool(old_cells),
-            "baseline_cells": len(doc["cells"]), "notes": [*notes, *report["notes"]]}  # fmt: skip
+    return {
+        **report,
+        "baseline": str(path),
+        "updated": True,
+        "previous": path_existed and bool(old_cells),
+        "baseline_cells": len(doc["cells"]),
+        "notes": [*notes, *report["notes"]],
+    }
 
 
 def _version_of(path: Path) -> Any:
@@ -177,4 +230,3 @@ def _version_of(path: Path) -> Any:
         return None
     ours = isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") != FORMAT_VERSION
     return data.get("version") if ours else None
-

@@ -51,12 +51,16 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "axes": self.axes, "seeds": self.seeds, "cell_ids": self.ids,
+            "axes": self.axes,
+            "seeds": self.seeds,
+            "cell_ids": self.ids,
             "accuracy": {"mean": self.mean, "std": self.std, "n": len(self.accuracy), "values": self.accuracy},
-            **{k: self.costs.get(k) for k in COST_FIGURES}, LATENCY: self.latency_ratio,
+            **{k: self.costs.get(k) for k in COST_FIGURES},
+            LATENCY: self.latency_ratio,
             LATENCY_LOW: self.latency_interval[0] if self.latency_interval else None,
-            LATENCY_HIGH: self.latency_interval[1] if self.latency_interval else None, "pareto": self.pareto,
-        }  # fmt: skip
+            LATENCY_HIGH: self.latency_interval[1] if self.latency_interval else None,
+            "pareto": self.pareto,
+        }
 
 
 @dataclass
@@ -69,7 +73,6 @@ class Results:
     headline_name: str | None
     environment: dict | None  # of the run that measured the cells, when a cell's metrics.json says
     columns: list[str] = field(default_factory=list)  # the table's header
-
 
 
 def normal(value: Any) -> Any:

@@ -24,7 +24,9 @@ def results_file(path: str | Path) -> Path:
     if path.is_dir():
         path = path / store.RESULTS_CSV
         if not path.is_file():
-            raise InputError(f"{path.parent} holds no {store.RESULTS_CSV}: is it a matrix folder of `lspd-bench ablate`?")
+            raise InputError(
+                f"{path.parent} holds no {store.RESULTS_CSV}: is it a matrix folder of `lspd-bench ablate`?"
+            )
     elif not path.is_file():
         raise InputError(f"results {path} does not exist")
     return path
@@ -100,5 +102,6 @@ def read_results(path: str | Path) -> Results:
     out = list(cells.values())
     mark_pareto(out, accuracy_noise(out))
     name = context.get("headline_name")
-    return Results(source, out, context, name if isinstance(name, str) else None, _environment(source.parent, rows),
-                   header)  # fmt: skip
+    return Results(
+        source, out, context, name if isinstance(name, str) else None, _environment(source.parent, rows), header
+    )

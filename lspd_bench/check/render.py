@@ -9,8 +9,16 @@ from lspd_bench.check.cells import COST_FIGURES, LATENCY, PARETO_COST
 from lspd_bench.check.rules import ACC_FLOOR, FAILING, UNDECIDED
 
 #: Each verdict's one-character mark, as asv's compare marks its lines.
-MARKS = {**dict.fromkeys(FAILING, "✗"), "better": "✓", "new": "+", "within tolerance": "~", "not measured": "?",
-         "other cpu": "≠", "claim moved": "~", UNDECIDED: "?"}
+MARKS = {
+    **dict.fromkeys(FAILING, "✗"),
+    "better": "✓",
+    "new": "+",
+    "within tolerance": "~",
+    "not measured": "?",
+    "other cpu": "≠",
+    "claim moved": "~",
+    UNDECIDED: "?",
+}
 #: The columns of the table of what moved.
 COLUMNS = ("", "cell", "figure", "baseline", "now", "change", "limit", "verdict")
 _ARROW = {"up": "↑", "down": "↓", None: ""}
@@ -20,15 +28,26 @@ def noise_text(noise: dict[str, Any]) -> str:
     """One line: the seed noise the gate's accuracy rule used, or that there was none to measure."""
     base, now, both, paired = noise["baseline"], noise["results"], noise["both"], noise["paired"]
     if both["pooled_sd"] is None:
-        return (f"training noise: not measured (one seed per cell); the accuracy rules fall back to their "
-                f"{ACC_FLOOR:g}-point floor, which covers kernel and machine differences, not training noise")  # fmt: skip
-    parts = [f"{what} {n['pooled_sd']:.2f} ({n['cells']} cells, df {n['df']})"
-             for what, n in (("the baseline's", base), ("these results'", now)) if n["pooled_sd"] is not None]  # fmt: skip
-    text = f"training noise: seeds differ within a cell by a pooled SD of {both['pooled_sd']:.2f} points (" + ", ".join(parts) + ")"
+        return (
+            f"training noise: not measured (one seed per cell); the accuracy rules fall back to their "
+            f"{ACC_FLOOR:g}-point floor, which covers kernel and machine differences, not training noise"
+        )
+    parts = [
+        f"{what} {n['pooled_sd']:.2f} ({n['cells']} cells, df {n['df']})"
+        for what, n in (("the baseline's", base), ("these results'", now))
+        if n["pooled_sd"] is not None
+    ]
+    text = (
+        f"training noise: seeds differ within a cell by a pooled SD of {both['pooled_sd']:.2f} points ("
+        + ", ".join(parts)
+        + ")"
+    )
     if paired["sd"] is None:
         return text + ", which the accuracy rules use (cells are not paired by seed)"
-    return (text + f"; with the seed held, {paired['sd']:.2f} points are left (cells × seeds residual, df "
-            f"{paired['df']}), which the accuracy rules use for cells paired by seed")
+    return (
+        text + f"; with the seed held, {paired['sd']:.2f} points are left (cells × seeds residual, df "
+        f"{paired['df']}), which the accuracy rules use for cells paired by seed"
+    )
 
 
 def _fmt_figure(figure: str, value: Any) -> str:
@@ -78,9 +97,19 @@ def _fmt_limit(row: dict[str, Any]) -> str:
 
 def table_rows(report: dict[str, Any]) -> list[list[str]]:
     """The report's rows as text cells under ``COLUMNS`` (the same for the terminal and Markdown)."""
-    return [[MARKS[r["verdict"]], r["cell"], r["figure"], _fmt_figure(r["figure"], r["baseline"]),
-             _fmt_figure(r["figure"], r["now"]), _fmt_change(r), _fmt_limit(r), r["verdict"]]
-            for r in report["rows"]]  # fmt: skip
+    return [
+        [
+            MARKS[r["verdict"]],
+            r["cell"],
+            r["figure"],
+            _fmt_figure(r["figure"], r["baseline"]),
+            _fmt_figure(r["figure"], r["now"]),
+            _fmt_change(r),
+            _fmt_limit(r),
+            r["verdict"],
+        ]
+        for r in report["rows"]
+    ]
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -94,16 +123,20 @@ def summary(report: dict[str, Any]) -> str:
         for r in report["rows"]:
             changed.setdefault(r["cell"], []).append(r["figure"])
         detail = "; ".join(f"{c}: {', '.join(f)}" for c, f in changed.items())
-        return (f"baseline {report['baseline']} written ({report['baseline_cells']} cells); {moved} "
-                f"figure{'s' * (moved != 1)} changed against the previous one" + (f" — {detail}" if detail else ""))
+        return (
+            f"baseline {report['baseline']} written ({report['baseline_cells']} cells); {moved} "
+            f"figure{'s' * (moved != 1)} changed against the previous one" + (f" — {detail}" if detail else "")
+        )
     if report["passed"]:
         moved, undecided = len(report["rows"]), report.get("undecided", 0)
         text = f"passed: no regression in {n} cells ({moved} figure{'s' * (moved != 1)} moved within the rules"
         return text + (f"; {undecided} not decided within the machine's noise)" if undecided else ")")
     missing = report["cells"]["missing"]
     if missing:  # a matrix that has not run every baseline cell is incomplete, whatever else moved
-        return (f"INCOMPLETE: {len(missing)} of {n} baseline cells are not in the results ({'; '.join(missing)}): "
-                "run them, or accept a smaller baseline with --update-baseline --allow-partial")  # fmt: skip
+        return (
+            f"INCOMPLETE: {len(missing)} of {n} baseline cells are not in the results ({'; '.join(missing)}): "
+            "run them, or accept a smaller baseline with --update-baseline --allow-partial"
+        )
     cells = report["regressed_cells"]
     detail = "; ".join(f"{c}: {', '.join(dict.fromkeys(f))}" for c, f in cells.items())
     count = report["regressions"]
@@ -135,8 +168,9 @@ def markdown(report: dict[str, Any]) -> str:
         "(on the baseline's CPU model); "
         f"a cell on the accuracy-vs-{PARETO_COST} front must stay on it (within the accuracy tolerance); every "
         f"baseline cell must be present. Baseline: `{report['baseline']}`"
-        + (f" ({report['baseline_created']})" if report.get("baseline_created") else "") + ".",
-    ]  # fmt: skip
+        + (f" ({report['baseline_created']})" if report.get("baseline_created") else "")
+        + ".",
+    ]
     if report.get("noise"):
         lines += ["", esc(noise_text(report["noise"])[0].upper() + noise_text(report["noise"])[1:]) + "."]
     undecided = [f"{r['cell']}, {r['figure']}: {r['message']}" for r in report["rows"] if r["verdict"] == UNDECIDED]
@@ -145,6 +179,9 @@ def markdown(report: dict[str, Any]) -> str:
     if report["notes"]:
         lines += ["", "Notes:", *(f"- {esc(n)}" for n in report["notes"])]
     if not report["passed"] and not report.get("updated"):
-        lines += ["", f"An intended change is accepted with `lspd-bench check {report['results']} --baseline "
-                      f"{report['baseline']} --update-baseline`."]  # fmt: skip
+        lines += [
+            "",
+            f"An intended change is accepted with `lspd-bench check {report['results']} --baseline "
+            f"{report['baseline']} --update-baseline`.",
+        ]
     return "\n".join(lines) + "\n"

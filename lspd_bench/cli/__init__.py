@@ -43,10 +43,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": list(_HELP)})
 @click.version_option(__version__, prog_name="lspd-bench")
-@click.option("--import", "imports", multiple=True, metavar="MODULE",
-              help="Import MODULE before the command runs, so that the models and LSPD blocks it registers can be "
-                   "used (repeatable; installed or in the current folder). Installed packages' `lspd_bench.models` "
-                   "entry points need no option.")  # fmt: skip
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE before the command runs, so that the models and LSPD blocks it registers can be "
+    "used (repeatable; installed or in the current folder). Installed packages' `lspd_bench.models` "
+    "entry points need no option.",
+)
 @click.pass_context
 def main(ctx: click.Context, imports: tuple[str, ...]) -> None:
     """Benchmark and ablate lightweight pose-distillation networks (LSPD)."""
@@ -134,13 +139,28 @@ class PlainProgress:
         return False
 
     def add_task(self, description: str, total: float | None = None, completed: float = 0, **_) -> int:
-        self.tasks.append({"description": description, "total": total, "completed": completed,
-                           "start": self.clock(), "said": -math.inf})  # fmt: skip
+        self.tasks.append(
+            {
+                "description": description,
+                "total": total,
+                "completed": completed,
+                "start": self.clock(),
+                "said": -math.inf,
+            }
+        )
         self._say(len(self.tasks) - 1)
         return len(self.tasks) - 1
 
-    def update(self, task: int, *, description: str | None = None, completed: float | None = None,
-               advance: float | None = None, total: float | None = None, **_) -> None:  # fmt: skip
+    def update(
+        self,
+        task: int,
+        *,
+        description: str | None = None,
+        completed: float | None = None,
+        advance: float | None = None,
+        total: float | None = None,
+        **_,
+    ) -> None:
         t = self.tasks[task]
         before = (t["description"], t["completed"])
         if description is not None:
@@ -152,8 +172,9 @@ class PlainProgress:
         if advance:
             t["completed"] += advance
         finished = t["total"] is not None and t["completed"] >= t["total"]
-        if t["description"] != before[0] or (t["completed"] != before[1] and (
-                finished or self.clock() - t["said"] >= self.every_s)):  # fmt: skip
+        if t["description"] != before[0] or (
+            t["completed"] != before[1] and (finished or self.clock() - t["said"] >= self.every_s)
+        ):
             self._say(task)
 
     def advance(self, task: int, advance: float = 1) -> None:
@@ -166,8 +187,9 @@ class PlainProgress:
         done, total = t["completed"], t["total"]
         eta = elapsed / done * (total - done) if total and done else None
         count = f" {done:g}/{total:g}{f' {self.unit}' if self.unit else ''}" if total else ""
-        self.console.print(f"[{duration(elapsed)}, ETA {duration(eta)}] {t['description']}{count}",
-                           highlight=False, markup=False)  # fmt: skip
+        self.console.print(
+            f"[{duration(elapsed)}, ETA {duration(eta)}] {t['description']}{count}", highlight=False, markup=False
+        )
 
 
 def stderr_progress(unit: str = "", refresh: bool = True):
@@ -180,8 +202,16 @@ def stderr_progress(unit: str = "", refresh: bool = True):
     if not console.is_terminal:
         return PlainProgress(console, unit)
     count = TextColumn("{task.completed}/{task.total}" + (f" {unit}" if unit else ""))
-    return Progress(TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=True, auto_refresh=refresh)  # fmt: skip
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        count,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        auto_refresh=refresh,
+    )
 
 
 # Command modules register themselves on `main` when imported (one line each, in flow order).

@@ -28,8 +28,15 @@ def render_state(state: dict):
         extra = f" epoch {item['epoch']}/{item['epochs']}" if item.get("epoch") else ""
         parts.append(Text(f"{item['what']}: {item['description']} — {item['state']}{extra}"))
     table = Table(box=None, pad_edge=False)
-    for col, justify in (("cell", "left"), ("variant", "left"), ("state", "left"), ("epoch", "right"),
-                         ("metric", "right"), ("latency ratio", "right"), ("", "left")):  # fmt: skip
+    for col, justify in (
+        ("cell", "left"),
+        ("variant", "left"),
+        ("state", "left"),
+        ("epoch", "right"),
+        ("metric", "right"),
+        ("latency ratio", "right"),
+        ("", "left"),
+    ):
         table.add_column(col, justify=justify)
     for c in state["cells"]:
         epoch = f"{c['epoch']}/{c['epochs']}" if c.get("epochs") else ""
@@ -37,11 +44,23 @@ def render_state(state: dict):
             epoch = "evaluating"
         note = c.get("error") or ""
         label = c["state"] if c["state"] != "trained" else "awaiting latency"
-        table.add_row(c["cell"], c["label"], Text(label, style=_STYLE.get(c["state"], "")), epoch,
-                      _fmt(c.get("metric")), _fmt(c.get("latency_ratio")), Text(note, style="red"))  # fmt: skip
+        table.add_row(
+            c["cell"],
+            c["label"],
+            Text(label, style=_STYLE.get(c["state"], "")),
+            epoch,
+            _fmt(c.get("metric")),
+            _fmt(c.get("latency_ratio")),
+            Text(note, style="red"),
+        )
     counts = ", ".join(f"{n} {s}" for s, n in state["counts"].items())
-    parts += [table, Text(f"{state['phase']} · {counts} · elapsed {duration(state['elapsed_s'])} · "
-                          f"ETA {duration(state['eta_s'])}", style="bold")]  # fmt: skip
+    parts += [
+        table,
+        Text(
+            f"{state['phase']} · {counts} · elapsed {duration(state['elapsed_s'])} · ETA {duration(state['eta_s'])}",
+            style="bold",
+        ),
+    ]
     return Group(*parts)
 
 
@@ -83,8 +102,11 @@ class LogView:
     def say(self, key: str, text: str, event: dict) -> None:
         if self.seen.get(key) != text:
             self.seen[key] = text
-            self.console.print(f"[{duration(event['elapsed_s'])}, ETA {duration(event['eta_s'])}] {text}",
-                               highlight=False, markup=False)  # fmt: skip
+            self.console.print(
+                f"[{duration(event['elapsed_s'])}, ETA {duration(event['eta_s'])}] {text}",
+                highlight=False,
+                markup=False,
+            )
 
     def __call__(self, event: dict) -> None:
         if event["event"] != "state":
@@ -92,8 +114,11 @@ class LogView:
         self.say("phase", event["phase"], event)
         for item in event["shared"]:
             epoch = f" epoch {item['epoch']}/{item['epochs']}" if item.get("epoch") else ""
-            self.say(f"shared {item['description']}", f"{item['what']}: {item['description']} — {item['state']}{epoch}",
-                     event)  # fmt: skip
+            self.say(
+                f"shared {item['description']}",
+                f"{item['what']}: {item['description']} — {item['state']}{epoch}",
+                event,
+            )
         for c in event["cells"]:
             training = c["state"] == "running" and event["phase"].startswith("training")
             detail = f" epoch {c['epoch']}/{c['epochs']}" if c.get("epochs") and training else ""
@@ -128,17 +153,22 @@ def print_dry_run(plan: dict) -> None:
         table.add_row(c["label"] or "(base config)", state, c["cell"] or "-", est)
     console.print(table)
     for s in plan["shared"]:
-        console.print(f"shared: {s['what']} {s['description']} — {s['state']}"
-                      + (f" ({estimate(s)})" if s["estimate_s"] else ""))  # fmt: skip
+        console.print(
+            f"shared: {s['what']} {s['description']} — {s['state']}" + (f" ({estimate(s)})" if s["estimate_s"] else "")
+        )
     e = plan["estimate_s"]
-    console.print(f"estimate: ~{duration(e['wall'])} wall = shared {duration(e['shared'])} + cells "
-                  f"{duration(e['cells'])} / {plan['slots']} at a time ({plan['threads']} thread(s) each on "
-                  f"{plan['cores']} cores) + latency {duration(e['latency'])}")  # fmt: skip
+    console.print(
+        f"estimate: ~{duration(e['wall'])} wall = shared {duration(e['shared'])} + cells "
+        f"{duration(e['cells'])} / {plan['slots']} at a time ({plan['threads']} thread(s) each on "
+        f"{plan['cores']} cores) + latency {duration(e['latency'])}"
+    )
     for i, basis in enumerate(bases, start=1):
         console.print(f"[{i}] {basis}", highlight=False, markup=False)
     if e["unknown"]:
-        console.print(f"[yellow]{e['unknown']} item(s) neither timed on this machine nor calibrated (a real "
-                      "dataset's size is not read by a dry run) are not in the estimate[/]")  # fmt: skip
+        console.print(
+            f"[yellow]{e['unknown']} item(s) neither timed on this machine nor calibrated (a real "
+            "dataset's size is not read by a dry run) are not in the estimate[/]"
+        )
     for w in plan["warnings"]:
         console.print(f"[yellow]warning: {w}[/]")
 
@@ -152,14 +182,24 @@ def print_summary(summary: dict) -> None:
         table.add_column(col, justify="left" if col in ("cell", "variant", "status") else "right")
     for c in summary["cells"]:
         params = "-" if c["params_deploy"] is None else f"{c['params_deploy'] / 1e6:.3f}M"
-        table.add_row(c["cell"], c["label"], c["status"], _fmt(c["headline"]), params, _fmt(c["gmacs_fvcore"], ".4f"),
-                      _fmt(c["latency_ms"]), _fmt(c["latency_ratio"]))  # fmt: skip
+        table.add_row(
+            c["cell"],
+            c["label"],
+            c["status"],
+            _fmt(c["headline"]),
+            params,
+            _fmt(c["gmacs_fvcore"], ".4f"),
+            _fmt(c["latency_ms"]),
+            _fmt(c["latency_ratio"]),
+        )
     console.print(table)
     s = summary["seconds"]
     counts = ", ".join(f"{n} {state}" for state, n in summary["counts"].items())
-    console.print(f"{counts} in {duration(s['total'])} (data {duration(s['data'])}, teachers "
-                  f"{duration(s['teachers'])}, cells {duration(s['cells'])} on {summary['slots']} slot(s) × "
-                  f"{summary['threads']} thread(s), latency {duration(s['latency'])})")  # fmt: skip
+    console.print(
+        f"{counts} in {duration(s['total'])} (data {duration(s['data'])}, teachers "
+        f"{duration(s['teachers'])}, cells {duration(s['cells'])} on {summary['slots']} slot(s) × "
+        f"{summary['threads']} thread(s), latency {duration(s['latency'])})"
+    )
     results = summary["results"]
     console.print(f"results: {results['csv']}" + (f" and {results['parquet']}" if results.get("parquet") else ""))
     for c in summary["cells"]:
@@ -177,24 +217,58 @@ def print_summary(summary: dict) -> None:
 @click.option("--dataset", help="synth, mpii or coco (for every cell; mpii/coco need data_dir=...).")
 @click.option("--out", type=Output(folder=True), help="Matrix folder (default: runs/<matrix name or hash>).")
 @click.option("--jobs", type=int, help="Cells at once (default: the executor's, see --executor).")
-@click.option("--threads", type=int, help="Torch threads each cell trains with (default 1, whatever --jobs: a "
-                                           "cell's figures depend on it, and a folder keeps one count).")
-@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
-              help="Where the cells run: " + "; ".join(f"{k.name} — {k.help}" for k in EXECUTORS.values()) + ".")
+@click.option(
+    "--threads",
+    type=int,
+    help="Torch threads each cell trains with (default 1, whatever --jobs: a "
+    "cell's figures depend on it, and a folder keeps one count).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(list(EXECUTORS)),
+    default="local",
+    show_default=True,
+    help="Where the cells run: " + "; ".join(f"{k.name} — {k.help}" for k in EXECUTORS.values()) + ".",
+)
 @click.option("--address", help="Ray cluster address (--executor ray; default: start a local one).")
 @click.option("--cluster", help="submitit cluster: slurm, local or debug (default: slurm when available).")
 @click.option("--partition", help="SLURM partition (--executor submitit).")
 @click.option("--timeout-min", type=int, default=24 * 60, show_default=True, help="submitit job time limit (min).")
 @click.option("--retry-failed", is_flag=True, help="Run the cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="List the cells and the shared work with a time estimate; run nothing.")
-@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
-              help="With --dry-run: estimate work never timed on this machine by timing a few of its training steps "
-                   "now (seconds; imports torch). Without: such work is left out of the estimate.")  # fmt: skip
-@click.option("--latency-min-time", type=float, default=1.0, show_default=True,
-              help="Minimum seconds of timed calls per latency figure.")  # fmt: skip
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=True,
+    show_default=True,
+    help="With --dry-run: estimate work never timed on this machine by timing a few of its training steps "
+    "now (seconds; imports torch). Without: such work is left out of the estimate.",
+)
+@click.option(
+    "--latency-min-time",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Minimum seconds of timed calls per latency figure.",
+)
 @click.option("--json", "as_json", is_flag=True, help="No live view; print the summary as JSON.")
-def ablate_command(args, preset, dataset, out, jobs, threads, executor, address, cluster, partition, timeout_min,
-                   retry_failed, dry_run, calibrate, latency_min_time, as_json) -> None:  # fmt: skip
+def ablate_command(
+    args,
+    preset,
+    dataset,
+    out,
+    jobs,
+    threads,
+    executor,
+    address,
+    cluster,
+    partition,
+    timeout_min,
+    retry_failed,
+    dry_run,
+    calibrate,
+    latency_min_time,
+    as_json,
+) -> None:
     """Train, evaluate and profile every cell of a matrix: [MATRIX.yaml] [key=spec ...].
 
     key=a..b is an inclusive integer range (stages=1..4 is 1, 2, 3, 4; Hydra's range(1,5) excludes 5),
@@ -216,15 +290,31 @@ def ablate_command(args, preset, dataset, out, jobs, threads, executor, address,
         for cfg in {(c.config.cache_dir, c.config.data_dir): c.config for c in matrix.cells}.values():
             check_locations(cfg)
         if dry_run:
-            plan = plan_dry_run(matrix, out_dir, jobs=jobs, threads=threads, executor=executor,
-                                retry_failed=retry_failed, latency_min_time_s=latency_min_time, calibrate=calibrate)  # fmt: skip
+            plan = plan_dry_run(
+                matrix,
+                out_dir,
+                jobs=jobs,
+                threads=threads,
+                executor=executor,
+                retry_failed=retry_failed,
+                latency_min_time_s=latency_min_time,
+                calibrate=calibrate,
+            )
             echo_json(plan) if as_json else print_dry_run(plan)
             return
         from lspd_bench.ablate.run import run_matrix
 
-        options = dict(jobs=jobs, threads=threads, executor=executor, retry_failed=retry_failed, address=address,
-                       cluster=cluster, partition=partition, timeout_min=timeout_min,
-                       latency_min_time_s=latency_min_time)  # fmt: skip
+        options = dict(
+            jobs=jobs,
+            threads=threads,
+            executor=executor,
+            retry_failed=retry_failed,
+            address=address,
+            cluster=cluster,
+            partition=partition,
+            timeout_min=timeout_min,
+            latency_min_time_s=latency_min_time,
+        )
         console = stderr_console()
         try:
             if as_json:

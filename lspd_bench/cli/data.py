@@ -34,14 +34,27 @@ def _overrides(pairs: tuple[str, ...]) -> dict:
 
 @data.command("synth")
 @click.option("--out", "out_dir", required=True, type=Output(folder=True), help="Output directory.")
-@click.option("--preset", "preset_name", default="standard", show_default=True,
-              type=choice(SynthPreset), help="Sizes and difficulty.")  # fmt: skip
+@click.option(
+    "--preset",
+    "preset_name",
+    default="standard",
+    show_default=True,
+    type=choice(SynthPreset),
+    help="Sizes and difficulty.",
+)
 @click.option("--n-train", type=click.IntRange(min=1), help="Training samples (overrides the preset).")
 @click.option("--n-val", type=click.IntRange(min=1), help="Validation samples (overrides the preset).")
 @click.option("--size", type=int, help="Image side in px (overrides the preset).")
-@click.option("--seed", type=click.IntRange(*SEED_RANGE), default=0, show_default=True, help="Same seed and version → same bytes.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a SynthConfig knob, e.g. --set occluder_prob=0.5 (repeatable).")  # fmt: skip
+@click.option(
+    "--seed", type=click.IntRange(*SEED_RANGE), default=0, show_default=True, help="Same seed and version → same bytes."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a SynthConfig knob, e.g. --set occluder_prob=0.5 (repeatable).",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Rendering processes.")
 @click.option("--png", is_flag=True, help="Also write every image as images/{split}/NNNNNN.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print meta.json content as JSON.")
@@ -53,8 +66,14 @@ def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, worker
         cfg = preset(preset_name, n_train=n_train, n_val=n_val, size=size, **_overrides(sets))
         task = bar.add_task("rendering", total=cfg.n_train + cfg.n_val)
         start = time.perf_counter()
-        meta = generate_dataset(out_dir, cfg, seed=seed, workers=workers, png=png,
-                                progress=lambda done, total: bar.update(task, completed=done))  # fmt: skip
+        meta = generate_dataset(
+            out_dir,
+            cfg,
+            seed=seed,
+            workers=workers,
+            png=png,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
         seconds = time.perf_counter() - start
     if as_json:
         echo_json({**meta, "seconds": round(seconds, 2)})
@@ -73,8 +92,13 @@ def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, worker
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val"]))
 @click.option("--n", "count", type=click.IntRange(min=1), default=16, show_default=True, help="Samples in the grid.")
 @click.option("--out", "out_path", default="grid.png", show_default=True, type=Output(folder=False))
-@click.option("--keypoints", default="mpii", show_default=True, type=choice((Dataset.MPII, Dataset.COCO)),
-              help="The annotation layout to read.")
+@click.option(
+    "--keypoints",
+    default="mpii",
+    show_default=True,
+    type=choice((Dataset.MPII, Dataset.COCO)),
+    help="The annotation layout to read.",
+)
 @click.option("--crop", is_flag=True, help="Show the loader's person crop instead of the whole image.")
 def show_command(root, split, count, out_path, keypoints, crop) -> None:
     """Draw a grid of synthetic samples with skeletons, joints and head boxes to a PNG."""
@@ -90,8 +114,12 @@ def show_command(root, split, count, out_path, keypoints, crop) -> None:
 @data.command("check")
 @click.option("--format", "fmt", required=True, type=choice(Dataset))
 @click.option("--ann", required=True, type=click.Path(dir_okay=False), help="Annotation file.")
-@click.option("--images", required=True, type=click.Path(),
-              help="Image folder (mpii, coco); the .npy array or dataset folder (synth).")  # fmt: skip
+@click.option(
+    "--images",
+    required=True,
+    type=click.Path(),
+    help="Image folder (mpii, coco); the .npy array or dataset folder (synth).",
+)
 @click.option("--gt-mat", type=click.Path(dir_okay=False), help="MPII gt_valid.mat (head boxes, missing joints).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def check_command(fmt, ann, images, gt_mat, as_json) -> None:

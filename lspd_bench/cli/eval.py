@@ -9,11 +9,20 @@ from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console
 
 @main.command("eval")
 @click.argument("target", type=click.Path(exists=True))
-@click.option("--split", type=click.Choice(["val"]), default="val", show_default=True,
-              help="The split with ground truth (test splits have none).")  # fmt: skip
+@click.option(
+    "--split",
+    type=click.Choice(["val"]),
+    default="val",
+    show_default=True,
+    help="The split with ground truth (test splits have none).",
+)
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Flip test (published numbers use it).")
-@click.option("--boxes", default="gt", show_default=True,
-              help="COCO person boxes: 'gt' (inflates AP) or a detection-results JSON file.")  # fmt: skip
+@click.option(
+    "--boxes",
+    default="gt",
+    show_default=True,
+    help="COCO person boxes: 'gt' (inflates AP) or a detection-results JSON file.",
+)
 @click.option("--out", type=Output(folder=True), help="Folder for metrics.json and the predictions.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of the table.")
 def eval_command(target, split, flip, boxes, out, as_json) -> None:
@@ -28,4 +37,6 @@ def eval_command(target, split, flip, boxes, out, as_json) -> None:
         return
     print_stage_table(metrics)
     click.echo(f"person boxes: {metrics['boxes']}" if metrics["boxes"] else "", nl=bool(metrics["boxes"]))
-    click.echo(f"wrote {metrics['out_dir']}/metrics.json and {metrics['predictions_file']} ({metrics['seconds']:.1f} s)")
+    click.echo(
+        f"wrote {metrics['out_dir']}/metrics.json and {metrics['predictions_file']} ({metrics['seconds']:.1f} s)"
+    )

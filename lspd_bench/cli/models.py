@@ -14,14 +14,30 @@ def _sizes(_ctx, _param, values: tuple[str, ...]) -> list[tuple[int, int]]:
 
 
 @main.command("models")
-@click.option("--check", "check_name", metavar="NAME",
-              help="Check model NAME against the model contract (shapes at two input sizes, deploy() against the "
-                   "full model, the MAC counters); exit 1 when a check fails.")  # fmt: skip
-@click.option("-k", "--knob", "knobs", multiple=True, metavar="KEY=VALUE",
-              help="With --check: a knob to build the model with, e.g. -k block=basic (repeatable).")
-@click.option("--size", "sizes", multiple=True, callback=_sizes, metavar="HxW",
-              help="With --check: an input size to check the heatmaps at (repeatable) [default: 256x192 and 128x96, "
-                   "each rounded up to the model's stride].")  # fmt: skip
+@click.option(
+    "--check",
+    "check_name",
+    metavar="NAME",
+    help="Check model NAME against the model contract (shapes at two input sizes, deploy() against the "
+    "full model, the MAC counters); exit 1 when a check fails.",
+)
+@click.option(
+    "-k",
+    "--knob",
+    "knobs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --check: a knob to build the model with, e.g. -k block=basic (repeatable).",
+)
+@click.option(
+    "--size",
+    "sizes",
+    multiple=True,
+    callback=_sizes,
+    metavar="HxW",
+    help="With --check: an input size to check the heatmaps at (repeatable) [default: 256x192 and 128x96, "
+    "each rounded up to the model's stride].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_command(check_name: str | None, knobs: tuple[str, ...], sizes: list, as_json: bool) -> None:
     """List the registered models (plugins' included), their family, customary input size and knobs
@@ -38,10 +54,16 @@ def models_command(check_name: str | None, knobs: tuple[str, ...], sizes: list, 
     if as_json:
         echo_json(
             [
-                {"name": e.name, "family": e.family, "default_input": list(e.default_input),
-                 "description": e.description, "knobs": e.knobs, "plugin": e.plugin}
+                {
+                    "name": e.name,
+                    "family": e.family,
+                    "default_input": list(e.default_input),
+                    "description": e.description,
+                    "knobs": e.knobs,
+                    "plugin": e.plugin,
+                }
                 for e in entries
-            ]  # fmt: skip
+            ]
         )
         return
     from rich.table import Table
@@ -73,7 +95,8 @@ def check_command(name: str, knobs: tuple[str, ...], sizes: list, as_json: bool)
         for f in findings:
             click.echo(f"{'✓' if f.passed else '✗'} {f.check}: {f.detail}")
         failed = sum(not f.passed for f in findings)
-        click.echo(f"{shown} meets the model contract" if passed else
-                   f"{shown}: {failed} of {len(findings)} checks failed")  # fmt: skip
+        click.echo(
+            f"{shown} meets the model contract" if passed else f"{shown}: {failed} of {len(findings)} checks failed"
+        )
     if not passed:
         click.get_current_context().exit(1)

@@ -39,21 +39,45 @@ def parse_threads(_ctx, _param, value: str) -> list[int]:
 @click.option("--input", "input_hw", callback=parse_hw, help="Input HxW in px (default: the model's customary size).")
 @click.option("--joints", type=int, help="Number of joints J (heatmap channels).")
 @click.option("--deploy/--full", default=True, show_default=True, help="Measure the deploy model or the full one.")
-@click.option("--threads", default="1,all", show_default=True, callback=parse_threads,
-              help="Thread counts to time at, comma-separated ('all' = every core).")
+@click.option(
+    "--threads",
+    default="1,all",
+    show_default=True,
+    callback=parse_threads,
+    help="Thread counts to time at, comma-separated ('all' = every core).",
+)
 @click.option("--batch", default=8, show_default=True, help="Batch size for the throughput figure.")
-@click.option("--runtime", type=choice(Runtime),
-              default="eager", show_default=True)
+@click.option("--runtime", type=choice(Runtime), default="eager", show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("-k", "--knob", "knobs", multiple=True, metavar="KEY=VALUE",
-              help="Model knob override, e.g. -k stages=3 -k block=basic (see `lspd-bench models`).")
+@click.option(
+    "-k",
+    "--knob",
+    "knobs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Model knob override, e.g. -k stages=3 -k block=basic (see `lspd-bench models`).",
+)
 @click.option("--iters", default=50, show_default=True, help="Minimum timed iterations (>= 50).")
 @click.option("--warmup", default=10, show_default=True, help="Warm-up iterations (>= 10).")
 @click.option("--min-time", default=1.0, show_default=True, help="Minimum timed seconds per figure.")
 @click.option("--no-latency", is_flag=True, help="Skip the timing (parameters, MACs and memory only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def profile_command(model, input_hw, joints, deploy, threads, batch, runtime, device, knobs, iters, warmup,
-                    min_time, no_latency, as_json) -> None:  # fmt: skip
+def profile_command(
+    model,
+    input_hw,
+    joints,
+    deploy,
+    threads,
+    batch,
+    runtime,
+    device,
+    knobs,
+    iters,
+    warmup,
+    min_time,
+    no_latency,
+    as_json,
+) -> None:
     """Cost of MODEL: parameters, GMACs from fvcore and ptflops, latency, throughput, peak memory."""
     from lspd_bench.config import parse_overrides
     from lspd_bench.cost import profile_model
@@ -67,10 +91,21 @@ def profile_command(model, input_hw, joints, deploy, threads, batch, runtime, de
                 bar.update(task, description=f"profiling {model}: {what}", completed=done, total=total)
 
             result = profile_model(
-                model, input_hw=input_hw, joints=joints, deploy=deploy, threads=threads, batch=batch,
-                runtime=runtime, device=device, knobs=overrides, latency=not no_latency, warmup=warmup,
-                iters=iters, min_time_s=min_time, on_step=step,
-            )  # fmt: skip
+                model,
+                input_hw=input_hw,
+                joints=joints,
+                deploy=deploy,
+                threads=threads,
+                batch=batch,
+                runtime=runtime,
+                device=device,
+                knobs=overrides,
+                latency=not no_latency,
+                warmup=warmup,
+                iters=iters,
+                min_time_s=min_time,
+                on_step=step,
+            )
     if as_json:
         echo_json(result)
     else:
@@ -104,9 +139,16 @@ def print_profile(result: dict) -> None:
             lat.add_column(col, justify="right")
         for r in result["latency"]:
             lat.add_row(
-                r["runtime"], str(r["threads"]), str(r["batch"]), f"{r['median_ms']:.2f}", f"{r['p90_ms']:.2f}",
-                f"{r['min_ms']:.2f}", f"{r['iqr_ms']:.2f}", f"{r['throughput_img_s']:.1f}", str(r["iters"]),
-            )  # fmt: skip
+                r["runtime"],
+                str(r["threads"]),
+                str(r["batch"]),
+                f"{r['median_ms']:.2f}",
+                f"{r['p90_ms']:.2f}",
+                f"{r['min_ms']:.2f}",
+                f"{r['iqr_ms']:.2f}",
+                f"{r['throughput_img_s']:.1f}",
+                str(r["iters"]),
+            )
         console.print(lat)
     m = result["memory"]
     console.print(

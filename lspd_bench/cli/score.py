@@ -17,8 +17,9 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.2f}"
 
 
-def _print_report(title: str, header: list[str], rows: list[list[str]], notes: list[str],
-                  conventions: list[str]) -> None:  # fmt: skip
+def _print_report(
+    title: str, header: list[str], rows: list[list[str]], notes: list[str], conventions: list[str]
+) -> None:
     """A rich table, then the notes and the conventions the numbers were computed with."""
     from rich.table import Table
 
@@ -39,20 +40,37 @@ def score() -> None:
 
 
 @score.command("mpii")
-@click.option("--pred", "pred_path", type=_FILE, required=True,
-              help="Predictions: JSON (N×16×2, 0-based px, or {'preds': …}) or .mat "
-                   "(pos_pred_src 16×2×N or HRNet's preds N×16×2, both 1-based).")
-@click.option("--gt", "gt_path", type=_FILE, required=True,
-              help="Ground truth: gt_valid.mat, or an MPII-style JSON (joints, joints_vis, headbox; 1-based px).")
-@click.option("--headboxes", "headboxes_path", type=_FILE, default=None,
-              help="gt_valid.mat whose headboxes_src supplies the head boxes (for a JSON without them).")
+@click.option(
+    "--pred",
+    "pred_path",
+    type=_FILE,
+    required=True,
+    help="Predictions: JSON (N×16×2, 0-based px, or {'preds': …}) or .mat "
+    "(pos_pred_src 16×2×N or HRNet's preds N×16×2, both 1-based).",
+)
+@click.option(
+    "--gt",
+    "gt_path",
+    type=_FILE,
+    required=True,
+    help="Ground truth: gt_valid.mat, or an MPII-style JSON (joints, joints_vis, headbox; 1-based px).",
+)
+@click.option(
+    "--headboxes",
+    "headboxes_path",
+    type=_FILE,
+    default=None,
+    help="gt_valid.mat whose headboxes_src supplies the head boxes (for a JSON without them).",
+)
 @click.option("--ci", is_flag=True, help="Add seeded bootstrap 95% intervals over people for Mean and Mean@0.1.")
-@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=1),
-              help="Bootstrap resamples (with --ci).")
+@click.option(
+    "--n-boot", default=1000, show_default=True, type=click.IntRange(min=1), help="Bootstrap resamples (with --ci)."
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed (with --ci).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-def score_mpii(pred_path: Path, gt_path: Path, headboxes_path: Path | None, ci: bool, n_boot: int, seed: int,
-               as_json: bool) -> None:  # fmt: skip
+def score_mpii(
+    pred_path: Path, gt_path: Path, headboxes_path: Path | None, ci: bool, n_boot: int, seed: int, as_json: bool
+) -> None:
     """MPII PCKh@0.5 (Head … Ankle, Mean, Mean@0.1); people are matched by position."""
     from lspd_bench.evaluation.bootstrap import pckh_bootstrap_ci
     from lspd_bench.evaluation.io import load_mpii_ground_truth, load_mpii_predictions
@@ -77,16 +95,18 @@ def score_mpii(pred_path: Path, gt_path: Path, headboxes_path: Path | None, ci: 
         out = {"pred": str(pred_path), "gt": str(gt_path), **result.to_dict()}
         if intervals is not None:
             out["ci"] = {
-                "level": 0.95, "n": n_boot, "seed": seed, "method": "percentile bootstrap over people",
+                "level": 0.95,
+                "n": n_boot,
+                "seed": seed,
+                "method": "percentile bootstrap over people",
                 **{k: list(v) for k, v in intervals.items()},
-            }  # fmt: skip
+            }
         echo_json(out)
         return
     notes = []
     if intervals is not None:
         notes = [
-            f"95% CI of {k} (percentile bootstrap over people, n={n_boot}, seed {seed}): "
-            f"[{lo:.2f}, {hi:.2f}]"
+            f"95% CI of {k} (percentile bootstrap over people, n={n_boot}, seed {seed}): [{lo:.2f}, {hi:.2f}]"
             for k, (lo, hi) in intervals.items()
         ]
     _print_report(
@@ -99,11 +119,20 @@ def score_mpii(pred_path: Path, gt_path: Path, headboxes_path: Path | None, ci: 
 
 
 @score.command("coco")
-@click.option("--results", "results_path", type=_FILE, required=True,
-              help="COCO keypoint results JSON: [{image_id, category_id, keypoints (3K), score}, …].")
+@click.option(
+    "--results",
+    "results_path",
+    type=_FILE,
+    required=True,
+    help="COCO keypoint results JSON: [{image_id, category_id, keypoints (3K), score}, …].",
+)
 @click.option("--gt", "gt_path", type=_FILE, required=True, help="COCO person_keypoints JSON.")
-@click.option("--boxes", type=choice(Boxes), default=None,
-              help="Where the person crops came from, stated with the result (gt boxes inflate AP).")
+@click.option(
+    "--boxes",
+    type=choice(Boxes),
+    default=None,
+    help="Where the person crops came from, stated with the result (gt boxes inflate AP).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
 def score_coco(results_path: Path, gt_path: Path, boxes: str | None, as_json: bool) -> None:
     """COCO keypoint AP/AR with pycocotools (AP, AP50, AP75, AP(M), AP(L), AR, …)."""

@@ -17,7 +17,9 @@ def teacher_group() -> None:
 @teacher_group.command("train")
 @click.argument("args", nargs=-1)
 @click.option("--preset", help="ci, quick or paper (lspd_bench/presets/NAME.yaml).")
-@click.option("--ship", is_flag=True, help="Also write it into the package (lspd_bench/weights/), for every matching cell.")
+@click.option(
+    "--ship", is_flag=True, help="Also write it into the package (lspd_bench/weights/), for every matching cell."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the teacher's record as JSON.")
 def teacher_train(args, preset, ship, as_json) -> None:
     """Train the teacher of a config into the cache: [CONFIG.yaml] [key=value ...], e.g. `--preset quick`.
@@ -41,10 +43,12 @@ def teacher_train(args, preset, ship, as_json) -> None:
         return
     from lspd_bench.report.stats import teacher_knobs_text
 
-    stdout_console().print(f"teacher {record['model']} ({teacher_knobs_text(record)}): {record['headline_name']} "
-                           f"{record['headline']:.2f} on the validation split (flip test "
-                           f"{'on' if record['flip_test'] else 'off'}), {record['epochs']} epochs at lr "
-                           f"{record['lr']:g}; in {record['dir']}" + (f"; shipped as {shipped}" if shipped else ""))  # fmt: skip
+    stdout_console().print(
+        f"teacher {record['model']} ({teacher_knobs_text(record)}): {record['headline_name']} "
+        f"{record['headline']:.2f} on the validation split (flip test "
+        f"{'on' if record['flip_test'] else 'off'}), {record['epochs']} epochs at lr "
+        f"{record['lr']:g}; in {record['dir']}" + (f"; shipped as {shipped}" if shipped else "")
+    )
 
 
 @teacher_group.command("list")
@@ -61,12 +65,23 @@ def teacher_list(as_json) -> None:
         for path in shipped_files():
             data = load_shipped(path)
             ident, rec = data["identity"], data.get("record", {})
-            rows.append({"file": path.name, "bytes": path.stat().st_size, "model": ident["model"],
-                         "knobs": rec.get("knobs"), "synth_preset": ident.get("synth_preset"),
-                         "dataset": ident["dataset"], "input_size": ident["input_size"],
-                         "fingerprint": ident["dataset_fingerprint"], "epochs": ident["epochs"], "lr": ident["lr"],
-                         "headline_name": rec.get("headline_name"), "headline": rec.get("headline"),
-                         "command": rec.get("command")})  # fmt: skip
+            rows.append(
+                {
+                    "file": path.name,
+                    "bytes": path.stat().st_size,
+                    "model": ident["model"],
+                    "knobs": rec.get("knobs"),
+                    "synth_preset": ident.get("synth_preset"),
+                    "dataset": ident["dataset"],
+                    "input_size": ident["input_size"],
+                    "fingerprint": ident["dataset_fingerprint"],
+                    "epochs": ident["epochs"],
+                    "lr": ident["lr"],
+                    "headline_name": rec.get("headline_name"),
+                    "headline": rec.get("headline"),
+                    "command": rec.get("command"),
+                }
+            )
     if as_json:
         echo_json(rows)
         return
@@ -76,6 +91,14 @@ def teacher_list(as_json) -> None:
     for r in rows:
         data = f"{r['dataset']} {r['synth_preset'] or ''} ({r['fingerprint'][:12]})"
         fig = f"{r['headline_name']} {r['headline']:.2f}" if r["headline"] is not None else "-"
-        table.add_row(r["file"], f"{r['model']} ({teacher_knobs_text(r)})", data, "x".join(map(str, r["input_size"])),
-                      str(r["epochs"]), fig, f"{r['bytes'] / 1e6:.1f}", r["command"] or "")  # fmt: skip
+        table.add_row(
+            r["file"],
+            f"{r['model']} ({teacher_knobs_text(r)})",
+            data,
+            "x".join(map(str, r["input_size"])),
+            str(r["epochs"]),
+            fig,
+            f"{r['bytes'] / 1e6:.1f}",
+            r["command"] or "",
+        )
     stdout_console().print(table)

@@ -13,13 +13,25 @@ class TrainDisplay:
     """Rich progress bars fed by the training loop's events (epoch, loss, images/s, ETA)."""
 
     def __init__(self, console):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = console
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-        )  # fmt: skip
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
         self.epochs = None
         self.steps = None
 
@@ -34,7 +46,9 @@ class TrainDisplay:
         kind = event["event"]
         if kind == "teacher_start":
             why = f" ({event['reason']})" if event.get("reason") else ""
-            self.console.print(f"training the teacher {event['model']} once{why}: {event['epochs']} epochs into {event['dir']}")
+            self.console.print(
+                f"training the teacher {event['model']} once{why}: {event['epochs']} epochs into {event['dir']}"
+            )
         elif kind == "epoch_start":
             if self.epochs is None or self.bar.tasks[self.epochs].total != event["epochs"]:
                 self.epochs = self.bar.add_task("epochs", total=event["epochs"], info="")
@@ -42,8 +56,9 @@ class TrainDisplay:
             self.bar.update(self.epochs, completed=event["epoch"])
             self.bar.reset(self.steps, total=event["steps"], info="")
         elif kind == "step":
-            self.bar.update(self.steps, completed=event["step"],
-                            info=f"loss {event['loss']:.5f}  {event['images_per_s']:.0f} img/s")  # fmt: skip
+            self.bar.update(
+                self.steps, completed=event["step"], info=f"loss {event['loss']:.5f}  {event['images_per_s']:.0f} img/s"
+            )
         elif kind == "epoch_end":
             self.bar.update(self.epochs, completed=event["epoch"] + 1)
             vals = "  ".join(f"{k} {v:.2f}" for k, v in event.items() if k.startswith("val_"))
@@ -104,8 +119,10 @@ def print_stage_table(metrics: dict) -> None:
 
     stages = metrics["stages"]
     cols = [k for k in stages[0] if k != "stage"]
-    table = Table(title=f"{metrics['headline_name']} per stage on the validation split "
-                        f"(flip test {'on' if metrics['flip_test'] else 'off'})")  # fmt: skip
+    table = Table(
+        title=f"{metrics['headline_name']} per stage on the validation split "
+        f"(flip test {'on' if metrics['flip_test'] else 'off'})"
+    )
     table.add_column("stage")
     for c in cols:
         table.add_column(c, justify="right")
@@ -122,6 +139,8 @@ def print_metrics(metrics: dict, out: str) -> None:
     """A training run's table, and how it was trained."""
     print_stage_table(metrics)
     t = metrics["train"]
-    stdout_console().print(f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
-                           f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
-                           f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}")  # fmt: skip
+    stdout_console().print(
+        f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
+        f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
+        f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}"
+    )

@@ -7,6 +7,15 @@ from lspd_bench.cost.params import architecture_hash, count_params
 from lspd_bench.cost.profile import profile_model
 
 __all__ = [
-    "LatencyResult", "MacCount", "Ratio", "architecture_hash", "count_macs", "count_params", "measure_latencies",
-    "measure_latency", "measure_ratio", "peak_forward_memory", "profile_model",
-]  # fmt: skip
+    "LatencyResult",
+    "MacCount",
+    "Ratio",
+    "architecture_hash",
+    "count_macs",
+    "count_params",
+    "measure_latencies",
+    "measure_latency",
+    "measure_ratio",
+    "peak_forward_memory",
+    "profile_model",
+]

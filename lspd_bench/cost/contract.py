@@ -36,7 +36,11 @@ SIZES = ((256, 192), (128, 96))
 #: How close ``deploy()``'s heatmaps must be to the full model's stage (``torch.allclose``).
 DEPLOY_RTOL, DEPLOY_ATOL = 1e-4, 1e-5
 #: The MAC counters the results table records, by the name the findings give them.
-COUNTERS = {"fvcore": "fvcore", "ptflops-pytorch": "ptflops (pytorch backend)", "ptflops-aten": "ptflops (aten backend)"}
+COUNTERS = {
+    "fvcore": "fvcore",
+    "ptflops-pytorch": "ptflops (pytorch backend)",
+    "ptflops-aten": "ptflops (aten backend)",
+}
 #: Uncounted operators a finding names before it says "N more".
 _SHOWN = 4
 
@@ -63,7 +67,9 @@ def _shape(t: torch.Tensor) -> str:
     return "×".join(map(str, t.shape))
 
 
-def check_model(name: str, knobs: dict[str, Any] | None = None, sizes: Sequence[tuple[int, int]] = SIZES) -> list[Finding]:
+def check_model(
+    name: str, knobs: dict[str, Any] | None = None, sizes: Sequence[tuple[int, int]] = SIZES
+) -> list[Finding]:
     """Check registered model ``name`` built with ``knobs`` against the contract; a list of findings.
 
     An unknown name or knob, or a knob value the model refuses (``InputError``), raises ``InputError``: that
@@ -99,9 +105,14 @@ def check_model(name: str, knobs: dict[str, Any] | None = None, sizes: Sequence[
     problems = attribute_problems(model, joints if isinstance(joints, int) else None)
     if not problems and not isinstance(model, PoseModel):
         problems.append("not a PoseModel")
-    findings.append(Finding("contract names", not problems, "; ".join(problems) or
-                            f"stride {model.stride}, num_joints {model.num_joints}, deploy(), deploy_stage "
-                            f"{deploy_stage(model)}"))  # fmt: skip
+    findings.append(
+        Finding(
+            "contract names",
+            not problems,
+            "; ".join(problems)
+            or f"stride {model.stride}, num_joints {model.num_joints}, deploy(), deploy_stage {deploy_stage(model)}",
+        )
+    )
     if problems:
         return findings
 
@@ -109,7 +120,9 @@ def check_model(name: str, knobs: dict[str, Any] | None = None, sizes: Sequence[
     first: tuple[torch.Tensor, list[torch.Tensor]] | None = None
     for size in sizes:
         h, w = fitted_size(tuple(size), model.stride)
-        label = f"heatmaps at {h}x{w}" + ("" if (h, w) == tuple(size) else f" ({size[0]}x{size[1]} fitted to the stride)")
+        label = f"heatmaps at {h}x{w}" + (
+            "" if (h, w) == tuple(size) else f" ({size[0]}x{size[1]} fitted to the stride)"
+        )
         x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
         finding, outputs = _heatmaps(model, x, label)
         findings.append(finding)
@@ -162,13 +175,16 @@ def _deploy(model: nn.Module, x: torch.Tensor, outputs: list[torch.Tensor]) -> t
         return None, Finding(label, False, f"the deploy model returns {type(out).__name__}, not one heatmap tensor")
     expected = outputs[stage - 1]
     if out.shape != expected.shape:
-        return None, Finding(label, False, f"the deploy model returns {_shape(out)}, stage {stage} is {_shape(expected)}")
+        return None, Finding(
+            label, False, f"the deploy model returns {_shape(out)}, stage {stage} is {_shape(expected)}"
+        )
     diff = float((out - expected).abs().max())
     same = torch.allclose(out, expected, rtol=DEPLOY_RTOL, atol=DEPLOY_ATOL)
     params = count_params(deployed)
     detail = f"max |difference| {diff:.3g} at {x.shape[-2]}x{x.shape[-1]}; {params / 1e6:.3f} M parameters deployed"
-    return deployed, Finding(label, same, detail if same else f"{detail} (allowed: rtol {DEPLOY_RTOL:g}, "
-                                                               f"atol {DEPLOY_ATOL:g})")  # fmt: skip
+    return deployed, Finding(
+        label, same, detail if same else f"{detail} (allowed: rtol {DEPLOY_RTOL:g}, atol {DEPLOY_ATOL:g})"
+    )
 
 
 def _counters(deployed: nn.Module, size: tuple[int, int]) -> list[Finding]:

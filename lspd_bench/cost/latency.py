@@ -106,8 +106,14 @@ def prepare(model: nn.Module, x: torch.Tensor, runtime: str, threads: int) -> tu
 BLOCK_CALLS = 5
 
 
-def time_interleaved(calls: Sequence[Callable[[], object]], warmup: int, iters: int, min_time_s: float, cuda: bool,
-                     block: int = BLOCK_CALLS) -> list[np.ndarray]:  # fmt: skip
+def time_interleaved(
+    calls: Sequence[Callable[[], object]],
+    warmup: int,
+    iters: int,
+    min_time_s: float,
+    cuda: bool,
+    block: int = BLOCK_CALLS,
+) -> list[np.ndarray]:
     """Per-call wall times in ms of several calls taking turns in blocks of ``block`` calls, so that each
     sees the same machine (a shared VM's speed drifts over seconds): ``warmup`` untimed calls each, then
     rounds until every call has ≥ ``iters`` times and ≥ ``min_time_s`` per call has passed."""
@@ -163,8 +169,9 @@ def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, flo
     return float(np.median(x)), float(x[k]), float(x[n - 1 - k])
 
 
-def measure_ratio(model: nn.Module, reference: nn.Module, input_hw: tuple[int, int], *, block: int = BLOCK_CALLS,
-                  **kwargs) -> tuple[LatencyResult, LatencyResult, Ratio]:  # fmt: skip
+def measure_ratio(
+    model: nn.Module, reference: nn.Module, input_hw: tuple[int, int], *, block: int = BLOCK_CALLS, **kwargs
+) -> tuple[LatencyResult, LatencyResult, Ratio]:
     """Latency of ``model`` and of ``reference`` measured taking turns (keyword arguments as in
     ``measure_times``), and the ratio of the two with its interval over the rounds (:class:`Ratio`)."""
     (lat, ref), (times, ref_times) = measure_times([model, reference], input_hw, block=block, **kwargs)
@@ -217,9 +224,21 @@ def measure_times(
     results = []
     for times, (_, memory_format) in zip(all_times, prepared):
         q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
-        results.append(LatencyResult(
-            median_ms=float(q50), p90_ms=float(q90), min_ms=float(times.min()), iqr_ms=float(q75 - q25),
-            mean_ms=float(times.mean()), iters=len(times), warmup=warmup, batch=batch, threads=threads,
-            runtime=runtime, device=device, dtype=str(x.dtype).replace("torch.", ""), memory_format=memory_format,
-        ))  # fmt: skip
+        results.append(
+            LatencyResult(
+                median_ms=float(q50),
+                p90_ms=float(q90),
+                min_ms=float(times.min()),
+                iqr_ms=float(q75 - q25),
+                mean_ms=float(times.mean()),
+                iters=len(times),
+                warmup=warmup,
+                batch=batch,
+                threads=threads,
+                runtime=runtime,
+                device=device,
+                dtype=str(x.dtype).replace("torch.", ""),
+                memory_format=memory_format,
+            )
+        )
     return results, all_times

@@ -86,21 +86,39 @@ def fvcore_count(model: nn.Module, x: torch.Tensor) -> tuple[MacCount, MacCount]
     conv_linear = {k: v for k, v in by_op.items() if k in CONV_LINEAR_OPS}
     return (
         MacCount(
-            "fvcore", library, "conv (no bias), linear, matmul, batch_norm, upsample, adaptive pool; "
-            "ReLU ignored by design", total, skipped, by_op,
+            "fvcore",
+            library,
+            "conv (no bias), linear, matmul, batch_norm, upsample, adaptive pool; ReLU ignored by design",
+            total,
+            skipped,
+            by_op,
         ),
         MacCount(
-            "conv+linear", library, "conv and linear ops only (fvcore's conv/linear/matmul handles)",
-            sum(conv_linear.values()), skipped, conv_linear,
-            note="excludes " + (", ".join(f"{k} {v / 1e9:.4f} G" for k, v in by_op.items() if k not in conv_linear)
-                                or "nothing"),
+            "conv+linear",
+            library,
+            "conv and linear ops only (fvcore's conv/linear/matmul handles)",
+            sum(conv_linear.values()),
+            skipped,
+            conv_linear,
+            note="excludes "
+            + (", ".join(f"{k} {v / 1e9:.4f} G" for k, v in by_op.items() if k not in conv_linear) or "nothing"),
         ),
-    )  # fmt: skip
+    )
 
 
 #: Python operators on tensors: ptflops patches ``torch.add`` and ``Tensor.add`` but not ``+``.
-_OPERATORS = {"__add__": "+", "__radd__": "+", "__iadd__": "+=", "__sub__": "-", "__rsub__": "-",
-              "__mul__": "*", "__rmul__": "*", "__imul__": "*=", "__truediv__": "/", "__matmul__": "@"}  # fmt: skip
+_OPERATORS = {
+    "__add__": "+",
+    "__radd__": "+",
+    "__iadd__": "+=",
+    "__sub__": "-",
+    "__rsub__": "-",
+    "__mul__": "*",
+    "__rmul__": "*",
+    "__imul__": "*=",
+    "__truediv__": "/",
+    "__matmul__": "@",
+}
 
 
 def _call_name(func) -> str:
@@ -194,8 +212,7 @@ def ptflops_count(model: nn.Module, x: torch.Tensor, backend: str) -> MacCount:
 
     library = f"{_version('ptflops')} (backend={backend})"
     counts = {
-        "pytorch": "module hooks: conv (with bias), BN, activations, pooling, upsample, linear; "
-        "patched functionals",
+        "pytorch": "module hooks: conv (with bias), BN, activations, pooling, upsample, linear; patched functionals",
         "aten": "aten mm/matmul/addmm/bmm/convolution only",
     }[backend]
     # ptflops decorates the module it is given; count on a copy so the caller's model stays clean.
@@ -203,10 +220,15 @@ def ptflops_count(model: nn.Module, x: torch.Tensor, backend: str) -> MacCount:
     log = io.StringIO()
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         macs, _ = get_model_complexity_info(
-            work, tuple(x.shape[1:]), as_strings=False, backend=backend,
-            print_per_layer_stat=False, verbose=True, ost=log,
+            work,
+            tuple(x.shape[1:]),
+            as_strings=False,
+            backend=backend,
+            print_per_layer_stat=False,
+            verbose=True,
+            ost=log,
             input_constructor=lambda _shape: x,
-        )  # fmt: skip
+        )
     if macs is None:
         lines = [ln for ln in log.getvalue().splitlines() if ln.strip()]
         return MacCount(f"ptflops-{backend}", library, counts, None, error=lines[-1] if lines else "failed")

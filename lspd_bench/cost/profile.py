@@ -138,8 +138,19 @@ def profile_model(
         for i, (t, b) in enumerate(timed, start=2):
             announce(i)
             try:
-                runs.append(measure_latency(measured, input_hw, batch=b, threads=t, runtime=runtime, device=device,
-                                            warmup=warmup, iters=iters, min_time_s=min_time_s).to_dict())  # fmt: skip
+                runs.append(
+                    measure_latency(
+                        measured,
+                        input_hw,
+                        batch=b,
+                        threads=t,
+                        runtime=runtime,
+                        device=device,
+                        warmup=warmup,
+                        iters=iters,
+                        min_time_s=min_time_s,
+                    ).to_dict()
+                )
             except RuntimeError as exc:  # e.g. the onnx extra missing, or torch.compile without a compiler
                 raise InputError(f"runtime {runtime!r}: {exc}") from None
         result["latency"] = runs

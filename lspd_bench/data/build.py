@@ -37,8 +37,15 @@ class DataBundle:
     def train_unaugmented(self) -> PoseDataset:
         """The training people as evaluation crops (no augmentation), in training-set order."""
         t = self.train
-        return PoseDataset(t.records, t.images, input_size=t.input_size, heatmap_size=t.heatmap_size,
-                           train=False, flip_pairs=t.flip_pairs, sigma=t.sigma)  # fmt: skip
+        return PoseDataset(
+            t.records,
+            t.images,
+            input_size=t.input_size,
+            heatmap_size=t.heatmap_size,
+            train=False,
+            flip_pairs=t.flip_pairs,
+            sigma=t.sigma,
+        )
 
 
 def synth_dir(cfg: RunConfig) -> Path:
@@ -67,8 +74,13 @@ def ensure_synth(cfg: RunConfig, workers: int = 2) -> Path:
 
 
 def _augment(cfg: RunConfig) -> AugmentConfig:
-    return AugmentConfig(scale_factor=cfg.aug_scale, rot_factor=cfg.aug_rot, rot_prob=cfg.aug_rot_prob,
-                         flip_prob=cfg.aug_flip, half_body_prob=cfg.aug_half_body)  # fmt: skip
+    return AugmentConfig(
+        scale_factor=cfg.aug_scale,
+        rot_factor=cfg.aug_rot,
+        rot_prob=cfg.aug_rot_prob,
+        flip_prob=cfg.aug_flip,
+        half_body_prob=cfg.aug_half_body,
+    )
 
 
 def _datasets(cfg: RunConfig, train_records, train_images, val_records, val_images, upper_body=None):
@@ -111,9 +123,16 @@ def build_data(cfg: RunConfig) -> DataBundle:
         val_records, val_images = load_synth(root, "val")
         train, val = _datasets(cfg, train_records, train_images, val_records, val_images)
         meta = read_meta(root)
-        return DataBundle(train, val, train.num_joints, train.flip_pairs, cfg.dataset.metric, meta["fingerprint"],
-                          f"synthetic benchmark {cfg.synth_preset} (seed {cfg.data_seed}) at {root}",
-                          val_gt_mat=root / GT_MAT_FILE)  # fmt: skip
+        return DataBundle(
+            train,
+            val,
+            train.num_joints,
+            train.flip_pairs,
+            cfg.dataset.metric,
+            meta["fingerprint"],
+            f"synthetic benchmark {cfg.synth_preset} (seed {cfg.data_seed}) at {root}",
+            val_gt_mat=root / GT_MAT_FILE,
+        )
     if not cfg.data_dir:
         raise InputError(f"dataset={cfg.dataset} needs data_dir=<root of the dataset>")
     root = Path(cfg.data_dir)
@@ -123,17 +142,40 @@ def build_data(cfg: RunConfig) -> DataBundle:
         gt_mat = _require(root / "annot" / "gt_valid.mat", "MPII validation ground truth")
         images = FolderImages(root / "images")
         train, val = _datasets(cfg, load_mpii(train_ann), images, load_mpii(val_ann, gt_mat), images)
-        return DataBundle(train, val, 16, train.flip_pairs, cfg.dataset.metric, _file_fingerprint(train_ann, val_ann, gt_mat),
-                          f"MPII at {root}", val_gt_mat=gt_mat)  # fmt: skip
+        return DataBundle(
+            train,
+            val,
+            16,
+            train.flip_pairs,
+            cfg.dataset.metric,
+            _file_fingerprint(train_ann, val_ann, gt_mat),
+            f"MPII at {root}",
+            val_gt_mat=gt_mat,
+        )
     train_ann = _require(root / "annotations" / "person_keypoints_train2017.json", "COCO training annotations")
     val_ann = _require(root / "annotations" / "person_keypoints_val2017.json", "COCO validation annotations")
     aspect = cfg.input_size[1] / cfg.input_size[0]
     detections = Path(cfg.coco_detections) if cfg.coco_detections else None
-    val_records = load_coco(val_ann, detections=detections, score_threshold=cfg.det_score_threshold, aspect_ratio=aspect)
+    val_records = load_coco(
+        val_ann, detections=detections, score_threshold=cfg.det_score_threshold, aspect_ratio=aspect
+    )
     train, val = _datasets(
-        cfg, load_coco(train_ann, aspect_ratio=aspect), FolderImages(root / "train2017"),
-        val_records, FolderImages(root / "val2017"), upper_body=COCO_UPPER_BODY,
-    )  # fmt: skip
+        cfg,
+        load_coco(train_ann, aspect_ratio=aspect),
+        FolderImages(root / "train2017"),
+        val_records,
+        FolderImages(root / "val2017"),
+        upper_body=COCO_UPPER_BODY,
+    )
     fingerprint = _file_fingerprint(train_ann, val_ann, *([detections] if detections else []))
-    return DataBundle(train, val, 17, default_flip_pairs(17), cfg.dataset.metric, fingerprint, f"COCO at {root}",
-                      val_coco_gt=val_ann, val_boxes=Boxes.DETECTIONS if detections else Boxes.GT)  # fmt: skip
+    return DataBundle(
+        train,
+        val,
+        17,
+        default_flip_pairs(17),
+        cfg.dataset.metric,
+        fingerprint,
+        f"COCO at {root}",
+        val_coco_gt=val_ann,
+        val_boxes=Boxes.DETECTIONS if detections else Boxes.GT,
+    )

@@ -41,7 +41,9 @@ def _verify_synth_files(ann: Path, array: Path) -> bool | None:
     for path in (ann, array):
         expected = hashes.get(path.name)
         if expected is not None and expected != sha256_file(path):
-            raise InputError(f"{path}: content differs from the sha256 in {ann.parent / META_FILE} (changed after generation)")
+            raise InputError(
+                f"{path}: content differs from the sha256 in {ann.parent / META_FILE} (changed after generation)"
+            )
     return True
 
 

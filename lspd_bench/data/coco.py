@@ -142,7 +142,9 @@ def load_coco(
                 )
             )
         if not records:
-            raise InputError(f"{path}: no usable people (the split is empty once crowd and keypoint-less ones are skipped)")
+            raise InputError(
+                f"{path}: no usable people (the split is empty once crowd and keypoint-less ones are skipped)"
+            )
         return records
     det_path = Path(detections)
     dets = _read_json(det_path, "detection results")

@@ -21,9 +21,23 @@ from lspd_bench.fileio import atomic_path
 MPII_NUM_JOINTS = 16
 #: Joint names as stored in the official ``gt_valid.mat`` (``dataset_joints``), in MPII order.
 MAT_JOINT_NAMES: tuple[str, ...] = (
-    "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor",
-    "neck", "head", "rwri", "relb", "rsho", "lsho", "lelb", "lwri",
-)  # fmt: skip
+    "rank",
+    "rkne",
+    "rhip",
+    "lhip",
+    "lkne",
+    "lank",
+    "pelv",
+    "thor",
+    "neck",
+    "head",
+    "rwri",
+    "relb",
+    "rsho",
+    "lsho",
+    "lelb",
+    "lwri",
+)
 CENTER_SHIFT = 15.0
 """HRNet moves the MPII centre down by this many px per unit of scale."""
 SCALE_PADDING = 1.25

@@ -100,7 +100,9 @@ def render_grid(
         va="top",
     )
     # Leave about 0.45 in above the first row for the legend and the cell titles.
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / (rows * cell_inches), wspace=0.04, hspace=0.14)
+    fig.subplots_adjust(
+        left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / (rows * cell_inches), wspace=0.04, hspace=0.14
+    )
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", facecolor=fig.get_facecolor())
     return Path(out)

@@ -228,9 +228,7 @@ def sample_augmentation(
         and half_body_draw < config.half_body_prob
         and int((np.asarray(joints_vis) > 0).sum()) > config.half_body_min_joints
     ):
-        half = half_body_center_scale(
-            joints, joints_vis, upper_body, aspect_ratio, rng, config.half_body_padding
-        )
+        half = half_body_center_scale(joints, joints_vis, upper_body, aspect_ratio, rng, config.half_body_padding)
         if half is not None:
             center, scale = half
     zoom = 1.0 + config.scale_factor * _truncated_normal(rng)

@@ -31,8 +31,17 @@ def _ratio(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def _ratio_bootstrap(num: np.ndarray, den: np.ndarray, n: int, seed: int, level: float):
     """``scipy.stats.bootstrap`` of ``sum(num) / sum(den)`` over ``n`` resamples of the people, seeded."""
-    return stats.bootstrap((num, den), _ratio, paired=True, vectorized=True, n_resamples=n, batch=_CHUNK,
-                           confidence_level=level, method="percentile", rng=np.random.default_rng(seed))  # fmt: skip
+    return stats.bootstrap(
+        (num, den),
+        _ratio,
+        paired=True,
+        vectorized=True,
+        n_resamples=n,
+        batch=_CHUNK,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
 
 
 def _interval(result) -> tuple[float, float]:

@@ -190,9 +190,7 @@ def transform_preds(coords, center, scale, heatmap_size) -> np.ndarray:
     if coords.ndim != 3 or coords.shape[-1] != 2:
         raise InputError(f"coords must be B×J×2, got shape {coords.shape}")
     if len(center) != len(coords) or len(scale) != len(coords):
-        raise InputError(
-            f"transform_preds: {len(coords)} people but {len(center)} centres and {len(scale)} scales"
-        )
+        raise InputError(f"transform_preds: {len(coords)} people but {len(center)} centres and {len(scale)} scales")
     out = np.empty_like(coords)
     for i in range(len(coords)):
         m = get_affine_transform(center[i], scale[i], 0.0, tuple(heatmap_size), inv=True)

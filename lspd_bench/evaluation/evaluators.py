@@ -68,7 +68,9 @@ class PCKhEvaluator(Evaluator):
 
         gt = load_mpii_ground_truth(bundle.val_gt_mat)
         if len(gt.joints) != len(preds.coords[0]):
-            raise InputError(f"{bundle.val_gt_mat} has {len(gt.joints)} people, the validation split {len(preds.coords[0])}")
+            raise InputError(
+                f"{bundle.val_gt_mat} has {len(gt.joints)} people, the validation split {len(preds.coords[0])}"
+            )
         head_size = head_size_from_boxes(gt.headboxes)
         results = [pckh(c, gt.joints, gt.visible, head_size) for c in preds.coords]
         return [dict(r.table) for r in results], list(results[0].conventions), results
@@ -77,8 +79,13 @@ class PCKhEvaluator(Evaluator):
         deployed = kept[deploy_stage - 1]
         with atomic_path(Path(out) / PER_PERSON_FILE) as tmp:
             with open(tmp, "wb") as f:  # per-person correctness: the intervals of ablation deltas and claims
-                np.savez(f, correct=deployed.correct, correct_at_01=deployed.correct_at_01, visible=deployed.visible,
-                         stage_correct=np.stack([s.correct for s in kept]))  # fmt: skip
+                np.savez(
+                    f,
+                    correct=deployed.correct,
+                    correct_at_01=deployed.correct_at_01,
+                    visible=deployed.visible,
+                    stage_correct=np.stack([s.correct for s in kept]),
+                )
         write_json(Path(out) / self.predictions_file, preds.coords[deploy_stage - 1].tolist(), indent=None)
 
 
@@ -100,8 +107,12 @@ class CocoAPEvaluator(Evaluator):
         figures, kept, conventions = [], [], []
         for k in range(preds.stages):
             kpts = np.concatenate([preds.coords[k], preds.maxvals[k][..., None]], axis=-1)
-            res = coco_results([r.image_id for r in recs], kpts, np.array([r.score for r in recs]),
-                               np.array([float(np.prod(r.scale)) * 200.0**2 for r in recs]))  # fmt: skip
+            res = coco_results(
+                [r.image_id for r in recs],
+                kpts,
+                np.array([r.score for r in recs]),
+                np.array([float(np.prod(r.scale)) * 200.0**2 for r in recs]),
+            )
             s = coco_keypoint_ap(bundle.val_coco_gt, res, boxes=bundle.val_boxes)
             figures.append({key: s[key] for key in self.columns})
             kept.append(res)

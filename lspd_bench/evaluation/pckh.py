@@ -106,9 +106,7 @@ class PCKhResult:
             "per_joint": {n: _nan_to_none(v) for n, v in zip(MPII_JOINTS, self.per_joint.tolist())},
             "joint_count": dict(zip(MPII_JOINTS, self.joint_count.tolist())),
             "thresholds": [round(t, 6) for t in self.thresholds.tolist()],
-            "curve": {
-                n: [_nan_to_none(v) for v in self.curve[:, j].tolist()] for j, n in enumerate(MPII_JOINTS)
-            },
+            "curve": {n: [_nan_to_none(v) for v in self.curve[:, j].tolist()] for j, n in enumerate(MPII_JOINTS)},
             "conventions": list(self.conventions),
         }
         if per_person:

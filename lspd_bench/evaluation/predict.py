@@ -73,6 +73,4 @@ def predict(
             maxvals[k].append(m.reshape(m.shape[0], -1))
     if coords is None or maxvals is None:
         raise ValueError("the dataset is empty")
-    return Predictions(
-        [np.concatenate(c) for c in coords], [np.concatenate(m) for m in maxvals], flip_test, method
-    )
+    return Predictions([np.concatenate(c) for c in coords], [np.concatenate(m) for m in maxvals], flip_test, method)

@@ -17,7 +17,21 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import Boxes, Dataset, Loss, Metric, RunConfig, TeacherTargets, applies, cache_root, canonical_json, identity_keys, load_config, replace, teacher_config
+from lspd_bench.config import (
+    Boxes,
+    Dataset,
+    Loss,
+    Metric,
+    RunConfig,
+    TeacherTargets,
+    applies,
+    cache_root,
+    canonical_json,
+    identity_keys,
+    load_config,
+    replace,
+    teacher_config,
+)
 from lspd_bench.data.build import DataBundle, build_data
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
@@ -52,19 +66,34 @@ def score(preds: Predictions, bundle: DataBundle, deploy_stage: int) -> dict[str
     ev = evaluator(bundle.metric)
     figures, conventions, kept = ev.score_stages(preds, bundle)
     stages = [{"stage": k + 1, **{name: _num(v) for name, v in f.items()}} for k, f in enumerate(figures)]
-    return {"metric": ev.metric, "headline": stages[deploy_stage - 1][ev.headline_key], "stages": stages,
-            "conventions": conventions, "flip_test": preds.flip_test, "decoding": preds.decoding, "kept": kept}
+    return {
+        "metric": ev.metric,
+        "headline": stages[deploy_stage - 1][ev.headline_key],
+        "stages": stages,
+        "conventions": conventions,
+        "flip_test": preds.flip_test,
+        "decoding": preds.decoding,
+        "kept": kept,
+    }
 
 
 def _num(v) -> float | None:
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
 
-def evaluate_model(model: nn.Module, bundle: DataBundle, *, deploy_stage: int, flip_test: bool,
-                   device: torch.device, batch_size: int = 64) -> dict[str, Any]:  # fmt: skip
+def evaluate_model(
+    model: nn.Module,
+    bundle: DataBundle,
+    *,
+    deploy_stage: int,
+    flip_test: bool,
+    device: torch.device,
+    batch_size: int = 64,
+) -> dict[str, Any]:
     """Predict the validation split with every stage and score it (see :func:`score`)."""
-    preds = predict(model, bundle.val, flip_pairs=bundle.flip_pairs, flip_test=flip_test, batch_size=batch_size,
-                    device=device)  # fmt: skip
+    preds = predict(
+        model, bundle.val, flip_pairs=bundle.flip_pairs, flip_test=flip_test, batch_size=batch_size, device=device
+    )
     return {**score(preds, bundle, deploy_stage), "predictions": preds}
 
 
@@ -72,8 +101,9 @@ def _validator(bundle: DataBundle, deploy_stage: int, device: torch.device, batc
     """Per-epoch validation: every stage, no flip test (cheap); the deploy stage picks the best epoch."""
 
     def validate(model: nn.Module, _epoch: int) -> dict:
-        out = evaluate_model(model, bundle, deploy_stage=deploy_stage, flip_test=False, device=device,
-                             batch_size=batch_size)  # fmt: skip
+        out = evaluate_model(
+            model, bundle, deploy_stage=deploy_stage, flip_test=False, device=device, batch_size=batch_size
+        )
         key = evaluator(bundle.metric).headline_key
         figures = {f"val_stage{s['stage']}": s[key] for s in out["stages"]}
         return {"headline": out["headline"], **figures}
@@ -89,8 +119,9 @@ def teacher_run(cfg: RunConfig, bundle: DataBundle) -> tuple[RunConfig, dict[str
     return tcfg, knobs, ident, cache_root(cfg) / "teachers" / run_id(ident)
 
 
-def train_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None,
-                  reason: str = "") -> tuple[nn.Module, dict[str, Any]]:  # fmt: skip
+def train_teacher(
+    cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None, reason: str = ""
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``cfg``'s teacher into the cache once (an interrupted training resumes; a lock keeps two processes
     from training it twice), score its last stack on the validation split, and return it with its record.
 
@@ -106,30 +137,63 @@ def train_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, prog
         if not done.is_file():
             write_text(folder / "identity.json", canonical_json(ident))
             if progress:
-                progress({"event": "teacher_start", "epochs": tcfg.epochs, "model": tcfg.model, "dir": str(folder),
-                          "reason": reason})  # fmt: skip
+                progress(
+                    {
+                        "event": "teacher_start",
+                        "epochs": tcfg.epochs,
+                        "model": tcfg.model,
+                        "dir": str(folder),
+                        "reason": reason,
+                    }
+                )
             # The teacher's identity says seed 0: its augmentation stream must be seed 0's too.
             train_set = copy.copy(bundle.train)
             train_set.seed = tcfg.seed
-            result = fit(tcfg, model, train_set, folder, identity=ident, resume=True, distributed=False,
-                         validate=_validator(bundle, last_stack, device, tcfg.batch_size), progress=progress)  # fmt: skip
+            result = fit(
+                tcfg,
+                model,
+                train_set,
+                folder,
+                identity=ident,
+                resume=True,
+                distributed=False,
+                validate=_validator(bundle, last_stack, device, tcfg.batch_size),
+                progress=progress,
+            )
             final = evaluate_model(model, bundle, deploy_stage=last_stack, flip_test=cfg.flip_test, device=device)
-            write_json(done, {"model": tcfg.model, "knobs": knobs, "identity_hash": run_id(ident), "dir": str(folder),
-                              "headline": final["headline"], "headline_name": evaluator(bundle.metric).headline_name,
-                              "flip_test": cfg.flip_test, "epochs": tcfg.epochs, "lr": tcfg.lr,
-                              "history": result.history, "train_seconds": result.train_seconds})  # fmt: skip
+            write_json(
+                done,
+                {
+                    "model": tcfg.model,
+                    "knobs": knobs,
+                    "identity_hash": run_id(ident),
+                    "dir": str(folder),
+                    "headline": final["headline"],
+                    "headline_name": evaluator(bundle.metric).headline_name,
+                    "flip_test": cfg.flip_test,
+                    "epochs": tcfg.epochs,
+                    "lr": tcfg.lr,
+                    "history": result.history,
+                    "train_seconds": result.train_seconds,
+                },
+            )
         model.load_state_dict(load_checkpoint(folder / LAST)["model"])
     return model, {**load_json(done), "source": "trained", "identity": ident}
 
 
-def ship_teacher(cfg: RunConfig, model: nn.Module, record: dict[str, Any], command: str,
-                 preset: str | None = None) -> Path:  # fmt: skip
+def ship_teacher(
+    cfg: RunConfig, model: nn.Module, record: dict[str, Any], command: str, preset: str | None = None
+) -> Path:
     """Write ``cfg``'s teacher from :func:`train_teacher` into the package's shipped teachers; returns the file.
 
     Its record keeps the validation figure, the history, the command that trained it and the preset."""
     kept = {k: v for k, v in record.items() if k not in ("dir", "source", "identity")}
-    return write_shipped(record["identity"], identity_keys(teacher_config(cfg)), model.state_dict(),
-                         {**kept, "command": command, "preset": preset})  # fmt: skip
+    return write_shipped(
+        record["identity"],
+        identity_keys(teacher_config(cfg)),
+        model.state_dict(),
+        {**kept, "command": command, "preset": preset},
+    )
 
 
 def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, progress: Progress | None = None):
@@ -152,8 +216,11 @@ def ensure_teacher(cfg: RunConfig, bundle: DataBundle, device: torch.device, pro
         record = {**shipped["record"], "source": "shipped", "file": Path(shipped["path"]).name}
     else:
         nearest = nearest_shipped(ident)
-        reason = ("no teacher is shipped" if nearest is None else
-                  f"the shipped {nearest[0].name} differs in {', '.join(nearest[1])}")  # fmt: skip
+        reason = (
+            "no teacher is shipped"
+            if nearest is None
+            else f"the shipped {nearest[0].name} differs in {', '.join(nearest[1])}"
+        )
         model, record = train_teacher(cfg, bundle, device, progress, reason=reason)
     model.eval()
     for p in model.parameters():
@@ -219,8 +286,17 @@ def train_and_evaluate(
     if cfg.distill.uses_teacher:
         teacher, teacher_record = ensure_teacher(cfg, bundle, device, progress)
     started = time.perf_counter()
-    result = fit(cfg, model, bundle.train, out, identity=ident, resume=resume, teacher=teacher,
-                 validate=_validator(bundle, deploy_stage, device, cfg.batch_size), progress=progress)  # fmt: skip
+    result = fit(
+        cfg,
+        model,
+        bundle.train,
+        out,
+        identity=ident,
+        resume=resume,
+        teacher=teacher,
+        validate=_validator(bundle, deploy_stage, device, cfg.batch_size),
+        progress=progress,
+    )
     wall = time.perf_counter() - started
     if rank != 0:  # rank 0 evaluates and writes; the others are done
         return None
@@ -236,10 +312,16 @@ def train_and_evaluate(
         "headline_name": evaluator(bundle.metric).headline_name,
         "deploy_stage": deploy_stage,
         "predictions_file": predictions_file,
-        "loss": {"name": cfg.loss, "description": LOSS_DESCRIPTIONS[cfg.loss],
-                 **({"fg_weight": cfg.fg_weight} if cfg.loss is Loss.FG_MSE else {})},  # fmt: skip
-        "distill": {"mode": cfg.distill, **({"alpha": cfg.alpha} if applies(cfg, "alpha") else {}),
-                    **({"teacher": teacher_record} if teacher_record else {})},  # fmt: skip
+        "loss": {
+            "name": cfg.loss,
+            "description": LOSS_DESCRIPTIONS[cfg.loss],
+            **({"fg_weight": cfg.fg_weight} if cfg.loss is Loss.FG_MSE else {}),
+        },
+        "distill": {
+            "mode": cfg.distill,
+            **({"alpha": cfg.alpha} if applies(cfg, "alpha") else {}),
+            **({"teacher": teacher_record} if teacher_record else {}),
+        },
         "schedule": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "schedule": cfg.schedule},
         "train": {
             "epochs_run": len(history) - (result.resumed_from if result.resumed_from else 0),
@@ -251,15 +333,18 @@ def train_and_evaluate(
             "peak_rss_mib": peak_rss_mib(),
             "history": history,
         },
-        "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint,
-                    "val_people": len(bundle.val), "train_people": len(bundle.train)},  # fmt: skip
+        "dataset": {
+            "name": cfg.dataset,
+            "description": bundle.description,
+            "fingerprint": bundle.fingerprint,
+            "val_people": len(bundle.val),
+            "train_people": len(bundle.train),
+        },
         "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()},
         "identity": ident,
     }
     write_json(out / METRICS_FILE, metrics)
     return metrics
-
-
 
 
 def evaluate_checkpoint(
@@ -292,10 +377,17 @@ def evaluate_checkpoint(
     out = Path(out_dir) if out_dir else ckpt_path.parent / f"eval-val-{'flip' if flip_test else 'noflip'}-{boxes}"
     preds: Predictions = final.pop("predictions")
     predictions_file = _write_predictions(out, final, preds, bundle, deploy_stage)
-    metrics = {**final, "headline_name": evaluator(bundle.metric).headline_name, "deploy_stage": deploy_stage,
-               "checkpoint": str(ckpt_path), "epoch": state["epoch"] + 1, "predictions_file": predictions_file,
-               "boxes": bundle.val_boxes if bundle.metric is Metric.AP else None, "seconds": seconds,
-               "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint},
-               "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()}}  # fmt: skip
+    metrics = {
+        **final,
+        "headline_name": evaluator(bundle.metric).headline_name,
+        "deploy_stage": deploy_stage,
+        "checkpoint": str(ckpt_path),
+        "epoch": state["epoch"] + 1,
+        "predictions_file": predictions_file,
+        "boxes": bundle.val_boxes if bundle.metric is Metric.AP else None,
+        "seconds": seconds,
+        "dataset": {"name": cfg.dataset, "description": bundle.description, "fingerprint": bundle.fingerprint},
+        "environment": {**environment(str(device)), "torch_threads": torch.get_num_threads()},
+    }
     write_json(out / METRICS_FILE, metrics)
     return {**metrics, "out_dir": str(out)}

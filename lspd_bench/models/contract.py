@@ -125,8 +125,10 @@ def block_problems(block: Callable[..., nn.Module]) -> list[str]:
         except Exception as exc:
             return [f"{getattr(block, '__name__', block)}({channels}) fails: {first_line(exc)}"]
         if not isinstance(module, nn.Module):
-            return [f"{getattr(block, '__name__', block)}({channels}) returns {type(module).__name__}, not a "
-                    "torch.nn.Module"]  # fmt: skip
+            return [
+                f"{getattr(block, '__name__', block)}({channels}) returns {type(module).__name__}, not a "
+                "torch.nn.Module"
+            ]
         try:
             with torch.inference_mode():
                 out = module.eval()(torch.zeros(1, channels, side, side))

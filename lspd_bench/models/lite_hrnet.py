@@ -101,9 +101,7 @@ class CrossResolutionWeighting(nn.Module):
         total = sum(channels)
         squeezed = int(total / ratio)
         self.squeeze = conv_bn(total, squeezed, 1, relu=True)
-        self.excite = nn.Sequential(
-            nn.Conv2d(squeezed, total, 1, bias=False), nn.BatchNorm2d(total), nn.Sigmoid()
-        )
+        self.excite = nn.Sequential(nn.Conv2d(squeezed, total, 1, bias=False), nn.BatchNorm2d(total), nn.Sigmoid())
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         smallest = xs[-1].shape[-2:]
@@ -155,8 +153,7 @@ class LiteHRModule(nn.Module):
         n = len(channels)
         # fuse[i][j] maps branch j into branch i; the diagonal is the identity.
         self.fuse = nn.ModuleList(
-            nn.ModuleList(nn.Identity() if i == j else _fuse_path(channels, j, i) for j in range(n))
-            for i in range(n)
+            nn.ModuleList(nn.Identity() if i == j else _fuse_path(channels, j, i) for j in range(n)) for i in range(n)
         )
         self.relu = nn.ReLU()
 

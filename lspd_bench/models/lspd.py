@@ -148,9 +148,11 @@ def register_block(name: str, block: Callable[..., nn.Module] | None = None):
         module, origin = plugins.registering_module(cls), plugins.registering_origin(cls)
         if name in BLOCKS:
             first = BLOCKS[name]
-            raise NameTaken(f"block {name!r} is registered twice: first by {plugins.defining_module(first)} "
-                            f"({plugins.describe(BLOCK_PLUGINS.get(name))}), again by {module} "
-                            f"({plugins.describe(origin)})")  # fmt: skip
+            raise NameTaken(
+                f"block {name!r} is registered twice: first by {plugins.defining_module(first)} "
+                f"({plugins.describe(BLOCK_PLUGINS.get(name))}), again by {module} "
+                f"({plugins.describe(origin)})"
+            )
         BLOCKS[name] = cls
         if origin is not None:
             BLOCK_PLUGINS[name] = origin
@@ -328,9 +330,7 @@ class LSPD(nn.Module):
         self.widths = tuple(widths)
         self.deploy_stage = deploy_stage
         self.backbone = Backbone(width, n_stem, make)
-        self.stages = nn.ModuleList(
-            Stage(widths, num_joints, make, last=(k == stages - 1)) for k in range(stages)
-        )
+        self.stages = nn.ModuleList(Stage(widths, num_joints, make, last=(k == stages - 1)) for k in range(stages))
 
     @property
     def stride(self) -> int:
@@ -367,6 +367,7 @@ for _name, _preset in PRESETS.items():
         _name,
         family="lspd",
         default_input=(256, 256),
-        description="LSPD " + ", ".join(f"{k}={v}" for k, v in _preset.items())
+        description="LSPD "
+        + ", ".join(f"{k}={v}" for k, v in _preset.items())
         + ": backbone + K stages of `block`; deploy = backbone + stage `deploy_stage`",
     )(functools.partial(LSPD, **_preset))

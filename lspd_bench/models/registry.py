@@ -66,8 +66,10 @@ def register_model(name: str, *, family: str, default_input: tuple[int, int], de
 
         entry_module, origin = plugins.registering_module(factory), plugins.registering_origin(factory)
         if name in _REGISTRY:
-            raise NameTaken(f"model {name!r} is registered twice: first by {who(_REGISTRY[name])}, again by "
-                            f"{entry_module} ({plugins.describe(origin)})")  # fmt: skip
+            raise NameTaken(
+                f"model {name!r} is registered twice: first by {who(_REGISTRY[name])}, again by "
+                f"{entry_module} ({plugins.describe(origin)})"
+            )
         knobs = {
             p.name: p.default
             for p in inspect.signature(factory).parameters.values()
@@ -102,9 +104,7 @@ def build(name: str, **overrides: Any) -> nn.Module:
     entry = get_entry(name)
     unknown = sorted(set(overrides) - set(entry.knobs))
     if unknown:
-        raise TypeError(
-            f"model {name!r} has no knob {', '.join(map(repr, unknown))}; knobs: {', '.join(entry.knobs)}"
-        )
+        raise TypeError(f"model {name!r} has no knob {', '.join(map(repr, unknown))}; knobs: {', '.join(entry.knobs)}")
     return entry.factory(**overrides)
 
 

@@ -98,9 +98,7 @@ class ResNet(nn.Module):
         return self.stages(self.stem(x))
 
 
-def _conv_bn_relu6(
-    in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1
-) -> nn.Sequential:
+def _conv_bn_relu6(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(out_channels),
@@ -132,8 +130,14 @@ class InvertedResidual(nn.Module):
 
 # (expand ratio t, output channels c, repeats n, first stride s) from the MobileNetV2 paper, Table 2.
 _MBV2_SETTINGS = (
-    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
-)  # fmt: skip
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 class MobileNetV2(nn.Module):

@@ -25,12 +25,28 @@ from lspd_bench.report.html import PlotEntry, render_index
 from lspd_bench.ablate import store
 from lspd_bench.report.load import REFERENCE_FAMILIES, Reference, input_hw, load_matrix, load_references
 from lspd_bench.report.stats import (
-    COST_KINDS, Analysis, Variant, analyze, format_value, front_variants, parse_baseline_row, seed_noise,
-    shared_cost, teachers,
-)  # fmt: skip
+    COST_KINDS,
+    Analysis,
+    Variant,
+    analyze,
+    format_value,
+    front_variants,
+    parse_baseline_row,
+    seed_noise,
+    shared_cost,
+    teachers,
+)
 from lspd_bench.report.tables import (
-    Table, axis_tables, conventions, delta_text, main_table, render_csv, render_latex, render_markdown, stage_table,
-)  # fmt: skip
+    Table,
+    axis_tables,
+    conventions,
+    delta_text,
+    main_table,
+    render_csv,
+    render_latex,
+    render_markdown,
+    stage_table,
+)
 from lspd_bench.report import plots
 
 _COST_NAMES = {"gmacs": "GMACs", "params": "parameters", "latency": "latency"}
@@ -56,12 +72,16 @@ def _warnings(analysis: Analysis, extra: Sequence[str]) -> list[str]:
     if missing:
         waiting = any(c.status in ("running", "pending") for v in missing for c in v.cells)
         state = "The matrix is not finished" if waiting else "Some cells failed"
-        out.append(f"{state} ({status_line(analysis)}): {len(missing)} row(s) miss cells; their means cover the "
-                   "finished seeds only, and rows with none show a dash.")  # fmt: skip
+        out.append(
+            f"{state} ({status_line(analysis)}): {len(missing)} row(s) miss cells; their means cover the "
+            "finished seeds only, and rows with none show a dash."
+        )
     if analysis.mixed:
         cols = ", ".join(c for g in analysis.mixed.values() for c in g)
-        out.append(f"Mixed context shown as extra axes (--allow-mixed): {cols}. Rows that differ in these are "
-                   "not comparable as an ablation.")  # fmt: skip
+        out.append(
+            f"Mixed context shown as extra axes (--allow-mixed): {cols}. Rows that differ in these are "
+            "not comparable as an ablation."
+        )
     return out + list(analysis.notes) + list(extra)
 
 
@@ -72,17 +92,36 @@ def _front_text(analysis: Analysis, kind: str, members: list[Variant]) -> str:
     if not members:
         return "no variant with this cost"
     col = analysis.cost_column(kind)
-    return "; ".join(f"{v.label(analysis.lspd_axes)} ({v.value(analysis.headline).mean:.1f} % at "
-                     f"{plots.fmt_cost(v.value(col).mean, kind)})" for v in members)  # fmt: skip
+    return "; ".join(
+        f"{v.label(analysis.lspd_axes)} ({v.value(analysis.headline).mean:.1f} % at "
+        f"{plots.fmt_cost(v.value(col).mean, kind)})"
+        for v in members
+    )
 
 
-def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: Table, paper: list[Table], stages: Table | None,
-               fronts: dict[str, list[Variant]], plot_links: list[tuple[str, str]], env: list[tuple[str, str]],
-               order: list[str], claims: list[dict[str, Any]], facts: list[str]) -> str:  # fmt: skip
+def _report_md(
+    analysis: Analysis,
+    *,
+    headline: str,
+    warnings: list[str],
+    main: Table,
+    paper: list[Table],
+    stages: Table | None,
+    fronts: dict[str, list[Variant]],
+    plot_links: list[tuple[str, str]],
+    env: list[tuple[str, str]],
+    order: list[str],
+    claims: list[dict[str, Any]],
+    facts: list[str],
+) -> str:
     """A Markdown summary for a pull-request comment: status, best row, fronts, the paper view, the full
     table folded, plots as links, environment and conventions folded."""
-    lines = [f"## Ablation report: `{analysis.matrix.name}`", "",
-             f"{headline} · {status_line(analysis)} · baseline row: `{analysis.baseline.label(analysis.axes)}`", ""]  # fmt: skip
+    lines = [
+        f"## Ablation report: `{analysis.matrix.name}`",
+        "",
+        f"{headline} · {status_line(analysis)} · baseline row: `{analysis.baseline.label(analysis.axes)}`",
+        "",
+    ]
     lines += [f"{f}  " for f in facts] + [""]
     if warnings:
         lines += [f"> **Note:** {w}" for w in warnings] + [""]
@@ -92,8 +131,11 @@ def _report_md(analysis: Analysis, *, headline: str, warnings: list[str], main: 
     lspd = [v for v in scored if not v.reference] or scored
     best = max(lspd, key=lambda v: v.value(analysis.headline).mean)
     delta = f" (Δ {delta_text(best.delta)} vs the baseline row)" if best.delta else ""
-    lines += [f"**Best {analysis.headline_name}:** {best.label(analysis.lspd_axes)}: "
-              f"{best.value(analysis.headline).mean:.1f} %{delta}", ""]  # fmt: skip
+    lines += [
+        f"**Best {analysis.headline_name}:** {best.label(analysis.lspd_axes)}: "
+        f"{best.value(analysis.headline).mean:.1f} %{delta}",
+        "",
+    ]
     lines.append("**Pareto fronts** (LSPD variants; mean over seeds):")
     lines += [f"- {_COST_NAMES[k]}: {_front_text(analysis, k, fronts[k])}" for k in order] + [""]
     lines += [render_markdown(t) for t in paper]
@@ -115,49 +157,71 @@ def _usable_references(analysis: Analysis, paths: Sequence[str | Path], notes: l
     without ``--reference``, the reference models (SimpleBaseline, Lite-HRNet, ...) of the zoo table at
     ``store.ZOO_TABLE`` when it exists."""
     zoo = not paths and store.ZOO_TABLE.is_file()
-    refs, ref_notes = load_references([store.ZOO_TABLE] if zoo else list(paths), analysis.constant("dataset_fingerprint"))
+    refs, ref_notes = load_references(
+        [store.ZOO_TABLE] if zoo else list(paths), analysis.constant("dataset_fingerprint")
+    )
     notes += ref_notes
     if zoo:
         refs = [r for r in refs if r.family in REFERENCE_FAMILIES]
     hw = input_hw(analysis.constant("input_size"))
     kept = [r for r in refs if hw is None or r.input_hw is None or r.input_hw == hw]
     if zoo and refs and not kept:
-        notes.append(f"the zoo table {store.ZOO_TABLE} was profiled at other input sizes than the matrix's "
-                     f"{format_value(hw)}: its models are drawn after `lspd-bench zoo --input {hw[0]}x{hw[1]} --out "
-                     f"{store.ZOO_TABLE}`")  # fmt: skip
+        notes.append(
+            f"the zoo table {store.ZOO_TABLE} was profiled at other input sizes than the matrix's "
+            f"{format_value(hw)}: its models are drawn after `lspd-bench zoo --input {hw[0]}x{hw[1]} --out "
+            f"{store.ZOO_TABLE}`"
+        )
     elif zoo and kept:
-        notes.append(f"reference models from the zoo table {store.ZOO_TABLE} (their cost; their accuracy on this "
-                     "dataset is not known, so they are dotted lines)")  # fmt: skip
+        notes.append(
+            f"reference models from the zoo table {store.ZOO_TABLE} (their cost; their accuracy on this "
+            "dataset is not known, so they are dotted lines)"
+        )
     for r in refs:
         if r not in kept and not zoo:
-            notes.append(f"reference {r.label} was profiled at {format_value(r.input_hw)}, the matrix runs at "
-                         f"{format_value(hw)}: left out (profile it with --input at the matrix's size)")  # fmt: skip
+            notes.append(
+                f"reference {r.label} was profiled at {format_value(r.input_hw)}, the matrix runs at "
+                f"{format_value(hw)}: left out (profile it with --input at the matrix's size)"
+            )
     return kept
 
 
-def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Reference], fronts: dict,
-                 formats: Sequence[str], notes: list[str], files: list[Path]):  # fmt: skip
+def _write_plots(
+    analysis: Analysis,
+    out: Path,
+    order: list[str],
+    refs: list[Reference],
+    fronts: dict,
+    formats: Sequence[str],
+    notes: list[str],
+    files: list[Path],
+):
     """Draw and write every plot; return the page's Pareto and axis entries and report.md's links."""
     pareto, axis_plots, links = [], [], []
     shared = {k: c for k in order if (c := shared_cost(analysis, k)) is not None}
     if shared:
         costs = ", ".join(f"{plots.fmt_cost(c, k)}" for k, c in shared.items())
-        notes.append(f"Every LSPD variant deploys the same network ({costs}): no Pareto front is drawn for "
-                     f"{' or '.join(_COST_NAMES[k] for k in shared)}, and no plot unless reference models give it "
-                     "other costs; compare the variants' accuracy in the tables.")  # fmt: skip
+        notes.append(
+            f"Every LSPD variant deploys the same network ({costs}): no Pareto front is drawn for "
+            f"{' or '.join(_COST_NAMES[k] for k in shared)}, and no plot unless reference models give it "
+            "other costs; compare the variants' accuracy in the tables."
+        )
     for kind in order:
         if kind in shared and not any(plots.reference_marks(analysis, kind, refs)):
             continue
         fig = plots.pareto_figure(analysis, kind, refs)
         if fig is None:
-            notes.append(f"no LSPD variant has both {analysis.headline_name} and {_COST_NAMES[kind]} yet: "
-                         f"the accuracy-vs-{_COST_NAMES[kind]} plot is left out")  # fmt: skip
+            notes.append(
+                f"no LSPD variant has both {analysis.headline_name} and {_COST_NAMES[kind]} yet: "
+                f"the accuracy-vs-{_COST_NAMES[kind]} plot is left out"
+            )
             continue
         saved = plots.save_figure(fig, out / "plots" / f"pareto_{kind}", formats)
         files += saved["paths"].values()
         rel = {fmt: f"plots/pareto_{kind}.{fmt}" for fmt in saved["paths"]}
-        caption = (f"{analysis.headline_name} against {_COST_NAMES[kind]} of the deploy model (log scale). "
-                   f"Pareto front: {_front_text(analysis, kind, fronts[kind])}.")  # fmt: skip
+        caption = (
+            f"{analysis.headline_name} against {_COST_NAMES[kind]} of the deploy model (log scale). "
+            f"Pareto front: {_front_text(analysis, kind, fronts[kind])}."
+        )
         pareto.append(PlotEntry(f"pareto-{kind}", f"Accuracy vs {_COST_NAMES[kind]}", caption, saved["png"], rel))
         links.append((f"accuracy vs {_COST_NAMES[kind]}", rel["png"]))
     for axis in plots.numeric_axes(analysis):
@@ -167,8 +231,10 @@ def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Ref
         saved = plots.save_figure(fig, out / "plots" / f"axis_{axis}", formats)
         files += saved["paths"].values()
         rel = {fmt: f"plots/axis_{axis}.{fmt}" for fmt in saved["paths"]}
-        caption = (f"{analysis.headline_name} against {axis}: one line per block type and one panel per "
-                   f"distillation mode where those vary, the other axes at the baseline row; {_spread(analysis)}.")  # fmt: skip
+        caption = (
+            f"{analysis.headline_name} against {axis}: one line per block type and one panel per "
+            f"distillation mode where those vary, the other axes at the baseline row; {_spread(analysis)}."
+        )
         axis_plots.append(PlotEntry(f"axis-{axis}", f"Accuracy vs {axis}", caption, saved["png"], rel))
         links.append((f"accuracy vs {axis}", rel["png"]))
     fig = plots.stage_figure(analysis)
@@ -176,8 +242,10 @@ def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Ref
         saved = plots.save_figure(fig, out / "plots" / "stages", formats)
         files += saved["paths"].values()
         rel = {fmt: f"plots/stages.{fmt}" for fmt in saved["paths"]}
-        caption = (f"{analysis.headline_name} of every stage's heatmaps: what the later stages reach and what "
-                   f"deploying one stage gives up; {_spread(analysis)}.")  # fmt: skip
+        caption = (
+            f"{analysis.headline_name} of every stage's heatmaps: what the later stages reach and what "
+            f"deploying one stage gives up; {_spread(analysis)}."
+        )
         axis_plots.append(PlotEntry("stages", "Accuracy at every stage", caption, saved["png"], rel))
         links.append(("accuracy at every stage", rel["png"]))
     return pareto, axis_plots, links
@@ -185,30 +253,53 @@ def _write_plots(analysis: Analysis, out: Path, order: list[str], refs: list[Ref
 
 def _spread(analysis: Analysis) -> str:
     seeds = len(analysis.matrix.values("seed")) or 1
-    return f"error bars ± std over {seeds} seeds" if seeds > 1 else "one seed, so no error bars (no training noise shown)"
+    return (
+        f"error bars ± std over {seeds} seeds" if seeds > 1 else "one seed, so no error bars (no training noise shown)"
+    )
 
 
-def _summary(analysis: Analysis, out: Path, files: list[Path], fronts: dict, warnings: list[str],
-             claims: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def _summary(
+    analysis: Analysis, out: Path, files: list[Path], fronts: dict, warnings: list[str], claims: list[dict[str, Any]]
+) -> dict[str, Any]:
     def row(v: Variant) -> dict[str, Any]:
         head = v.value(analysis.headline)
         d = v.delta
-        return {"axes": v.axes, "cells": v.status_text(), "headline": head.mean if head else None,
-                "headline_std": head.std if head else None, "baseline": v.is_baseline,
-                "delta": None if d is None else {"delta": d.delta, "low": d.low, "high": d.high,
-                                                 "p_value": d.p_value, "seeds": list(d.seeds), "note": d.note}}  # fmt: skip
+        return {
+            "axes": v.axes,
+            "cells": v.status_text(),
+            "headline": head.mean if head else None,
+            "headline_std": head.std if head else None,
+            "baseline": v.is_baseline,
+            "delta": None
+            if d is None
+            else {
+                "delta": d.delta,
+                "low": d.low,
+                "high": d.high,
+                "p_value": d.p_value,
+                "seeds": list(d.seeds),
+                "note": d.note,
+            },
+        }
 
     matrix = analysis.matrix
     return {
-        "matrix": str(matrix.root), "out": str(out), "index": str(out / "index.html"),
-        "report_md": str(out / "report.md"), "files": [str(f) for f in files],
-        "cells": {"total": len(matrix.cells), **matrix.status_counts()}, "metric": analysis.metric,
-        "axes": analysis.axes, "baseline_row": {a: analysis.baseline.axes.get(a) for a in analysis.axes},
+        "matrix": str(matrix.root),
+        "out": str(out),
+        "index": str(out / "index.html"),
+        "report_md": str(out / "report.md"),
+        "files": [str(f) for f in files],
+        "cells": {"total": len(matrix.cells), **matrix.status_counts()},
+        "metric": analysis.metric,
+        "axes": analysis.axes,
+        "baseline_row": {a: analysis.baseline.axes.get(a) for a in analysis.axes},
         "rows": [row(v) for v in analysis.variants],
         "pareto": {k: [v.label(analysis.lspd_axes) for v in fronts[k]] for k in COST_KINDS},
-        "warnings": warnings, "claims": claims, "teachers": teachers(analysis),
+        "warnings": warnings,
+        "claims": claims,
+        "teachers": teachers(analysis),
         "seed_noise": dataclasses.asdict(seed_noise(analysis)),
-    }  # fmt: skip
+    }
 
 
 def build_report(
@@ -243,8 +334,9 @@ def build_report(
         raise InputError(f"unknown plot format(s) {', '.join(unknown)}; choose from: {', '.join(plots.FORMATS)}")
     matrix = load_matrix(matrix_dir)
     requested = baseline_row if isinstance(baseline_row, dict) else parse_baseline_row(baseline_row)
-    analysis = analyze(matrix, metric=metric, baseline_row=requested, allow_mixed=allow_mixed, counter=counter,
-                       n_boot=n_boot)  # fmt: skip
+    analysis = analyze(
+        matrix, metric=metric, baseline_row=requested, allow_mixed=allow_mixed, counter=counter, n_boot=n_boot
+    )
     verdicts = claim_verdicts.judge_all(analysis.matrix, claims)
     notes: list[str] = []
     refs = _usable_references(analysis, references, notes)
@@ -269,14 +361,37 @@ def build_report(
     env = environment_rows(analysis)
     page = render_index(
         title=f"Ablation report: {matrix.name}",
-        subtitle=[headline, f"{status_line(analysis)} · baseline row: {analysis.baseline.label(analysis.axes)}", *facts],
-        warnings=warnings, pareto=pareto,
+        subtitle=[
+            headline,
+            f"{status_line(analysis)} · baseline row: {analysis.baseline.label(analysis.axes)}",
+            *facts,
+        ],
+        warnings=warnings,
+        pareto=pareto,
         fronts=[(f"vs {_COST_NAMES[k]}", _front_text(analysis, k, fronts[k])) for k in order],
-        paper=paper, main=main, stages=stages, axis_plots=axis_plots, environment=env, conventions=all_conventions(analysis),
-        claims=verdicts, claims_note=claim_verdicts.RULE,
-    )  # fmt: skip
+        paper=paper,
+        main=main,
+        stages=stages,
+        axis_plots=axis_plots,
+        environment=env,
+        conventions=all_conventions(analysis),
+        claims=verdicts,
+        claims_note=claim_verdicts.RULE,
+    )
     files.append(write_text(out / "index.html", page))
-    md = _report_md(analysis, headline=headline, warnings=warnings, main=main, paper=paper, stages=stages, fronts=fronts,
-                    plot_links=links, env=env, order=order, claims=verdicts, facts=facts)  # fmt: skip
+    md = _report_md(
+        analysis,
+        headline=headline,
+        warnings=warnings,
+        main=main,
+        paper=paper,
+        stages=stages,
+        fronts=fronts,
+        plot_links=links,
+        env=env,
+        order=order,
+        claims=verdicts,
+        facts=facts,
+    )
     files.append(write_text(out / "report.md", md))
     return _summary(analysis, out, files, fronts, warnings, verdicts)

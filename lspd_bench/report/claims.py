@@ -43,11 +43,13 @@ LEVEL = 0.95
 MIN_SEEDS = 2
 VERDICTS = ("supported", "contradicted", "undecided")
 #: The rule, printed under every Claims table.
-RULE = (f"Δ = LEFT − RIGHT in points of the deployed stage's headline (or the named stage's), averaged over the "
-        f"contexts compared; {LEVEL:.0%} interval over seeds and validation people (two-way random effects, "
-        f"Satterthwaite t). Supported: the whole interval above the threshold (0 for '>', N for 'by N', −N for "
-        f"'>= within N', default 1); contradicted: the whole interval below it; else undecided. A verdict needs "
-        f"≥ {MIN_SEEDS} seeds per variant.")
+RULE = (
+    f"Δ = LEFT − RIGHT in points of the deployed stage's headline (or the named stage's), averaged over the "
+    f"contexts compared; {LEVEL:.0%} interval over seeds and validation people (two-way random effects, "
+    f"Satterthwaite t). Supported: the whole interval above the threshold (0 for '>', N for 'by N', −N for "
+    f"'>= within N', default 1); contradicted: the whole interval below it; else undecided. A verdict needs "
+    f"≥ {MIN_SEEDS} seeds per variant."
+)
 SEED_COLUMN = schema.SEED
 
 
@@ -93,8 +95,9 @@ def contrast_interval(terms: Sequence[tuple[float, Group]], level: float = LEVEL
         u = sum(w * g.people.mean(0) for w, g in terms)  # type: ignore[union-attr]
         people_var = float(np.var(u, ddof=1)) / n
         if seeds >= MIN_SEEDS:
-            people_var = max(0.0, people_var - sum(w * w * _residual_ms(g.people) / (len(g.figures) * n)
-                                                   for w, g in terms))  # type: ignore[arg-type]  # fmt: skip
+            people_var = max(
+                0.0, people_var - sum(w * w * _residual_ms(g.people) / (len(g.figures) * n) for w, g in terms)
+            )  # type: ignore[arg-type]
     if seeds >= MIN_SEEDS:
         covers = "seeds and people" if with_people else "seeds only (no per-person data)"
         if people_var is not None:
@@ -116,8 +119,10 @@ def verdict_of(interval: Interval, threshold: float) -> tuple[str, str]:
     if interval.low is None or interval.high is None:
         return "undecided", f"no interval: it covers {interval.covers}"
     if interval.seeds < MIN_SEEDS:
-        return "undecided", (f"{interval.seeds} seed: the interval covers the sampling of people, not training "
-                             f"noise; a verdict needs ≥ {MIN_SEEDS} seeds per variant")  # fmt: skip
+        return "undecided", (
+            f"{interval.seeds} seed: the interval covers the sampling of people, not training "
+            f"noise; a verdict needs ≥ {MIN_SEEDS} seeds per variant"
+        )
     if interval.low > threshold:
         return "supported", f"the whole interval is above {threshold:+g}"
     if interval.high < threshold:
@@ -172,8 +177,11 @@ def _group(cells: list[Cell], stage: int | None = None, minus: int | None = None
 
 def cell_values(cell: Cell) -> dict[str, Any]:
     """What a claim selects a cell by: the keys its matrix group set, else its results row's axes."""
-    values = dict(cell.axes) if cell.axes is not None else {a: cell.row.get(a) for a in schema.CONFIG
-                                                            if cell.row.get(a) is not None}  # fmt: skip
+    values = (
+        dict(cell.axes)
+        if cell.axes is not None
+        else {a: cell.row.get(a) for a in schema.CONFIG if cell.row.get(a) is not None}
+    )
     if cell.row.get(SEED_COLUMN) is not None:
         values[SEED_COLUMN] = cell.row[SEED_COLUMN]
     return values
@@ -190,8 +198,9 @@ def _cost(cells: list[Cell], column: str) -> float | None:
     return None if any(v is None for v in values) else float(np.mean(values))
 
 
-def _judge(claim: Claim, ctxs: list[Context], cells: list[Cell],
-           cache: dict[tuple[int, ...], Group | None]) -> dict[str, Any]:  # fmt: skip
+def _judge(
+    claim: Claim, ctxs: list[Context], cells: list[Cell], cache: dict[tuple[int, ...], Group | None]
+) -> dict[str, Any]:
     """Verdict of ``claim`` over the contexts ``ctxs`` (pooled with equal weights). ``cache`` keeps the
     groups already read, so that the parts of ``at every`` read no per-person file twice."""
     weights: dict[tuple[int, ...], float] = {}
@@ -212,8 +221,16 @@ def _judge(claim: Claim, ctxs: list[Context], cells: list[Cell],
             weights[key] = weights.get(key, 0.0) + sign / len(ctxs)
     out: dict[str, Any] = {"contexts": len(ctxs)}
     if any(g is None for g in groups.values()):
-        return {**out, "verdict": "undecided", "delta": None, "low": None, "high": None, "seeds": 0,
-                "covers": "nothing", "reason": "a compared cell has no figure for this stage"}  # fmt: skip
+        return {
+            **out,
+            "verdict": "undecided",
+            "delta": None,
+            "low": None,
+            "high": None,
+            "seeds": 0,
+            "covers": "nothing",
+            "reason": "a compared cell has no figure for this stage",
+        }
     terms = [(w, groups[k]) for k, w in weights.items() if w != 0.0]
     iv = contrast_interval(terms)  # type: ignore[arg-type]
     verdict, reason = verdict_of(iv, claim.threshold)
@@ -226,11 +243,25 @@ def _judge(claim: Claim, ctxs: list[Context], cells: list[Cell],
                 if verdict == "supported":
                     verdict, reason = "undecided", f"no {column} at {where}"
             elif lc > rc or (claim.strict and lc == rc):
-                verdict, reason = "contradicted", (f"LEFT's {column} {lc:g} is not {'below' if claim.strict else 'at most'} "
-                                                   f"RIGHT's {rc:g} at {where}")  # fmt: skip
+                verdict, reason = (
+                    "contradicted",
+                    (
+                        f"LEFT's {column} {lc:g} is not {'below' if claim.strict else 'at most'} "
+                        f"RIGHT's {rc:g} at {where}"
+                    ),
+                )
                 break
-    return {**out, "verdict": verdict, "delta": iv.delta, "low": iv.low, "high": iv.high, "df": iv.df,
-            "seeds": iv.seeds, "covers": iv.covers, "reason": reason}  # fmt: skip
+    return {
+        **out,
+        "verdict": verdict,
+        "delta": iv.delta,
+        "low": iv.low,
+        "high": iv.high,
+        "df": iv.df,
+        "seeds": iv.seeds,
+        "covers": iv.covers,
+        "reason": reason,
+    }
 
 
 def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
@@ -242,8 +273,17 @@ def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
     try:
         validate(claim, values, stages, str(matrix.root))
     except InputError as exc:
-        return {**base, "verdict": "undecided", "delta": None, "low": None, "high": None, "seeds": 0,
-                "covers": "nothing", "reason": f"not comparable on the finished cells: {exc}", "parts": []}  # fmt: skip
+        return {
+            **base,
+            "verdict": "undecided",
+            "delta": None,
+            "low": None,
+            "high": None,
+            "seeds": 0,
+            "covers": "nothing",
+            "reason": f"not comparable on the finished cells: {exc}",
+            "parts": [],
+        }
     ctxs = contexts(claim, values, stages)
     cache: dict[tuple[int, ...], Group | None] = {}
     result = {**base, **_judge(claim, ctxs, cells, cache), "parts": []}
@@ -256,10 +296,17 @@ def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
             labels[repr(at)] = at
         result["parts"] = [{"at": labels[k], **_judge(claim, p, cells, cache)} for k, p in parts.items()]
         found = [p["verdict"] for p in result["parts"]]
-        result["verdict"] = ("contradicted" if "contradicted" in found else
-                             "supported" if found and all(v == "supported" for v in found) else "undecided")  # fmt: skip
-        result["reason"] = ", ".join(f"{n} {v}" for v in VERDICTS if (n := found.count(v))) + \
-            f" of {len(found)} values of {', '.join(claim.every)}"  # fmt: skip
+        result["verdict"] = (
+            "contradicted"
+            if "contradicted" in found
+            else "supported"
+            if found and all(v == "supported" for v in found)
+            else "undecided"
+        )
+        result["reason"] = (
+            ", ".join(f"{n} {v}" for v in VERDICTS if (n := found.count(v)))
+            + f" of {len(found)} values of {', '.join(claim.every)}"
+        )
     return result
 
 
@@ -291,13 +338,17 @@ def interval_text(result: dict[str, Any]) -> str:
 
 def markdown(results: Sequence[dict[str, Any]]) -> list[str]:
     """The Claims section of ``report.md``."""
-    lines = ["### Claims", "", "| claim | verdict | Δ [95 % interval] | seeds | interval covers | why |",
-             "| --- | --- | ---: | ---: | --- | --- |"]
+    lines = [
+        "### Claims",
+        "",
+        "| claim | verdict | Δ [95 % interval] | seeds | interval covers | why |",
+        "| --- | --- | ---: | ---: | --- | --- |",
+    ]
     for r in results:
         name = f"**{r['name']}**: " if r.get("name") else ""
-        rows = [(f"{name}`{r['claim']}`", r)] + [
-            ("↳ at " + label_text(p["at"]), p) for p in r.get("parts", [])]
+        rows = [(f"{name}`{r['claim']}`", r)] + [("↳ at " + label_text(p["at"]), p) for p in r.get("parts", [])]
         for text, x in rows:
-            lines.append(f"| {text} | **{x['verdict']}** | {interval_text(x)} | {x['seeds']} | {x['covers']} | "
-                         f"{x['reason']} |")  # fmt: skip
+            lines.append(
+                f"| {text} | **{x['verdict']}** | {interval_text(x)} | {x['seeds']} | {x['covers']} | {x['reason']} |"
+            )
     return lines + ["", f"_{RULE}_", ""]

@@ -12,7 +12,13 @@ from typing import Any, Callable
 from lspd_bench import __version__
 from lspd_bench.report.load import Cell
 from lspd_bench.report.stats import (
-    Analysis, format_value, front_tie, held_seed_noise, seed_noise, teacher_knobs_text, teachers,
+    Analysis,
+    format_value,
+    front_tie,
+    held_seed_noise,
+    seed_noise,
+    teacher_knobs_text,
+    teachers,
 )
 from lspd_bench.report.tables import latency_conditions, conventions
 
@@ -50,9 +56,13 @@ def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("Python", _distinct(cells, lambda c: _env(c)["python"])),
         ("Training threads (torch)", _distinct(cells, lambda c: c.metrics["environment"]["torch_threads"])),
         ("Latency measured with", latency_conditions(analysis)),
-        ("Cost environment", _distinct(cells, lambda c: f"{c.cost['environment']['cpu']}, "
-                                                        f"torch {c.cost['environment']['libraries']['torch']}")),
-    ]  # fmt: skip
+        (
+            "Cost environment",
+            _distinct(
+                cells, lambda c: f"{c.cost['environment']['cpu']}, torch {c.cost['environment']['libraries']['torch']}"
+            ),
+        ),
+    ]
     libs: list[str] = []
     for c in cells:
         for name in _env(c).get("libraries") or {}:
@@ -68,15 +78,25 @@ def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("Metric", f"{analysis.headline_name} ({analysis.metric})"),
         ("Flip test", _distinct(cells, lambda c: "on" if c.row.get("flip_test") else "off")),
         ("Preset", _distinct(cells, lambda c: c.row.get("preset"))),
-        ("Schedule", _distinct(cells, lambda c: "{epochs} epochs, batch {batch_size}, lr {lr:g}, {schedule}".format(
-            **c.metrics["schedule"]))),
+        (
+            "Schedule",
+            _distinct(
+                cells,
+                lambda c: "{epochs} epochs, batch {batch_size}, lr {lr:g}, {schedule}".format(**c.metrics["schedule"]),
+            ),
+        ),
         ("Loss", _distinct(cells, lambda c: c.metrics["loss"].get("description") or c.metrics["loss"]["name"])),
-        ("Teacher", _distinct([c for c in cells if (c.metrics or {}).get("distill", {}).get("teacher")],
-                              lambda c: c.metrics["distill"]["teacher"]["model"])),
+        (
+            "Teacher",
+            _distinct(
+                [c for c in cells if (c.metrics or {}).get("distill", {}).get("teacher")],
+                lambda c: c.metrics["distill"]["teacher"]["model"],
+            ),
+        ),
         ("Matrix", f"{analysis.matrix.root} ({status_line(analysis)})"),
         ("Baseline row", analysis.baseline.label(analysis.axes)),
         ("Report", f"lspd-bench {__version__}; paired bootstrap {analysis.n_boot} resamples, seed 0"),
-    ]  # fmt: skip
+    ]
     return [(k, v) for k, v in rows if v]
 
 
@@ -84,15 +104,21 @@ def noise_line(analysis: Analysis) -> str:
     """What training noise the matrix's seeds show, and so what its intervals cover."""
     noise = seed_noise(analysis)
     if noise.sd is None:
-        return ("Training noise: not measured (one seed per row). Every interval in this report covers the "
-                "sampling of validation people, not training noise; one seed is not evidence of an effect.")  # fmt: skip
-    text = (f"Training noise: the seeds of a row differ by a pooled SD of {noise.sd:.2f} points ({noise.rows} rows, "
-            f"up to {noise.seeds} seeds, df {noise.df}). The tables' Δ intervals cover the sampling of people "
-            "only (the ± is the seeds'); the claims' intervals cover seeds and people.")  # fmt: skip
+        return (
+            "Training noise: not measured (one seed per row). Every interval in this report covers the "
+            "sampling of validation people, not training noise; one seed is not evidence of an effect."
+        )
+    text = (
+        f"Training noise: the seeds of a row differ by a pooled SD of {noise.sd:.2f} points ({noise.rows} rows, "
+        f"up to {noise.seeds} seeds, df {noise.df}). The tables' Δ intervals cover the sampling of people "
+        "only (the ± is the seeds'); the claims' intervals cover seeds and people."
+    )
     held, df = held_seed_noise(analysis)
     if held is not None:
-        text += (f" With the seed held, {held:.2f} points are left (rows × seeds residual, df {df}); the Pareto "
-                 f"fronts count accuracies within {front_tie(analysis):.2f} points as ties.")  # fmt: skip
+        text += (
+            f" With the seed held, {held:.2f} points are left (rows × seeds residual, df {df}); the Pareto "
+            f"fronts count accuracies within {front_tie(analysis):.2f} points as ties."
+        )
     return text
 
 
@@ -102,10 +128,15 @@ def teacher_lines(analysis: Analysis) -> list[str]:
     for t in teachers(analysis):
         knobs = teacher_knobs_text(t)
         where = f"shipped ({t['file']})" if t["source"] == "shipped" else "trained into the cache"
-        fig = (f": {t['headline_name']} {t['headline']:.1f} on the validation split" if t.get("headline") is not None
-               else " (no validation figure recorded)")  # fmt: skip
-        lines.append(f"Teacher: {t['model']} ({knobs}), {where}, {t['epochs']} epochs{fig}; the distilled rows "
-                     "learn from its heatmaps.")  # fmt: skip
+        fig = (
+            f": {t['headline_name']} {t['headline']:.1f} on the validation split"
+            if t.get("headline") is not None
+            else " (no validation figure recorded)"
+        )
+        lines.append(
+            f"Teacher: {t['model']} ({knobs}), {where}, {t['epochs']} epochs{fig}; the distilled rows "
+            "learn from its heatmaps."
+        )
     return lines
 
 
@@ -129,12 +160,18 @@ def all_conventions(analysis: Analysis) -> list[tuple[str, list[str]]]:
         for line in (c.cost or {}).get("conventions") or []:
             if line not in cost:
                 cost.append(line)
-    out = [("Tables and plots", conventions(analysis) + [
-        "Pareto front: the LSPD variants that no other variant beats in both accuracy (mean over seeds) and "
-        "cost (mean over seeds); reference models are drawn but not part of the front.",
-        "Cost axes are log-scaled; parameters and GMACs are of the deploy model (the full training model's "
-        "parameters are in the tables).",
-    ])]  # fmt: skip
+    out = [
+        (
+            "Tables and plots",
+            conventions(analysis)
+            + [
+                "Pareto front: the LSPD variants that no other variant beats in both accuracy (mean over seeds) and "
+                "cost (mean over seeds); reference models are drawn but not part of the front.",
+                "Cost axes are log-scaled; parameters and GMACs are of the deploy model (the full training model's "
+                "parameters are in the tables).",
+            ],
+        )
+    ]
     if metric:
         out.append((f"Metric ({analysis.headline_name})", metric))
     if cost:

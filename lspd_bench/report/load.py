@@ -176,8 +176,14 @@ def load_matrix(path: str | Path) -> Matrix:
     for row in table.rows:
         cell_id = row[schema.CELL] or ""
         folder = root / (row[schema.RUN_DIR] or cell_id)
-        cell = Cell(id=cell_id, status=row[schema.STATUS] or "pending", error=row.get(schema.ERROR) or "",
-                    folder=folder, row=row, axes=axes_by_cell.get(cell_id))  # fmt: skip
+        cell = Cell(
+            id=cell_id,
+            status=row[schema.STATUS] or "pending",
+            error=row.get(schema.ERROR) or "",
+            folder=folder,
+            row=row,
+            axes=axes_by_cell.get(cell_id),
+        )
         if cell.done:
             cell.metrics = _read_json(folder / METRICS_FILE)
             cell.cost = _read_json(folder / store.COST_FILE)
@@ -256,13 +262,15 @@ def _reference(profile: dict, source: str, metrics: dict | None, fingerprint: An
             note = f"reference {name} ({source}) was scored on another dataset: drawn by its cost only"
     hw = profile.get("input")
     return Reference(
-        label=reference_label(name), family=model_family(name),
+        label=reference_label(name),
+        family=model_family(name),
         input_hw=tuple(hw) if isinstance(hw, list) and len(hw) == 2 else None,
         params=(profile.get("params") or {}).get("deploy"),
         gmacs={m["counter"]: m["gmacs"] for m in profile.get("macs") or [] if m.get("gmacs") is not None},
         latency_ms={r["threads"]: r["median_ms"] for r in latency_runs(profile) if r.get("batch") == 1},
-        accuracy=None if accuracy is None else float(accuracy), source=source,
-    ), note  # fmt: skip
+        accuracy=None if accuracy is None else float(accuracy),
+        source=source,
+    ), note
 
 
 def load_references(paths: list[str | Path], fingerprint: Any = None) -> tuple[list[Reference], list[str]]:

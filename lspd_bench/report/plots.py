@@ -23,7 +23,15 @@ from matplotlib.transforms import ScaledTranslation
 from lspd_bench.config import Dataset, Distill
 from lspd_bench.fileio import write_bytes
 from lspd_bench.report.load import Reference, reference_label
-from lspd_bench.report.stats import NUMERIC_AXES, Analysis, Variant, format_value, front_variants, teacher_knobs_text, teachers
+from lspd_bench.report.stats import (
+    NUMERIC_AXES,
+    Analysis,
+    Variant,
+    format_value,
+    front_variants,
+    teacher_knobs_text,
+    teachers,
+)
 from lspd_bench.report.tables import fmt_number
 
 #: Okabe–Ito: distinguishable with the common colour-vision deficiencies.
@@ -35,21 +43,36 @@ FORMATS = ("png", "svg", "pdf")
 PNG_DPI = 160
 
 STYLE = {
-    "font.size": 9.5, "axes.titlesize": 10, "axes.labelsize": 9.5, "legend.fontsize": 8.5,
-    "legend.title_fontsize": 8.5, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.color": "#dddddd",
-    "grid.linewidth": 0.6, "axes.edgecolor": "#555555", "axes.axisbelow": True,
-    "svg.fonttype": "none", "svg.hashsalt": "lspd-bench", "pdf.fonttype": 42,
-}  # fmt: skip
+    "font.size": 9.5,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9.5,
+    "legend.fontsize": 8.5,
+    "legend.title_fontsize": 8.5,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.edgecolor": "#555555",
+    "axes.axisbelow": True,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "lspd-bench",
+    "pdf.fonttype": 42,
+}
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 #: Axis labels with their units or meaning.
 AXIS_LABELS = {
-    "stages": "stages K (in the distillation sequence)", "width": "width C (channels)",
-    "depth": "depth D (encoder–decoder levels)", "width_growth": "width growth (× per level)",
-    "blocks_per_level": "blocks per level", "deploy_stage": "deploy stage (index)",
+    "stages": "stages K (in the distillation sequence)",
+    "width": "width C (channels)",
+    "depth": "depth D (encoder–decoder levels)",
+    "width_growth": "width growth (× per level)",
+    "blocks_per_level": "blocks per level",
+    "deploy_stage": "deploy stage (index)",
     "alpha": "α (weight of the teacher term)",
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -156,16 +179,45 @@ def _draw_series(ax, points: list[Point], others: list[str], along: str | None, 
         ax.update_datalim(list(zip(xs, ys)))  # shifted artists do not widen the limits themselves
         if len(pts) > 1 and not dodge:
             ax.plot(xs, ys, color=color, lw=1.1, alpha=0.55, zorder=3)
-        ax.errorbar(xs, ys, yerr=[p.yerr or 0 for p in pts],
-                    xerr=[p.xerr or 0 for p in pts] if any(p.xerr for p in pts) else None,
-                    fmt="none", ecolor=color, elinewidth=0.9, capsize=2, alpha=0.8, zorder=3, transform=at)  # fmt: skip
-        ax.scatter(xs, ys, s=150 if along else 55, color=color, marker=marker, edgecolor="white", linewidth=0.8,
-                   zorder=5, transform=at)  # fmt: skip
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[p.yerr or 0 for p in pts],
+            xerr=[p.xerr or 0 for p in pts] if any(p.xerr for p in pts) else None,
+            fmt="none",
+            ecolor=color,
+            elinewidth=0.9,
+            capsize=2,
+            alpha=0.8,
+            zorder=3,
+            transform=at,
+        )
+        ax.scatter(
+            xs,
+            ys,
+            s=150 if along else 55,
+            color=color,
+            marker=marker,
+            edgecolor="white",
+            linewidth=0.8,
+            zorder=5,
+            transform=at,
+        )
         if along:
             for p in pts:
-                ax.annotate(format_value(p.variant.axes.get(along)), (p.x, p.y), xytext=(shift, 0),
-                            textcoords="offset points", ha="center", va="center", fontsize=6.5, color="white",
-                            fontweight="bold", zorder=6, annotation_clip=False)  # fmt: skip
+                ax.annotate(
+                    format_value(p.variant.axes.get(along)),
+                    (p.x, p.y),
+                    xytext=(shift, 0),
+                    textcoords="offset points",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="white",
+                    fontweight="bold",
+                    zorder=6,
+                    annotation_clip=False,
+                )
         handles.append(Line2D([], [], color=color, marker=marker, lw=1.1, markersize=7, markeredgecolor="white"))
         labels.append(" / ".join(format_value(k) for k in key) if others else "LSPD variants")
     return handles, labels
@@ -176,27 +228,64 @@ def _draw_front(ax, front: list[Point], big: bool):
     fx, fy = [p.x for p in front], [p.y for p in front]
     ax.plot(fx, fy, drawstyle="steps-post", color=FRONT_COLOR, lw=1.6, ls=(0, (4, 2)), zorder=2)
     ax.scatter(fx, fy, s=330 if big else 150, facecolor="none", edgecolor=FRONT_COLOR, linewidth=1.4, zorder=4)
-    handle = Line2D([], [], color=FRONT_COLOR, lw=1.6, ls=(0, (4, 2)), marker="o", markersize=11,
-                    markerfacecolor="none", markeredgewidth=1.4)  # fmt: skip
+    handle = Line2D(
+        [],
+        [],
+        color=FRONT_COLOR,
+        lw=1.6,
+        ls=(0, (4, 2)),
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        markeredgewidth=1.4,
+    )
     return handle, f"Pareto front ({len(front)} variant{'s' if len(front) != 1 else ''})"
 
 
 def _draw_references(ax, ref_points, ref_lines, lo: float, hi: float) -> None:
     """Reference models: named black markers, or a dotted line at the cost of one without accuracy."""
     for ref, x, y, family in ref_points:
-        ax.scatter([x], [y], s=60, marker=REFERENCE_MARKERS.get(family or "", "*"), color="#222222",
-                   edgecolor="white", linewidth=0.8, zorder=5)  # fmt: skip
+        ax.scatter(
+            [x],
+            [y],
+            s=60,
+            marker=REFERENCE_MARKERS.get(family or "", "*"),
+            color="#222222",
+            edgecolor="white",
+            linewidth=0.8,
+            zorder=5,
+        )
         right = math.log(x / lo) / math.log(hi / lo) < 0.7  # name on the side with room
-        ax.annotate(ref, (x, y), xytext=(7 if right else -7, 0), textcoords="offset points",
-                    ha="left" if right else "right", va="center", fontsize=8, color="#222222", zorder=6)  # fmt: skip
+        ax.annotate(
+            ref,
+            (x, y),
+            xytext=(7 if right else -7, 0),
+            textcoords="offset points",
+            ha="left" if right else "right",
+            va="center",
+            fontsize=8,
+            color="#222222",
+            zorder=6,
+        )
     last, low = -math.inf, False
     for ref, x in sorted(ref_lines, key=lambda r: r[1]):
         ax.axvline(x, color="#777777", lw=1.0, ls=":", zorder=1)
-        low = not low if math.log(x / lo) / math.log(hi / lo) - last < 0.04 else False  # a close neighbour: other end, other side
+        low = (
+            not low if math.log(x / lo) / math.log(hi / lo) - last < 0.04 else False
+        )  # a close neighbour: other end, other side
         last = math.log(x / lo) / math.log(hi / lo)
-        ax.annotate(f"{ref} (cost only)", (x, 0.0 if low else 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, 4) if low else (-3, -4), textcoords="offset points", rotation=90,
-                    ha="left" if low else "right", va="bottom" if low else "top", fontsize=7.5, color="#555555")  # fmt: skip
+        ax.annotate(
+            f"{ref} (cost only)",
+            (x, 0.0 if low else 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 4) if low else (-3, -4),
+            textcoords="offset points",
+            rotation=90,
+            ha="left" if low else "right",
+            va="bottom" if low else "top",
+            fontsize=7.5,
+            color="#555555",
+        )
 
 
 TEACHER_COLOR = "#8250df"
@@ -304,8 +393,13 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
     line_axis = "block" if "block" in analysis.axes and axis != "block" else None
     base = analysis.baseline.axes
     free = {axis, panel_axis, line_axis}
-    rows = [v for v in analysis.variants if not v.reference and v.value(analysis.headline)
-            and all(v.axes.get(a) == base.get(a) for a in analysis.axes if a not in free)]  # fmt: skip
+    rows = [
+        v
+        for v in analysis.variants
+        if not v.reference
+        and v.value(analysis.headline)
+        and all(v.axes.get(a) == base.get(a) for a in analysis.axes if a not in free)
+    ]
     if len({v.axes.get(axis) for v in rows}) < 2:
         return None
     panels = analysis.axis_values[panel_axis] if panel_axis else [None]
@@ -317,8 +411,12 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
         axs = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         for ax, panel in zip(axs, panels):
             for i, line in enumerate(lines):
-                pts = [v for v in rows if (panel_axis is None or v.axes.get(panel_axis) == panel)
-                       and (line_axis is None or v.axes.get(line_axis) == line)]  # fmt: skip
+                pts = [
+                    v
+                    for v in rows
+                    if (panel_axis is None or v.axes.get(panel_axis) == panel)
+                    and (line_axis is None or v.axes.get(line_axis) == line)
+                ]
                 pts.sort(key=lambda v: xs_order.index(v.axes[axis]))
                 _mark_unfinished(ax, analysis, axis, panel_axis, panel, line_axis, line, i)
                 if not pts:
@@ -326,9 +424,19 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
                 xs = [v.axes[axis] for v in pts]
                 ys = [v.value(analysis.headline).mean for v in pts]
                 err = [v.value(analysis.headline).std or 0 for v in pts]
-                ax.errorbar(xs, ys, yerr=err, color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
-                            markersize=5.5, lw=1.5, capsize=2.5, elinewidth=0.9, markeredgecolor="white",
-                            label=format_value(line) if line_axis else analysis.headline_name)  # fmt: skip
+                ax.errorbar(
+                    xs,
+                    ys,
+                    yerr=err,
+                    color=PALETTE[i % len(PALETTE)],
+                    marker=MARKERS[i % len(MARKERS)],
+                    markersize=5.5,
+                    lw=1.5,
+                    capsize=2.5,
+                    elinewidth=0.9,
+                    markeredgecolor="white",
+                    label=format_value(line) if line_axis else analysis.headline_name,
+                )
             ax.set_xticks(xs_order if all(isinstance(x, (int, float)) for x in xs_order) else [])
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             label = AXIS_LABELS.get(axis, axis)
@@ -343,7 +451,8 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
         fig.suptitle(f"{analysis.headline_name} vs {axis}", x=0.01, ha="left", fontweight="bold")
         seeds = len(analysis.matrix.values("seed")) or 1
         note = (f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)") + (
-            f" · held at the baseline: {', '.join(held)}" if held else "")  # fmt: skip
+            f" · held at the baseline: {', '.join(held)}" if held else ""
+        )
         fig.supxlabel(note, x=0.01, ha="left", fontsize=7.5, color="#555555")
         h, labels = axs[0].get_legend_handles_labels() if line_axis else ([], [])
         for handle, label in teacher_marks:
@@ -377,14 +486,35 @@ def stage_figure(analysis: Analysis) -> Figure | None:
                     continue
                 i = keys.index(tuple(v.axes.get(a) for a in line_axes))
                 stats = [(k, st) for k, c in enumerate(analysis.stage_columns, start=1) if (st := v.value(c))]
-                label = " / ".join(format_value(v.axes.get(a)) for a in line_axes) if line_axes else analysis.headline_name
-                ax.errorbar([k for k, _ in stats], [st.mean for _, st in stats], yerr=[st.std or 0 for _, st in stats],
-                            color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)], markersize=5.5, lw=1.5,
-                            capsize=2.5, elinewidth=0.9, markeredgecolor="white", label=label)  # fmt: skip
+                label = (
+                    " / ".join(format_value(v.axes.get(a)) for a in line_axes) if line_axes else analysis.headline_name
+                )
+                ax.errorbar(
+                    [k for k, _ in stats],
+                    [st.mean for _, st in stats],
+                    yerr=[st.std or 0 for _, st in stats],
+                    color=PALETTE[i % len(PALETTE)],
+                    marker=MARKERS[i % len(MARKERS)],
+                    markersize=5.5,
+                    lw=1.5,
+                    capsize=2.5,
+                    elinewidth=0.9,
+                    markeredgecolor="white",
+                    label=label,
+                )
             if deploy:
                 ax.axvline(deploy, color=FRONT_COLOR, lw=1.0, ls=":", zorder=1)
-                ax.annotate("deployed", (deploy, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                            textcoords="offset points", ha="left", va="top", fontsize=7.5, color="#555555")  # fmt: skip
+                ax.annotate(
+                    "deployed",
+                    (deploy, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(3, -3),
+                    textcoords="offset points",
+                    ha="left",
+                    va="top",
+                    fontsize=7.5,
+                    color="#555555",
+                )
             ax.set_xticks(range(1, len(analysis.stage_columns) + 1))
             ax.set_xlabel("stage k (its heatmaps scored)")
             if panel_axis:
@@ -392,33 +522,57 @@ def stage_figure(analysis: Analysis) -> Figure | None:
             ax.margins(x=0.08, y=0.15)
         axs[0].set_ylabel(f"{analysis.headline_name} (%)")
         fig.suptitle(f"{analysis.headline_name} at every stage", x=0.01, ha="left", fontweight="bold")
-        fig.supxlabel((f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)")
-                      + " · one line per variant", x=0.01, ha="left", fontsize=7.5, color="#555555")  # fmt: skip
+        fig.supxlabel(
+            (f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)") + " · one line per variant",
+            x=0.01,
+            ha="left",
+            fontsize=7.5,
+            color="#555555",
+        )
         legend: dict[str, Any] = {}  # every line once, whichever panel it is in
         for ax in axs:
             for handle, label in zip(*ax.get_legend_handles_labels()):
                 legend.setdefault(label, handle)
         if line_axes and legend:
-            fig.legend(list(legend.values()), list(legend), loc="outside right upper", title=" / ".join(line_axes),
-                       frameon=False, alignment="left")  # fmt: skip
+            fig.legend(
+                list(legend.values()),
+                list(legend),
+                loc="outside right upper",
+                title=" / ".join(line_axes),
+                frameon=False,
+                alignment="left",
+            )
     return fig
 
 
-def _mark_unfinished(ax, analysis: Analysis, axis: str, panel_axis: str | None, panel: Any, line_axis: str | None,
-                     line: Any, i: int) -> None:  # fmt: skip
+def _mark_unfinished(
+    ax, analysis: Analysis, axis: str, panel_axis: str | None, panel: Any, line_axis: str | None, line: Any, i: int
+) -> None:
     """Name the status of a line's points that have no finished cell yet, at the foot of the panel."""
     base = analysis.baseline.axes
     for v in analysis.variants:
-        if v.done or v.reference or any(v.axes.get(a) != base.get(a) for a in analysis.axes
-                                        if a not in (axis, panel_axis, line_axis)):  # fmt: skip
+        if (
+            v.done
+            or v.reference
+            or any(v.axes.get(a) != base.get(a) for a in analysis.axes if a not in (axis, panel_axis, line_axis))
+        ):
             continue
         if (panel_axis and v.axes.get(panel_axis) != panel) or (line_axis and v.axes.get(line_axis) != line):
             continue
         statuses = {c.status for c in v.cells}
         status = next((s for s in ("running", "pending", "failed") if s in statuses), sorted(statuses)[0])
-        ax.annotate(status, (v.axes[axis], 0), xycoords=("data", "axes fraction"),
-                    xytext=(0, 4 + 10 * i), textcoords="offset points", ha="center", va="bottom", fontsize=7,
-                    color=PALETTE[i % len(PALETTE)], fontstyle="italic")  # fmt: skip
+        ax.annotate(
+            status,
+            (v.axes[axis], 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 4 + 10 * i),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=PALETTE[i % len(PALETTE)],
+            fontstyle="italic",
+        )
 
 
 def figure_bytes(fig: Figure, formats: Sequence[str] = FORMATS) -> dict[str, bytes]:

@@ -210,8 +210,11 @@ def paired_residual(groups: Sequence[dict[Any, float]]) -> tuple[float | None, i
 
 def held_seed_noise(analysis: Analysis) -> tuple[float | None, int]:
     """(SD, df) of the LSPD variants' headlines with the seed held (:func:`paired_residual`)."""
-    groups = [{c.row.get("seed"): _num(c.row.get(analysis.headline)) for c in v.done} for v in analysis.variants
-              if not v.reference]  # fmt: skip
+    groups = [
+        {c.row.get("seed"): _num(c.row.get(analysis.headline)) for c in v.done}
+        for v in analysis.variants
+        if not v.reference
+    ]
     sd, df, _ = paired_residual([{k: x for k, x in g.items() if np.isfinite(x)} for g in groups])
     return sd, df
 
@@ -238,8 +241,23 @@ def teachers(analysis: Analysis) -> list[dict[str, Any]]:
     for c in analysis.matrix.done:
         t = ((c.metrics or {}).get("distill") or {}).get("teacher")
         if t:
-            out.setdefault(t.get("identity_hash") or t["model"], {k: t.get(k) for k in (
-                "model", "knobs", "source", "file", "dir", "headline", "headline_name", "flip_test", "epochs")})  # fmt: skip
+            out.setdefault(
+                t.get("identity_hash") or t["model"],
+                {
+                    k: t.get(k)
+                    for k in (
+                        "model",
+                        "knobs",
+                        "source",
+                        "file",
+                        "dir",
+                        "headline",
+                        "headline_name",
+                        "flip_test",
+                        "epochs",
+                    )
+                },
+            )
     return list(out.values())
 
 
@@ -253,10 +271,14 @@ def _mix_message(matrix: Matrix, mixed: dict[str, dict[str, list[Any]]]) -> str:
         s = format_value(v)
         return s[:10] + "…" if len(s) > 12 else s
 
-    parts = [f"{group} ({'; '.join(f'{col}: ' + ', '.join(short(v) for v in vals) for col, vals in cols.items())})"
-             for group, cols in mixed.items()]  # fmt: skip
-    return (f"{matrix.root} mixes {' and '.join(parts)}; one table would compare unlike runs: report them "
-            "separately, or pass --allow-mixed to show these columns as extra axes")  # fmt: skip
+    parts = [
+        f"{group} ({'; '.join(f'{col}: ' + ', '.join(short(v) for v in vals) for col, vals in cols.items())})"
+        for group, cols in mixed.items()
+    ]
+    return (
+        f"{matrix.root} mixes {' and '.join(parts)}; one table would compare unlike runs: report them "
+        "separately, or pass --allow-mixed to show these columns as extra axes"
+    )
 
 
 def parse_baseline_row(text: str | None) -> dict[str, Any]:
@@ -287,20 +309,28 @@ def _sort_key(variant: Variant, axes: list[str], axis_values: dict[str, list[Any
     return (variant.reference, *idx)
 
 
-def _pick_baseline(variants: list[Variant], axes: list[str], axis_values: dict[str, list[Any]],
-                   requested: dict[str, Any], matrix: Matrix) -> tuple[Variant, list[str]]:  # fmt: skip
+def _pick_baseline(
+    variants: list[Variant],
+    axes: list[str],
+    axis_values: dict[str, list[Any]],
+    requested: dict[str, Any],
+    matrix: Matrix,
+) -> tuple[Variant, list[str]]:
     notes = []
     for key, value in requested.items():
         if key not in axes:
             if key in VARIANT_AXES and matrix.values(key) == [value]:
                 continue  # an axis held constant at the requested value: nothing to choose
             fixed = [a for a in VARIANT_AXES if a not in axes and matrix.values(a)]
-            raise InputError(f"--baseline-row key {key!r} is not an axis that varies in {matrix.root}; "
-                             f"varying: {', '.join(axes) or 'none'}"
-                             + (f"; held constant: {', '.join(fixed)}" if fixed else ""))  # fmt: skip
+            raise InputError(
+                f"--baseline-row key {key!r} is not an axis that varies in {matrix.root}; "
+                f"varying: {', '.join(axes) or 'none'}" + (f"; held constant: {', '.join(fixed)}" if fixed else "")
+            )
         if value not in axis_values[key]:
-            raise InputError(f"--baseline-row {key}={format_value(value)}: {key} takes the values "
-                             f"{', '.join(format_value(v) for v in axis_values[key])} in {matrix.root}")  # fmt: skip
+            raise InputError(
+                f"--baseline-row {key}={format_value(value)}: {key} takes the values "
+                f"{', '.join(format_value(v) for v in axis_values[key])} in {matrix.root}"
+            )
     wanted = {a: requested.get(a, axis_values[a][0] if axis_values[a] else None) for a in axes}
     for v in variants:
         if all(v.axes.get(a) == wanted[a] for a in axes):
@@ -309,8 +339,10 @@ def _pick_baseline(variants: list[Variant], axes: list[str], axis_values: dict[s
     if requested:
         raise InputError(f"--baseline-row: no cell of {matrix.root} has {label}")
     first = next((v for v in variants if not v.reference), variants[0])
-    notes.append(f"no variant has the first value of every axis ({label}); the baseline row is the first "
-                 f"variant in table order ({first.label(axes)})")  # fmt: skip
+    notes.append(
+        f"no variant has the first value of every axis ({label}); the baseline row is the first "
+        f"variant in table order ({first.label(axes)})"
+    )
     return first, notes
 
 
@@ -335,8 +367,10 @@ def paired_delta(variant: Variant, baseline: Variant, headline: str, metric: str
     seeds = tuple(s for s in a_cells if s in b_cells)
     if not seeds:
         return None
-    point = float(np.mean([_num(a_cells[s].row.get(headline)) for s in seeds])
-                  - np.mean([_num(b_cells[s].row.get(headline)) for s in seeds]))  # fmt: skip
+    point = float(
+        np.mean([_num(a_cells[s].row.get(headline)) for s in seeds])
+        - np.mean([_num(b_cells[s].row.get(headline)) for s in seeds])
+    )
     if not evaluator(metric).per_person:
         return Delta(point, None, None, None, seeds, f"no interval: {metric} keeps no per-person data")
     pairs = []
@@ -392,16 +426,18 @@ def analyze(
     metric = ev.metric
     if not matrix.done:
         counts = ", ".join(f"{n} {s}" for s, n in matrix.status_counts().items())
-        raise InputError(f"{matrix.root}: none of its {len(matrix.cells)} cells has finished yet ({counts}); "
-                         "nothing to report")  # fmt: skip
+        raise InputError(
+            f"{matrix.root}: none of its {len(matrix.cells)} cells has finished yet ({counts}); nothing to report"
+        )
     headline, acc_cols = ev.headline_key, ev.columns
     mixed_cols = [c for group in schema.MIX_GROUPS.values() for c in group if any(c in m for m in mixed.values())]
     axes = [a for a in VARIANT_AXES if len(matrix.values(a)) > 1] + [c for c in mixed_cols if c != "metric"]
     if not axes:
         axes = ["model"]
     axis_values = {a: matrix.values(a) for a in axes}
-    stage_cols = tuple(col for k in range(1, len(matrix.columns) + 1)
-                       if (col := schema.STAGE_HEADLINE.format(k=k)) in matrix.columns)  # fmt: skip
+    stage_cols = tuple(
+        col for k in range(1, len(matrix.columns) + 1) if (col := schema.STAGE_HEADLINE.format(k=k)) in matrix.columns
+    )
 
     groups: dict[tuple, list[Cell]] = {}
     for c in matrix.cells:
@@ -426,9 +462,20 @@ def analyze(
     incomplete = [c for c in matrix.done if c.problems]
     for c in incomplete:
         notes.append(f"cell {c.id} is done but its folder has {', '.join(c.problems)}")
-    return Analysis(matrix=matrix, evaluator=ev, stage_columns=stage_cols, axes=axes, axis_values=axis_values, variants=variants,
-                    baseline=baseline, counter=counter, gmacs_column=schema.MAC_COLUMNS[counter], mixed=mixed,
-                    n_boot=n_boot, notes=notes)  # fmt: skip
+    return Analysis(
+        matrix=matrix,
+        evaluator=ev,
+        stage_columns=stage_cols,
+        axes=axes,
+        axis_values=axis_values,
+        variants=variants,
+        baseline=baseline,
+        counter=counter,
+        gmacs_column=schema.MAC_COLUMNS[counter],
+        mixed=mixed,
+        n_boot=n_boot,
+        notes=notes,
+    )
 
 
 def _stage_gap(row: dict[str, Any], headline: str, stage_cols: Sequence[str]) -> float | None:
@@ -449,8 +496,13 @@ def accuracy_tie(sd: float | None, seeds: int) -> float:
     return 2.0 * sd * math.sqrt(2.0 / max(seeds, 1)) if sd else 0.0
 
 
-def dominates(q: tuple[float, float], p: tuple[float, float], acc_tie: float = 0.0,
-              q_cost: tuple[float, float] | None = None, p_cost: tuple[float, float] | None = None) -> bool:  # fmt: skip
+def dominates(
+    q: tuple[float, float],
+    p: tuple[float, float],
+    acc_tie: float = 0.0,
+    q_cost: tuple[float, float] | None = None,
+    p_cost: tuple[float, float] | None = None,
+) -> bool:
     """Whether the point ``q`` dominates ``p``: the one Pareto rule of the report's fronts and the gate's.
 
     A point is ``(cost, accuracy)``; lower cost and higher accuracy are better. Differences within the noise
@@ -465,8 +517,11 @@ def dominates(q: tuple[float, float], p: tuple[float, float], acc_tie: float = 0
     return not costlier and not worse and (cheaper or better)
 
 
-def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
-                 cost_intervals: Sequence[tuple[float, float]] | None = None) -> list[int]:  # fmt: skip
+def pareto_front(
+    points: Sequence[tuple[float, float]],
+    acc_tie: float = 0.0,
+    cost_intervals: Sequence[tuple[float, float]] | None = None,
+) -> list[int]:
     """Indices of the points no other point dominates (:func:`dominates`), by ascending cost.
 
     A point is ``(cost, accuracy)``; accuracies within ``acc_tie`` points tie, and so do costs whose
@@ -474,8 +529,11 @@ def pareto_front(points: Sequence[tuple[float, float]], acc_tie: float = 0.0,
     the noise than a cheaper one is not a front member, and points tied in both are all on the front.
     """
     spans = list(cost_intervals) if cost_intervals is not None else [(c, c) for c, _ in points]
-    front = [i for i in range(len(points))
-             if not any(dominates(points[j], points[i], acc_tie, spans[j], spans[i]) for j in range(len(points)) if j != i)]  # fmt: skip
+    front = [
+        i
+        for i in range(len(points))
+        if not any(dominates(points[j], points[i], acc_tie, spans[j], spans[i]) for j in range(len(points)) if j != i)
+    ]
     return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
 
 
@@ -519,7 +577,10 @@ def held_at_baseline(analysis: Analysis, axis: str) -> list[Variant]:
     A variant with no value for another axis (a reference model has no ``stages``) still matches there.
     """
     base = analysis.baseline.axes
-    rows = [v for v in analysis.variants
-            if all(v.axes.get(a) is None or v.axes.get(a) == base.get(a) for a in analysis.axes if a != axis)]  # fmt: skip
+    rows = [
+        v
+        for v in analysis.variants
+        if all(v.axes.get(a) is None or v.axes.get(a) == base.get(a) for a in analysis.axes if a != axis)
+    ]
     order = analysis.axis_values[axis]
     return sorted(rows, key=lambda v: order.index(v.axes[axis]) if v.axes.get(axis) in order else len(order))

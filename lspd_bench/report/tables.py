@@ -109,12 +109,25 @@ def cost_columns(analysis: Analysis, full: bool = True) -> list[Column]:
         cols.append(Column("params_full", "Params full (M)", "stat", "min", None, 1e-6, False))
     cols += [
         Column(analysis.gmacs_column, f"GMACs ({analysis.counter})", "stat", "min", None, 1.0, False),
-        Column("latency_ms", f"Latency (ms, {format_value(threads)} thr)" if threads else "Latency (ms)",
-               "stat", "min", None, threads_suffix=threads is None),
-    ]  # fmt: skip
+        Column(
+            "latency_ms",
+            f"Latency (ms, {format_value(threads)} thr)" if threads else "Latency (ms)",
+            "stat",
+            "min",
+            None,
+            threads_suffix=threads is None,
+        ),
+    ]
     if full:
-        cols.append(Column("throughput_img_s", f"Throughput (img/s, batch {format_value(batch)})" if batch
-                           else "Throughput (img/s)", "stat", "max", None))  # fmt: skip
+        cols.append(
+            Column(
+                "throughput_img_s",
+                f"Throughput (img/s, batch {format_value(batch)})" if batch else "Throughput (img/s)",
+                "stat",
+                "max",
+                None,
+            )
+        )
     return cols
 
 
@@ -142,17 +155,26 @@ def conventions(analysis: Analysis) -> list[str]:
     stage = f"stage {format_value(deploy[0])}" if len(deploy) == 1 else "the deploy_stage of each row"
     lines = [
         f"Accuracy: {acc}, of the deploy model ({stage}) on the validation split"
-        + (", flip test on" if analysis.constant("flip_test") is True else
-           ", flip test off" if analysis.constant("flip_test") is False else "") + ".",
+        + (
+            ", flip test on"
+            if analysis.constant("flip_test") is True
+            else ", flip test off"
+            if analysis.constant("flip_test") is False
+            else ""
+        )
+        + ".",
         f"Each row is the mean ± sample std (ddof = 1) over its finished seeds ({len(seeds) or 1} seed(s) in the "
         "matrix); Cells = finished/all cells of the row. One seed prints no ± .",
         f"Δ: {analysis.headline} of the row minus the baseline row ({base}), in points, over the seeds both rows "
         "finished (seed s paired with seed s). "
-        + (f"95% CI: paired percentile bootstrap ({analysis.n_boot} resamples"
-           f"{f' of the {people} validation people' if people else ''}, seed 0); each resample draws people and "
-           "keeps every paired seed of a drawn person, so it covers the sampling of people, not seed-to-seed "
-           "training noise (that is the ± std)." if analysis.evaluator.per_person else
-           f"No interval: {analysis.metric} keeps no per-person data, which a paired bootstrap needs."),
+        + (
+            f"95% CI: paired percentile bootstrap ({analysis.n_boot} resamples"
+            f"{f' of the {people} validation people' if people else ''}, seed 0); each resample draws people and "
+            "keeps every paired seed of a drawn person, so it covers the sampling of people, not seed-to-seed "
+            "training noise (that is the ± std)."
+            if analysis.evaluator.per_person
+            else f"No interval: {analysis.metric} keeps no per-person data, which a paired bootstrap needs."
+        ),
         f"Params: millions (10^6), deploy model and full training model. GMACs: 10^9 multiply-accumulates of "
         f"the deploy model counted by {_counter_library(analysis)}, batch 1, input {_input(analysis)}, one "
         "forward pass (a flip test doubles it).",
@@ -160,7 +182,7 @@ def conventions(analysis: Analysis) -> list[str]:
         "throughput: images/s at the stated batch from the median call time.",
         "Bold: the best value of each column (highest accuracy and throughput; lowest params, GMACs and latency); "
         "ties at the printed precision are all bold.",
-    ]  # fmt: skip
+    ]
     return lines
 
 
@@ -179,8 +201,11 @@ def _counter_library(analysis: Analysis) -> str:
         for m in (c.cost or {}).get("macs") or []:
             if m.get("counter") == analysis.counter and m.get("library") and m["library"] not in libs:
                 libs.append(m["library"])
-    names = {"conv+linear": "fvcore (convolution and linear layers only)", "ptflops-pytorch": "ptflops (backend pytorch)",
-             "ptflops-aten": "ptflops (backend aten)"}  # fmt: skip
+    names = {
+        "conv+linear": "fvcore (convolution and linear layers only)",
+        "ptflops-pytorch": "ptflops (backend pytorch)",
+        "ptflops-aten": "ptflops (backend aten)",
+    }
     label = names.get(analysis.counter, analysis.counter)
     if not libs:
         return label
@@ -200,8 +225,10 @@ def latency_conditions(analysis: Analysis) -> str:
             if run.get("batch") != 1:
                 continue
             t = run.get("threads")
-            text = (f"{t} thread{'s' if t != 1 else ''}, {run.get('runtime', '?')}, {run.get('dtype', '?')}, "
-                    f"{run.get('memory_format', '?')}, {run.get('device', '?')}")  # fmt: skip
+            text = (
+                f"{t} thread{'s' if t != 1 else ''}, {run.get('runtime', '?')}, {run.get('dtype', '?')}, "
+                f"{run.get('memory_format', '?')}, {run.get('device', '?')}"
+            )
             if text not in seen:
                 seen.append(text)
     if seen:
@@ -245,9 +272,13 @@ def stage_table(analysis: Analysis) -> Table | None:
     cols += [Column(c, f"stage {k}", "stat", "max", 1) for k, c in enumerate(analysis.stage_columns, start=1)]
     cols.append(Column(STAGE_GAP, "last − deployed (points)", "stat", None, 1))
     deploy = analysis.constant("deploy_stage")
-    title = f"{analysis.headline_name} at every stage" + (f" (deployed: stage {format_value(deploy)})" if deploy else "")
-    notes = ["A stage beyond a variant's K prints a dash. last − deployed: the last stage's figure minus the "
-             "deployed stage's, per seed, then mean ± std: what deploying the cheaper stage gives up."]  # fmt: skip
+    title = f"{analysis.headline_name} at every stage" + (
+        f" (deployed: stage {format_value(deploy)})" if deploy else ""
+    )
+    notes = [
+        "A stage beyond a variant's K prints a dash. last − deployed: the last stage's figure minus the "
+        "deployed stage's, per seed, then mean ± std: what deploying the cheaper stage gives up."
+    ]
     return Table("stages", title, cols, rows, notes + table_notes(analysis, rows))
 
 
@@ -259,9 +290,12 @@ def axis_tables(analysis: Analysis) -> list[Table]:
         if len(rows) < 2:
             continue
         fixed = ", ".join(f"{a}={format_value(analysis.baseline.axes.get(a))}" for a in analysis.axes if a != axis)
-        cols = [Column(axis, axis, "axis"), Column("cells", "Cells", "cells"),
-                Column(analysis.headline, f"{analysis.headline_name} (%)", "stat", "max", 1),
-                _delta_column(analysis)] + cost_columns(analysis, full=False)  # fmt: skip
+        cols = [
+            Column(axis, axis, "axis"),
+            Column("cells", "Cells", "cells"),
+            Column(analysis.headline, f"{analysis.headline_name} (%)", "stat", "max", 1),
+            _delta_column(analysis),
+        ] + cost_columns(analysis, full=False)
         title = f"Effect of {axis}" + (f" ({fixed})" if fixed else "")
         out.append(Table(f"axis_{axis}", title, cols, rows, table_notes(analysis, rows)))
     return out
@@ -270,8 +304,15 @@ def axis_tables(analysis: Analysis) -> list[Table]:
 # --------------------------------------------------------------------------------------------- rendering
 
 
-def _cell(v: Variant, col: Column, best: dict[str, set[int]], bold: Callable[[str], str],
-          pm: str, esc: Callable[[str], str], dash: str) -> str:  # fmt: skip
+def _cell(
+    v: Variant,
+    col: Column,
+    best: dict[str, set[int]],
+    bold: Callable[[str], str],
+    pm: str,
+    esc: Callable[[str], str],
+    dash: str,
+) -> str:
     if col.kind == "axis":
         return esc(format_value(v.axes.get(col.key)))
     if col.kind == "cells":
@@ -310,9 +351,23 @@ def render_markdown(table: Table, preamble: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "Δ": r"$\Delta$", "±": r"$\pm$", "×": r"$\times$", "—": "--", "α": r"$\alpha$"}  # fmt: skip
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "Δ": r"$\Delta$",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "—": "--",
+    "α": r"$\alpha$",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -334,10 +389,18 @@ def render_latex(table: Table, preamble: Sequence[str] = ()) -> str:
     spec = "".join("l" if c.kind in ("axis", "cells") else "r" for c in table.columns)
     lines = ["% generated by lspd-bench report; needs \\usepackage{booktabs}"]
     lines += [f"% {_ascii(n)}" for n in (*preamble, *table.notes)]
-    lines += ["\\begin{table}[t]", "\\centering", "\\small", "\\setlength{\\tabcolsep}{4pt}",
-              f"\\caption{{{latex_escape(table.title)}. Mean $\\pm$ std over seeds; best per column in bold.}}",
-              f"\\label{{tab:{table.name.replace('_', '-')}}}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-              " & ".join(latex_escape(c.header) for c in table.columns) + " \\\\", "\\midrule"]  # fmt: skip
+    lines += [
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        "\\setlength{\\tabcolsep}{4pt}",
+        f"\\caption{{{latex_escape(table.title)}. Mean $\\pm$ std over seeds; best per column in bold.}}",
+        f"\\label{{tab:{table.name.replace('_', '-')}}}",
+        f"\\begin{{tabular}}{{{spec}}}",
+        "\\toprule",
+        " & ".join(latex_escape(c.header) for c in table.columns) + " \\\\",
+        "\\midrule",
+    ]
     for v in table.rows:
         cells = [_cell(v, c, best, lambda s: f"\\textbf{{{s}}}", " $\\pm$ ", latex_escape, "--") for c in table.columns]
         lines.append(" & ".join(cells) + " \\\\")
@@ -349,14 +412,26 @@ def render_html(table: Table, anchor: str | None = None) -> str:
     """An HTML ``<table>`` with a caption and the notes below it (bold best values, baseline row marked)."""
     best = best_rows(table)
     esc = html.escape
-    out = [f'<figure class="table" id="{esc(anchor or table.name)}">',
-           f"<figcaption>{esc(table.title)}</figcaption>", '<div class="scroll"><table>', "<thead><tr>"]  # fmt: skip
+    out = [
+        f'<figure class="table" id="{esc(anchor or table.name)}">',
+        f"<figcaption>{esc(table.title)}</figcaption>",
+        '<div class="scroll"><table>',
+        "<thead><tr>",
+    ]
     for c in table.columns:
         out.append(f'<th class="{"l" if c.kind in ("axis", "cells") else "r"}">{esc(c.header)}</th>')
     out.append("</tr></thead><tbody>")
     for v in table.rows:
-        classes = [k for k, on in (("baseline", v.is_baseline), ("missing", not v.done),
-                                   ("partial", bool(v.done) and not v.complete), ("ref", v.reference)) if on]  # fmt: skip
+        classes = [
+            k
+            for k, on in (
+                ("baseline", v.is_baseline),
+                ("missing", not v.done),
+                ("partial", bool(v.done) and not v.complete),
+                ("ref", v.reference),
+            )
+            if on
+        ]
         out.append(f'<tr class="{" ".join(classes)}">' if classes else "<tr>")
         for c in table.columns:
             text = _cell(v, c, best, lambda s: f"<strong>{s}</strong>", " ± ", esc, DASH)

@@ -41,8 +41,10 @@ def check_student(cfg: RunConfig, model: nn.Module) -> int:
     check_input_size(model, cfg.model, tuple(cfg.input_size))
     stages = stage_count(model, tuple(cfg.input_size))
     if cfg.stage_weights is not None and len(cfg.stage_weights) != stages:
-        raise InputError(f"stage_weights={list(cfg.stage_weights)} has {len(cfg.stage_weights)} entries for "
-                         f"model {cfg.model!r} with {stages} stage(s)")  # fmt: skip
+        raise InputError(
+            f"stage_weights={list(cfg.stage_weights)} has {len(cfg.stage_weights)} entries for "
+            f"model {cfg.model!r} with {stages} stage(s)"
+        )
     return stages
 
 
@@ -86,8 +88,11 @@ def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str,
     resolved_knobs = {**entry.knobs, **(knobs if knobs is not None else student_knobs(cfg, num_joints))}
     # Model knobs enter resolved (a default set explicitly is the same run as the default left implicit).
     out = {k: v for k, v in identity_keys(cfg).items() if k not in MODEL_KNOBS}
-    out.update(model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
-               dataset_fingerprint=fingerprint, suite_version=__version__)  # fmt: skip
+    out.update(
+        model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
+        dataset_fingerprint=fingerprint,
+        suite_version=__version__,
+    )
     if cfg.distill.uses_teacher:
         out["teacher_knobs"] = teacher_knobs(cfg, num_joints)
     for key in [k for k in out if k in FIELD_TYPES and not applies(cfg, k)]:  # alpha without distillation, …

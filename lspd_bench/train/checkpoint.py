@@ -28,7 +28,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or foreign file: say which, not how torch failed inside
-        raise InputError(f"checkpoint {path} cannot be read ({type(exc).__name__}); is it an lspd-bench checkpoint?") from None
+        raise InputError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}); is it an lspd-bench checkpoint?"
+        ) from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise InputError(f"checkpoint {path} is not an lspd-bench checkpoint (no model or config in it)")
     return state

@@ -29,8 +29,9 @@ class OnlineTeacher:
 
 
 @torch.inference_mode()
-def teacher_heatmaps(model: nn.Module, dataset, flip_perm: np.ndarray, device: torch.device,
-                     batch_size: int = 64) -> np.ndarray:  # fmt: skip
+def teacher_heatmaps(
+    model: nn.Module, dataset, flip_perm: np.ndarray, device: torch.device, batch_size: int = 64
+) -> np.ndarray:
     """The teacher's last-stage heatmaps on every item of ``dataset`` (un-augmented crops), flip-averaged.
 
     Returns N×J×h×w float16 in dataset order. The flipped input's heatmaps are mirrored back with
@@ -100,8 +101,10 @@ class PrecomputedTeacher:
     def __call__(self, images: torch.Tensor, batch: dict) -> torch.Tensor:
         meta = batch["meta"]
         index = meta["index"].numpy()
-        eval_m = [get_affine_transform(c, s, 0.0, self.input_size) for c, s in
-                  zip(meta["center"].numpy(), meta["scale"].numpy())]  # fmt: skip
+        eval_m = [
+            get_affine_transform(c, s, 0.0, self.input_size)
+            for c, s in zip(meta["center"].numpy(), meta["scale"].numpy())
+        ]
         maps = torch.from_numpy(warp_matrices(eval_m, meta["matrix"].numpy(), self.input_size, self.heatmap_size))
         source = torch.from_numpy(self.heatmaps[index].astype(np.float32))
         warped = warp_heatmaps(source, maps.float())

@@ -34,7 +34,6 @@ Validate = Callable[[nn.Module, int], dict]
 Teacher = Callable[[torch.Tensor, dict], torch.Tensor]
 
 
-
 class RunFailed(RuntimeError):
     """A run stopped for a reason the user must see (non-finite loss); the last good checkpoint stays."""
 
@@ -160,7 +159,9 @@ def check_run_dir(run_dir: str | os.PathLike, identity: dict[str, Any], resume: 
     if not last_path.exists():
         return
     if not resume:
-        raise InputError(f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out")
+        raise InputError(
+            f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out"
+        )
     stored = load_checkpoint(last_path)["identity"]
     if stored != identity:
         changed = sorted(k for k in set(identity) | set(stored) if identity.get(k) != stored.get(k))
@@ -238,9 +239,13 @@ def fit(
             train_set.set_epoch(epoch)
         order = epoch_order(len(train_set), cfg.seed, epoch)[: steps_per_epoch * per_rank_batch * world]
         loader = torch.utils.data.DataLoader(
-            train_set, batch_size=per_rank_batch, sampler=order[rank::world], num_workers=cfg.workers,
-            drop_last=True, pin_memory=cuda,
-        )  # fmt: skip
+            train_set,
+            batch_size=per_rank_batch,
+            sampler=order[rank::world],
+            num_workers=cfg.workers,
+            drop_last=True,
+            pin_memory=cuda,
+        )
         if progress:
             progress({"event": "epoch_start", "epoch": epoch, "epochs": cfg.epochs, "steps": steps_per_epoch})
         model.train()
@@ -279,8 +284,16 @@ def fit(
             images_done += images.shape[0]
             if progress:
                 elapsed = time.perf_counter() - epoch_started
-                progress({"event": "step", "epoch": epoch, "step": step + 1, "steps": steps_per_epoch,
-                          "loss": float(values[0]), "images_per_s": (step + 1) * images.shape[0] / elapsed})  # fmt: skip
+                progress(
+                    {
+                        "event": "step",
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "steps": steps_per_epoch,
+                        "loss": float(values[0]),
+                        "images_per_s": (step + 1) * images.shape[0] / elapsed,
+                    }
+                )
         assert sums is not None
         train_time = time.perf_counter() - epoch_started
         mean = sums / steps_per_epoch
@@ -296,10 +309,16 @@ def fit(
             best = max(best, headline)
             history.append(row)
             state = {
-                "model": evaluated.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
-                "best": best, "history": history, "identity": identity, "config": cfg.to_dict(),
-            }  # fmt: skip
+                "model": evaluated.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "history": history,
+                "identity": identity,
+                "config": cfg.to_dict(),
+            }
             if average is not None:
                 state.update(train_model=model.state_dict(), ema_steps=average.steps)
             save_checkpoint(last_path, state)

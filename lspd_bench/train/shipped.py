@@ -40,8 +40,10 @@ def load_shipped(path: Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InputError(f"shipped teacher {path} cannot be read ({type(exc).__name__}); reinstall lspd-bench "
-                         f"or delete the file to train the teacher instead") from None  # fmt: skip
+        raise InputError(
+            f"shipped teacher {path} cannot be read ({type(exc).__name__}); reinstall lspd-bench "
+            f"or delete the file to train the teacher instead"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not {"state_dict", "identity"} <= set(data):
         raise InputError(f"shipped teacher {path} is not an lspd-bench teacher file ({FORMAT!r})")
     if shipped_path(data["identity"], path.parent) != path:
@@ -88,14 +90,20 @@ def planned_shipped(config: dict[str, Any], folder: Path | None = None) -> Path 
     return next((path for path, side in _sidecars(folder) if side.get("config") == config), None)
 
 
-def write_shipped(identity: dict[str, Any], config: dict[str, Any], state_dict: dict[str, Any],
-                  record: dict[str, Any], folder: Path | None = None) -> Path:  # fmt: skip
+def write_shipped(
+    identity: dict[str, Any],
+    config: dict[str, Any],
+    state_dict: dict[str, Any],
+    record: dict[str, Any],
+    folder: Path | None = None,
+) -> Path:
     """Write a teacher's weights, identity and record as a shipped teacher (weights file, then its JSON
     sidecar; each atomically); returns the weights file's path."""
     from lspd_bench.train.checkpoint import save_checkpoint
 
     state = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    path = save_checkpoint(shipped_path(identity, folder),
-                           {"format": FORMAT, "identity": identity, "state_dict": state, "record": record})
+    path = save_checkpoint(
+        shipped_path(identity, folder), {"format": FORMAT, "identity": identity, "state_dict": state, "record": record}
+    )
     write_json(path.with_suffix(".json"), {"identity": identity, "config": config, "record": record})
     return path

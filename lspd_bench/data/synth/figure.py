@@ -41,14 +41,28 @@ OCCLUDER_ID = 100
 
 #: Parts that a joint belongs to: the joint counts as visible when one of them is on top at its pixel.
 _OWN_PARTS: dict[str, tuple[int, ...]] = {
-    "r_ankle": (R_SHIN, R_FOOT), "r_knee": (R_THIGH, R_SHIN), "r_hip": (TORSO, R_THIGH),
-    "l_hip": (TORSO, L_THIGH), "l_knee": (L_THIGH, L_SHIN), "l_ankle": (L_SHIN, L_FOOT),
-    "pelvis": (TORSO, R_THIGH, L_THIGH), "thorax": (TORSO, NECK), "upper_neck": (NECK, HEAD, HAIR),
-    "head_top": (HEAD, HAIR), "r_wrist": (R_FARM, R_HAND), "r_elbow": (R_UARM, R_FARM),
-    "r_shoulder": (TORSO, R_UARM, NECK), "l_shoulder": (TORSO, L_UARM, NECK), "l_elbow": (L_UARM, L_FARM),
-    "l_wrist": (L_FARM, L_HAND), "nose": (HEAD, HAIR), "l_eye": (HEAD, HAIR), "r_eye": (HEAD, HAIR),
-    "l_ear": (HEAD, HAIR), "r_ear": (HEAD, HAIR),
-}  # fmt: skip
+    "r_ankle": (R_SHIN, R_FOOT),
+    "r_knee": (R_THIGH, R_SHIN),
+    "r_hip": (TORSO, R_THIGH),
+    "l_hip": (TORSO, L_THIGH),
+    "l_knee": (L_THIGH, L_SHIN),
+    "l_ankle": (L_SHIN, L_FOOT),
+    "pelvis": (TORSO, R_THIGH, L_THIGH),
+    "thorax": (TORSO, NECK),
+    "upper_neck": (NECK, HEAD, HAIR),
+    "head_top": (HEAD, HAIR),
+    "r_wrist": (R_FARM, R_HAND),
+    "r_elbow": (R_UARM, R_FARM),
+    "r_shoulder": (TORSO, R_UARM, NECK),
+    "l_shoulder": (TORSO, L_UARM, NECK),
+    "l_elbow": (L_UARM, L_FARM),
+    "l_wrist": (L_FARM, L_HAND),
+    "nose": (HEAD, HAIR),
+    "l_eye": (HEAD, HAIR),
+    "r_eye": (HEAD, HAIR),
+    "l_ear": (HEAD, HAIR),
+    "r_ear": (HEAD, HAIR),
+}
 _OWN_TABLE = np.zeros((len(BODY_JOINTS), 256), dtype=bool)
 for _name, _parts in _OWN_PARTS.items():
     _OWN_TABLE[_J[_name], 0] = True  # a joint on the background is not covered by anything
@@ -58,9 +72,23 @@ for _name, _parts in _OWN_PARTS.items():
 # Outline groups: a contour is drawn where the group changes (not between segments of one limb).
 _GROUP_TABLE = np.zeros(256, dtype=np.uint8)
 for _pid, _group in {
-    TORSO: 1, NECK: 2, HEAD: 2, HAIR: 2, R_UARM: 3, R_FARM: 3, R_HAND: 3, L_UARM: 4, L_FARM: 4,
-    L_HAND: 4, R_THIGH: 5, R_SHIN: 5, R_FOOT: 5, L_THIGH: 6, L_SHIN: 6, L_FOOT: 6,
-}.items():  # fmt: skip
+    TORSO: 1,
+    NECK: 2,
+    HEAD: 2,
+    HAIR: 2,
+    R_UARM: 3,
+    R_FARM: 3,
+    R_HAND: 3,
+    L_UARM: 4,
+    L_FARM: 4,
+    L_HAND: 4,
+    R_THIGH: 5,
+    R_SHIN: 5,
+    R_FOOT: 5,
+    L_THIGH: 6,
+    L_SHIN: 6,
+    L_FOOT: 6,
+}.items():
     _GROUP_TABLE[_pid] = _group
 _GROUP_TABLE[OCCLUDER_ID : OCCLUDER_ID + MAX_OCCLUDERS] = 10 + np.arange(MAX_OCCLUDERS)
 # The person's silhouette: every body part (255), not the background or occluders (0).
@@ -69,22 +97,47 @@ _PERSON_TABLE[1:N_PARTS] = 255
 
 # Standing proportions (fractions of height) and half-widths.
 _LENGTHS = {
-    "torso": 0.29, "neck": 0.05, "head": 0.135, "upper_arm": 0.165, "forearm": 0.145, "hand": 0.06,
-    "thigh": 0.245, "shin": 0.235, "foot": 0.075, "shoulder": 0.105, "hip": 0.065,
-}  # fmt: skip
+    "torso": 0.29,
+    "neck": 0.05,
+    "head": 0.135,
+    "upper_arm": 0.165,
+    "forearm": 0.145,
+    "hand": 0.06,
+    "thigh": 0.245,
+    "shin": 0.235,
+    "foot": 0.075,
+    "shoulder": 0.105,
+    "hip": 0.065,
+}
 _RADII = {
-    "upper_arm": (0.029, 0.024), "forearm": (0.024, 0.018), "hand": (0.02, 0.016),
-    "thigh": (0.052, 0.036), "shin": (0.035, 0.024), "foot": (0.023, 0.019), "neck": (0.024, 0.024),
-}  # fmt: skip
+    "upper_arm": (0.029, 0.024),
+    "forearm": (0.024, 0.018),
+    "hand": (0.02, 0.016),
+    "thigh": (0.052, 0.036),
+    "shin": (0.035, 0.024),
+    "foot": (0.023, 0.019),
+    "neck": (0.024, 0.024),
+}
 
 _SKIN_TONES = np.array(
-    [[255, 224, 196], [241, 194, 150], [224, 172, 105], [198, 134, 66], [141, 85, 36], [92, 56, 36],
-     [255, 205, 148], [234, 192, 134], [170, 120, 80], [120, 75, 50]], dtype=np.float64,
-)  # fmt: skip
+    [
+        [255, 224, 196],
+        [241, 194, 150],
+        [224, 172, 105],
+        [198, 134, 66],
+        [141, 85, 36],
+        [92, 56, 36],
+        [255, 205, 148],
+        [234, 192, 134],
+        [170, 120, 80],
+        [120, 75, 50],
+    ],
+    dtype=np.float64,
+)
 _HAIR_COLOURS = np.array(
     [[25, 20, 18], [55, 38, 25], [100, 68, 40], [190, 160, 100], [150, 145, 140], [125, 60, 30], [40, 30, 28]],
     dtype=np.float64,
-)  # fmt: skip
+)
 
 
 def _rgb(hue: float, sat: float, val: float) -> tuple[int, int, int]:
@@ -263,9 +316,15 @@ def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
     hip3 = {s: pelvis3 + np.array([s * L["hip"], 0.0, 0.0]) for s in (1, -1)}
 
     p3: dict[str, np.ndarray] = {
-        "pelvis": pelvis3, "thorax": thorax3, "upper_neck": neck3, "head_top": head_top3,
-        "r_shoulder": sh3[1], "l_shoulder": sh3[-1], "r_hip": hip3[1], "l_hip": hip3[-1],
-    }  # fmt: skip
+        "pelvis": pelvis3,
+        "thorax": thorax3,
+        "upper_neck": neck3,
+        "head_top": head_top3,
+        "r_shoulder": sh3[1],
+        "l_shoulder": sh3[-1],
+        "r_hip": hip3[1],
+        "l_hip": hip3[-1],
+    }
     extremities: dict[str, np.ndarray] = {}
     forward = np.array([0.0, 0.0, 1.0])
     for side, s in (("r", 1), ("l", -1)):
@@ -323,26 +382,76 @@ def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
     w_hip = math.hypot((L["hip"] + 0.75 * radii["thigh"][0]) * cy, 0.065 * build * sy)
     top, mid, bottom = P["thorax"] + 0.025 * up2, 0.5 * (P["thorax"] + P["pelvis"]), P["pelvis"] - 0.03 * up2
     torso_poly = np.array(
-        [top + n2 * 0.7 * w_sh, P["thorax"] + n2 * w_sh - 0.02 * up2, mid + n2 * w_waist, bottom + n2 * w_hip,
-         bottom - 0.04 * up2, bottom - n2 * w_hip, mid - n2 * w_waist, P["thorax"] - n2 * w_sh - 0.02 * up2,
-         top - n2 * 0.7 * w_sh]
-    )  # fmt: skip
+        [
+            top + n2 * 0.7 * w_sh,
+            P["thorax"] + n2 * w_sh - 0.02 * up2,
+            mid + n2 * w_waist,
+            bottom + n2 * w_hip,
+            bottom - 0.04 * up2,
+            bottom - n2 * w_hip,
+            mid - n2 * w_waist,
+            P["thorax"] - n2 * w_sh - 0.02 * up2,
+            top - n2 * 0.7 * w_sh,
+        ]
+    )
     parts.append((0.0, TORSO, torso_poly))
     limb(NECK, thorax3, neck3, P["thorax"], P["upper_neck"], radii["neck"], 0.01)
     for side, s in (("r", 1), ("l", -1)):
         r_ = side == "r"
-        limb(R_UARM if r_ else L_UARM, p3[f"{side}_shoulder"], p3[f"{side}_elbow"], P[f"{side}_shoulder"],
-             P[f"{side}_elbow"], radii["upper_arm"], 0.03)  # fmt: skip
-        limb(R_FARM if r_ else L_FARM, p3[f"{side}_elbow"], p3[f"{side}_wrist"], P[f"{side}_elbow"],
-             P[f"{side}_wrist"], radii["forearm"], 0.031)  # fmt: skip
-        limb(R_HAND if r_ else L_HAND, p3[f"{side}_wrist"], extremities[f"{side}_hand"], P[f"{side}_wrist"],
-             E[f"{side}_hand"], radii["hand"], 0.032)  # fmt: skip
-        limb(R_THIGH if r_ else L_THIGH, p3[f"{side}_hip"], p3[f"{side}_knee"], P[f"{side}_hip"],
-             P[f"{side}_knee"], radii["thigh"], -0.03)  # fmt: skip
-        limb(R_SHIN if r_ else L_SHIN, p3[f"{side}_knee"], p3[f"{side}_ankle"], P[f"{side}_knee"],
-             P[f"{side}_ankle"], radii["shin"], -0.029)  # fmt: skip
-        limb(R_FOOT if r_ else L_FOOT, p3[f"{side}_ankle"], extremities[f"{side}_toe"], P[f"{side}_ankle"],
-             E[f"{side}_toe"], radii["foot"], -0.028)  # fmt: skip
+        limb(
+            R_UARM if r_ else L_UARM,
+            p3[f"{side}_shoulder"],
+            p3[f"{side}_elbow"],
+            P[f"{side}_shoulder"],
+            P[f"{side}_elbow"],
+            radii["upper_arm"],
+            0.03,
+        )
+        limb(
+            R_FARM if r_ else L_FARM,
+            p3[f"{side}_elbow"],
+            p3[f"{side}_wrist"],
+            P[f"{side}_elbow"],
+            P[f"{side}_wrist"],
+            radii["forearm"],
+            0.031,
+        )
+        limb(
+            R_HAND if r_ else L_HAND,
+            p3[f"{side}_wrist"],
+            extremities[f"{side}_hand"],
+            P[f"{side}_wrist"],
+            E[f"{side}_hand"],
+            radii["hand"],
+            0.032,
+        )
+        limb(
+            R_THIGH if r_ else L_THIGH,
+            p3[f"{side}_hip"],
+            p3[f"{side}_knee"],
+            P[f"{side}_hip"],
+            P[f"{side}_knee"],
+            radii["thigh"],
+            -0.03,
+        )
+        limb(
+            R_SHIN if r_ else L_SHIN,
+            p3[f"{side}_knee"],
+            p3[f"{side}_ankle"],
+            P[f"{side}_knee"],
+            P[f"{side}_ankle"],
+            radii["shin"],
+            -0.029,
+        )
+        limb(
+            R_FOOT if r_ else L_FOOT,
+            p3[f"{side}_ankle"],
+            extremities[f"{side}_toe"],
+            P[f"{side}_ankle"],
+            E[f"{side}_toe"],
+            radii["foot"],
+            -0.028,
+        )
 
     head_c2 = project(head_c3)
     head_axis2 = project(head_dir)
@@ -358,5 +467,6 @@ def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
         # Hair lies inside the head outline, so drawing it right after the head clips it to the head.
         parts.append((head_depth + 0.02, HAIR, hair_poly))
     eyes = [P[k] for k in ("r_eye", "l_eye") if face_visible[k]]
-    return _Figure(joints=joints, parts=parts, head_polygon=head_poly, eyes=eyes, eye_radius=0.11 * ha,
-                   face_visible=face_visible)  # fmt: skip
+    return _Figure(
+        joints=joints, parts=parts, head_polygon=head_poly, eyes=eyes, eye_radius=0.11 * ha, face_visible=face_visible
+    )

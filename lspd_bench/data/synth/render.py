@@ -161,16 +161,30 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     # Each layer: (texture kind, colour 1, colour 2, part ids); textures are made at paste time over
     # the layer's bounding box only.
     layers = [
-        ("noise", _jitter(rng, skin, 6), _jitter(rng, skin, 14),
-         (NECK, HEAD, R_HAND, L_HAND) + ((R_UARM, L_UARM) if sleeves == 0 else ())
-         + ((R_FARM, L_FARM) if sleeves < 2 else ()) + ((R_SHIN, L_SHIN) if shorts else ())),
-        (str(rng.choice(_CLOTH_KINDS)), top, _random_colour(rng),
-         (TORSO,) + ((R_UARM, L_UARM) if sleeves else ()) + ((R_FARM, L_FARM) if sleeves == 2 else ())),
-        (str(rng.choice(_CLOTH_KINDS[:5])), bottom, _jitter(rng, bottom, 40),
-         (R_THIGH, L_THIGH) + (() if shorts else (R_SHIN, L_SHIN))),
+        (
+            "noise",
+            _jitter(rng, skin, 6),
+            _jitter(rng, skin, 14),
+            (NECK, HEAD, R_HAND, L_HAND)
+            + ((R_UARM, L_UARM) if sleeves == 0 else ())
+            + ((R_FARM, L_FARM) if sleeves < 2 else ())
+            + ((R_SHIN, L_SHIN) if shorts else ()),
+        ),
+        (
+            str(rng.choice(_CLOTH_KINDS)),
+            top,
+            _random_colour(rng),
+            (TORSO,) + ((R_UARM, L_UARM) if sleeves else ()) + ((R_FARM, L_FARM) if sleeves == 2 else ()),
+        ),
+        (
+            str(rng.choice(_CLOTH_KINDS[:5])),
+            bottom,
+            _jitter(rng, bottom, 40),
+            (R_THIGH, L_THIGH) + (() if shorts else (R_SHIN, L_SHIN)),
+        ),
         ("flat", _random_colour(rng, val=(0.05, 0.5)), None, (R_FOOT, L_FOOT)),
         ("noise", _jitter(rng, hair_a, 8), _jitter(rng, hair_b, 8), (HAIR,)),
-    ]  # fmt: skip
+    ]
 
     ids = Image.new("L", (render, render), 0)
     draw_ids = ImageDraw.Draw(ids)

@@ -59,7 +59,9 @@ def _checker_tile(cells: int, px: int) -> Image.Image:
     return Image.fromarray(np.kron(board, np.ones((px, px), dtype=np.uint8)))
 
 
-def _texture(rng: np.random.Generator, wh: tuple[int, int], kind: str, c1, c2=None, size: int | None = None) -> Image.Image:
+def _texture(
+    rng: np.random.Generator, wh: tuple[int, int], kind: str, c1, c2=None, size: int | None = None
+) -> Image.Image:
     """A w×h RGB texture: flat, gradient, stripes, checks or smooth noise in colours c1 / c2; pattern
     periods scale with the image side ``size`` (default max(w, h))."""
     if kind == "flat":
