@@ -564,7 +564,7 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
     """
     cleared = {k: None for k in (*MODEL_KNOBS, "stage_weights")}
     epochs, lr = cfg.teacher_schedule()
-    return replace(cfg, model=cfg.teacher, distill="none", seed=0, epochs=epochs, lr=lr, **cleared)
+    return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, **cleared)
 
 
 def identity_keys(cfg: RunConfig) -> dict[str, Any]:

@@ -135,3 +135,16 @@ def test_plain_progress_says_each_new_step_and_the_end_but_a_count_at_most_every
     assert lines[-2] == "[10 s, ETA 0 s] rendering 80/80 samples"  # the end, whatever the interval
     assert lines[-1] == "[10 s, ETA 0 s] hashing 80/80 samples"
     assert len(lines) == 1 + 4 + 1 + 1  # the start, a count at 2, 4, 6 and 8 s, the end, the new step
+
+
+def test_a_plain_progress_line_is_never_wrapped_at_the_consoles_width():
+    from rich.console import Console
+
+    from lspd_bench.cli import PlainProgress
+
+    console = Console(record=True, width=40, file=open(os.devnull, "w"))  # a CI log: no terminal, 80 columns or fewer
+    bar = PlainProgress(console)
+    bar.add_task("cell 2ce163bb587a (stages=2 distill=teacher seed=0): running epoch 2/4", total=None)
+    assert console.export_text().splitlines() == [
+        "[0 s, ETA ?] cell 2ce163bb587a (stages=2 distill=teacher seed=0): running epoch 2/4"
+    ]

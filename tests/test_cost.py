@@ -49,6 +49,17 @@ def test_counters_agree_on_a_hand_counted_convolution():
     assert "backend=aten" in counts["ptflops-aten"].library
 
 
+@pytest.mark.parametrize("name", ["lspd-xs", "simplebaseline-mbv2"])  # plain and transposed convolutions
+def test_the_matrix_checks_hook_count_is_fvcores_conv_and_linear_figure(name):
+    from lspd_bench.cost.macs import fvcore_count, layer_macs
+
+    model, x = build(name).eval(), torch.randn(1, 3, 64, 64)
+    with layer_macs(model) as macs, torch.no_grad():
+        model(x)
+    assert macs[0] == fvcore_count(model, x)[1].macs
+    assert not any(m._forward_hooks for m in model.modules())  # the hooks leave with the block
+
+
 def test_what_each_counter_skips_is_listed_not_silent():
     counts = by_counter(count_macs(ConvBnRelu(), (32, 32)))
     assert counts["fvcore"].skipped == {"aten::add": 1}

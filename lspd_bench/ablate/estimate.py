@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from lspd_bench.config import RunConfig, TeacherTargets
+from lspd_bench.config import Dataset, RunConfig, TeacherTargets
 
 #: Timed optimiser steps per model (after one untimed step), and synthetic images rendered; medians are used.
 REPEATS = 3
@@ -112,7 +112,7 @@ def teacher_seconds(cfg: RunConfig, threads: int, train: bool) -> dict[str, Any]
 
 def dataset_sizes(cfg: RunConfig) -> tuple[int, int] | None:
     """(training images, validation people) of a synthetic preset; None for a real dataset (not read here)."""
-    if cfg.dataset != "synth":
+    if cfg.dataset != Dataset.SYNTH:
         return None
     from lspd_bench.data.synth import preset
 
@@ -122,7 +122,7 @@ def dataset_sizes(cfg: RunConfig) -> tuple[int, int] | None:
 
 def synth_seconds(cfg: RunConfig, workers: int) -> dict[str, Any] | None:
     """``{"seconds", "basis"}`` to generate ``cfg``'s synthetic dataset with ``workers`` processes."""
-    if cfg.dataset != "synth":
+    if cfg.dataset != Dataset.SYNTH:
         return None
     from lspd_bench.data.synth import preset, render_sample
 

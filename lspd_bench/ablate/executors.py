@@ -8,7 +8,7 @@ every backend alike and reads everything else from the shared results folder.
 
 :data:`EXECUTORS` is the registry, name → :class:`ExecutorKind` (its factory, the library it needs, how many
 cells it runs at once by default); ``--executor`` takes its names. Adding an executor is a class with the
-protocol's four members and one :func:`register` call.
+protocol's members and one :func:`register` call.
 
 - ``local``: a pool of ``jobs`` spawned processes, one cell at a time each, with ``threads`` torch
   threads (``jobs × threads`` = the cores). On Linux a worker dies with its driver (``PR_SET_PDEATHSIG``),

@@ -136,7 +136,7 @@ def profile_cell(
     from lspd_bench.env import environment
     from lspd_bench.train.build import build_student
     from lspd_bench.train.checkpoint import load_checkpoint
-    from lspd_bench.train.loop import LAST
+    from lspd_bench.train.files import LAST
 
     model = build_student(cfg, num_joints)
     model.load_state_dict(load_checkpoint(Path(cell_dir) / LAST)["model"])

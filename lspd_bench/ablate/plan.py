@@ -19,12 +19,14 @@ from lspd_bench.config import (
     MODEL_KNOBS,
     Dataset,
     RunConfig,
+    TeacherTargets,
     cache_root,
     config_hash,
     identity_keys,
     teacher_config,
 )
 from lspd_bench.errors import InputError
+from lspd_bench.train.files import TEACHER_RECORD
 
 #: Torch threads a cell trains with unless ``--threads`` says otherwise (fixed: a cell's figures depend on it).
 CELL_THREADS = 1
@@ -120,6 +122,22 @@ def latency_seconds_per_cell(min_time_s: float) -> float:
 # --- the dry run --------------------------------------------------------------------------------------
 
 
+def summary_head(matrix: Matrix, out: Path, executor: str, slots: int, threads: int, cells: list[dict], state: str):
+    """What a run's summary and its dry run's plan both begin with: the matrix, where, how, and its ``cells``
+    counted by their ``state`` field."""
+    states = [c[state] for c in cells]
+    return {
+        "matrix": matrix.to_dict(),
+        "out": str(out),
+        "executor": executor,
+        "slots": slots,
+        "threads": threads,
+        "cores": cores(),
+        "cells": cells,
+        "counts": {s: states.count(s) for s in dict.fromkeys(states)},
+    }
+
+
 def dry_run(
     matrix: Matrix,
     out: Path,
@@ -192,17 +210,9 @@ def dry_run(
     unknown += sum(1 for s in shared if s["estimate_s"] is None)
     shared_seconds = sum(s["estimate_s"] or 0.0 for s in shared)
     latency = len(todo) * latency_seconds_per_cell(latency_min_time_s) if todo else 0.0
-    states = [c["state"] for c in cells]
     return {
-        "matrix": matrix.to_dict(),
-        "out": str(out),
-        "executor": executor,
-        "slots": slots,
-        "threads": per_cell,
-        "cores": cores(),
-        "cells": cells,
+        **summary_head(matrix, out, executor, slots, per_cell, cells, "state"),
         "shared": shared,
-        "counts": {s: states.count(s) for s in dict.fromkeys(states)},
         "estimate_s": {
             "shared": shared_seconds,
             "cells": cell_seconds,
@@ -233,6 +243,8 @@ def _shipped_teacher(cfg: RunConfig) -> str | None:
 
 
 def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> list[dict[str, Any]]:
+    from lspd_bench.data.synth import META_FILE
+
     shared: list[dict[str, Any]] = []
     seen: set[str] = set()
     for cell in cells:
@@ -243,7 +255,7 @@ def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> l
             known = timings.get("datasets", {}).get(key, {})
             if cfg.dataset == Dataset.SYNTH:
                 path = Path(cfg.data_dir) if cfg.data_dir else (Path(known["path"]) if known.get("path") else None)
-                ready = path is not None and (path / "meta.json").is_file()
+                ready = path is not None and (path / META_FILE).is_file()
             else:
                 ready = bool(cfg.data_dir) and Path(cfg.data_dir).is_dir()
             state = "cached" if ready else ("to generate" if cfg.dataset == Dataset.SYNTH else "missing")
@@ -262,9 +274,11 @@ def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> l
             seen.add(key)
             known = timings.get("teachers", {}).get(key, {})
             shipped = known.get("shipped") or _shipped_teacher(cfg)
-            ready = bool(shipped) or (bool(known.get("dir")) and (Path(known["dir"]) / "teacher.json").is_file())
+            ready = bool(shipped) or (bool(known.get("dir")) and (Path(known["dir"]) / TEACHER_RECORD).is_file())
             state = f"shipped ({shipped})" if shipped else "cached" if ready else "to train"
-            if ready and not known and cfg.teacher_targets == "precomputed":  # never prepared in this cache
+            if (
+                ready and not known and cfg.teacher_targets == TeacherTargets.PRECOMPUTED
+            ):  # never prepared in this cache
                 state += "; its heatmaps to compute"
                 ready = False
             shared.append(
@@ -283,6 +297,7 @@ def _shared_plan(cells: list[Cell], timings: dict, calibrate: bool = False) -> l
 def _shared_estimate(ready: bool, known: dict[str, Any], calibrate: bool, calibration) -> dict[str, Any]:
     """``estimate_s`` and its ``basis`` for a dataset or a teacher: nothing when ready, else this machine's
     timing, else (with ``calibrate``) ``calibration()``'s, else unknown."""
+
     if ready:
         return {"estimate_s": 0.0, "basis": "ready"}
     if known.get("seconds") is not None:
@@ -298,13 +313,10 @@ def _shared_estimate(ready: bool, known: dict[str, Any], calibrate: bool, calibr
 
 def check_models(matrix: Matrix) -> dict[str, float]:
     """Build every distinct model once (so a knob or input-size error stops the matrix before any work)
-    and count its convolution and linear MACs (GMACs, batch 1; fvcore's, ``lspd_bench.cost.macs``): the
-    relative cost that orders the cells longest first (a count, not a timing, so that a busy machine does
-    not shuffle the order). A model fvcore cannot trace counts 0: it is run last, and left out of the ETA's
-    seconds per unit of work."""
-    import torch
-
-    from lspd_bench.cost.macs import fvcore_count
+    and count its convolution and linear MACs (GMACs, batch 1, ``lspd_bench.cost.macs.layer_macs``) on the
+    check's own forward pass: the relative cost that orders the cells longest first (a count, not a timing,
+    so that a busy machine does not shuffle the order)."""
+    from lspd_bench.cost.macs import layer_macs
     from lspd_bench.models import build
     from lspd_bench.train.build import check_student
 
@@ -317,11 +329,11 @@ def check_models(matrix: Matrix) -> dict[str, float]:
         where = f"cell {cell.label(cell.axes)}" if cell.axes else "the matrix"
         try:
             model = build(cfg.model, **cfg.model_knobs())
-            check_student(cfg, model)
+            with layer_macs(model) as macs:
+                check_student(cfg, model)  # its one forward pass (batch 1, eval mode) is the one counted
         except (TypeError, ValueError) as exc:  # InputError is a ValueError: a knob out of range
             raise InputError(f"{where}: {exc}") from None
-        _, conv_linear = fvcore_count(model.eval(), torch.randn(1, 3, *cfg.input_size))
-        work[key] = (conv_linear.macs or 0) / 1e9
+        work[key] = macs[0] / 1e9
     return work
 
 

@@ -32,10 +32,10 @@ from lspd_bench.ablate.plan import (
     CELL_THREADS,
     check_models,
     check_options,
-    cores,
     data_key,
     plan_slots,
     speed_key,
+    summary_head,
     work_of,
 )
 from lspd_bench.ablate.progress import CellRun, Display, Progress
@@ -216,17 +216,10 @@ def run_matrix(
                 "run_dir": str(r.dir),
             }
         )
-    states = [c["status"] for c in summary_cells]
+    head = summary_head(matrix, out, executor, slots, per_cell, summary_cells, "status")
     return {
-        "matrix": matrix.to_dict(),
-        "out": str(out),
-        "executor": executor,
-        "slots": slots,
-        "threads": per_cell,
-        "cores": cores(),
-        "cells": summary_cells,
-        "counts": {s: states.count(s) for s in dict.fromkeys(states)},
-        "failed": states.count("failed"),
+        **head,
+        "failed": head["counts"].get("failed", 0),
         "results": written,
         "seconds": seconds,
         "cell_seconds": cell_seconds,
@@ -281,7 +274,7 @@ def _set_aside_unreadable_checkpoint(cell_dir: Path) -> Path | None:
     """Rename a cell's unreadable ``last.pt`` (damaged on disk: our writes are atomic) to
     ``last.pt.unreadable-<time>`` so that a retry starts the cell afresh; returns the new name, or None."""
     from lspd_bench.train.checkpoint import load_checkpoint
-    from lspd_bench.train.loop import LAST
+    from lspd_bench.train.files import LAST
 
     last = Path(cell_dir) / LAST
     if not last.is_file():

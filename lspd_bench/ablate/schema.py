@@ -67,7 +67,7 @@ COST_COLUMNS = (
 )
 #: latency_ratio = the cell's latency / a reference model's, the two taking turns in the same process (machine
 #: speed cancels; the CI gate compares this, not milliseconds), with its 95 % interval over the rounds
-#: (``lspd_bench.ablate.run.RATIO_CONVENTION``).
+#: (``lspd_bench.ablate.latency.RATIO_CONVENTION``).
 
 #: The costs of the report's Pareto plots (``report --cost``): GMACs (the ``--counter``'s column), deploy parameters,
 #: latency.

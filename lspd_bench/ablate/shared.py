@@ -21,6 +21,7 @@ def prepare_data(matrix: Matrix, cache: Path, display: Display) -> dict[str, Any
     """Each distinct data source's bundle (a synthetic one generated into the cache when missing), by
     ``data_key``."""
     from lspd_bench.data.build import build_data, synth_dir
+    from lspd_bench.data.synth import META_FILE
 
     bundles: dict[str, Any] = {}
     for cell in matrix.cells:
@@ -31,7 +32,7 @@ def prepare_data(matrix: Matrix, cache: Path, display: Display) -> dict[str, Any
         item = {"what": "dataset", "description": describe_data(cfg), "state": "preparing"}
         display.shared.append(item)
         display.emit(force=True)
-        generate = cfg.dataset == Dataset.SYNTH and not (synth_dir(cfg) / "meta.json").is_file()
+        generate = cfg.dataset == Dataset.SYNTH and not (synth_dir(cfg) / META_FILE).is_file()
         started = time.perf_counter()
         bundles[key] = build_data(cfg)
         if cfg.dataset == Dataset.SYNTH:

@@ -55,84 +55,21 @@ pooled), ``noise`` (the seed noise), ``pareto`` (front membership), ``read`` (a 
 ``update_baseline``), ``render`` (the report as text). What other code imports is re-exported here.
 """
 
-from lspd_bench.check.baseline import (
-    FORMAT,
-    FORMAT_VERSION,
-    check,
-    claim_verdicts,
-    load_baseline,
-    make_baseline,
-    update_baseline,
-)
-from lspd_bench.check.cells import (
-    COST_FIGURES,
-    DONE,
-    LATENCY,
-    LATENCY_HIGH,
-    LATENCY_LOW,
-    PARETO_COST,
-    SEED,
-    Cell,
-    Results,
-    labeller,
-    normal,
-)
-from lspd_bench.check.noise import accuracy_noise, paired_noise, pooled_paired_noise, seed_noise
-from lspd_bench.check.pareto import dominating, front_point, mark_pareto
-from lspd_bench.check.read import read_results, results_file
-from lspd_bench.check.render import COLUMNS, MARKS, markdown, noise_text, summary, table_rows
-from lspd_bench.check.rules import (
-    ACC_FLOOR,
-    ACC_SIGMAS,
-    ACC_SIGMAS_MEAN,
-    FAILING,
-    TOL_LATENCY,
-    UNDECIDED,
-    accuracy_tolerance,
-    comparable,
-    compare,
-)
+from lspd_bench.check.baseline import FORMAT, check, update_baseline
+from lspd_bench.check.read import read_results
+from lspd_bench.check.render import COLUMNS, markdown, noise_text, summary, table_rows
+from lspd_bench.check.rules import ACC_FLOOR, TOL_LATENCY, UNDECIDED
 
 __all__ = [
     "ACC_FLOOR",
-    "ACC_SIGMAS",
-    "ACC_SIGMAS_MEAN",
     "COLUMNS",
-    "COST_FIGURES",
-    "DONE",
-    "FAILING",
     "FORMAT",
-    "FORMAT_VERSION",
-    "LATENCY",
-    "LATENCY_HIGH",
-    "LATENCY_LOW",
-    "MARKS",
-    "PARETO_COST",
-    "SEED",
     "TOL_LATENCY",
     "UNDECIDED",
-    "Cell",
-    "Results",
-    "accuracy_noise",
-    "accuracy_tolerance",
     "check",
-    "claim_verdicts",
-    "comparable",
-    "compare",
-    "dominating",
-    "front_point",
-    "labeller",
-    "load_baseline",
-    "make_baseline",
-    "mark_pareto",
     "markdown",
     "noise_text",
-    "normal",
-    "paired_noise",
-    "pooled_paired_noise",
     "read_results",
-    "results_file",
-    "seed_noise",
     "summary",
     "table_rows",
     "update_baseline",

@@ -188,7 +188,10 @@ class PlainProgress:
         eta = elapsed / done * (total - done) if total and done else None
         count = f" {done:g}/{total:g}{f' {self.unit}' if self.unit else ''}" if total else ""
         self.console.print(
-            f"[{duration(elapsed)}, ETA {duration(eta)}] {t['description']}{count}", highlight=False, markup=False
+            f"[{duration(elapsed)}, ETA {duration(eta)}] {t['description']}{count}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,  # a log line is one line, whatever the console's width
         )
 
 

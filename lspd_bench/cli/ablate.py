@@ -106,6 +106,7 @@ class LogView:
                 f"[{duration(event['elapsed_s'])}, ETA {duration(event['eta_s'])}] {text}",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,  # a log line is one line, whatever the console's width
             )
 
     def __call__(self, event: dict) -> None:

@@ -37,7 +37,7 @@ def _overrides(pairs: tuple[str, ...]) -> dict:
 @click.option(
     "--preset",
     "preset_name",
-    default="standard",
+    default=SynthPreset.STANDARD.value,
     show_default=True,
     type=choice(SynthPreset),
     help="Sizes and difficulty.",
@@ -94,7 +94,7 @@ def synth_command(out_dir, preset_name, n_train, n_val, size, seed, sets, worker
 @click.option("--out", "out_path", default="grid.png", show_default=True, type=Output(folder=False))
 @click.option(
     "--keypoints",
-    default="mpii",
+    default=Dataset.MPII.value,
     show_default=True,
     type=choice((Dataset.MPII, Dataset.COCO)),
     help="The annotation layout to read.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console
+from lspd_bench.config import Boxes
 
 
 @main.command("eval")
@@ -19,7 +20,7 @@ from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Flip test (published numbers use it).")
 @click.option(
     "--boxes",
-    default="gt",
+    default=Boxes.GT.value,
     show_default=True,
     help="COCO person boxes: 'gt' (inflates AP) or a detection-results JSON file.",
 )
@@ -31,7 +32,9 @@ def eval_command(target, split, flip, boxes, out, as_json) -> None:
     from lspd_bench.evaluation.run import evaluate_checkpoint
 
     with input_errors(), stderr_console().status("evaluating …"):
-        metrics = evaluate_checkpoint(target, flip_test=flip, detections=None if boxes == "gt" else boxes, out_dir=out)
+        metrics = evaluate_checkpoint(
+            target, flip_test=flip, detections=None if boxes == Boxes.GT else boxes, out_dir=out
+        )
     if as_json:
         echo_json(metrics)
         return

@@ -47,7 +47,7 @@ def parse_threads(_ctx, _param, value: str) -> list[int]:
     help="Thread counts to time at, comma-separated ('all' = every core).",
 )
 @click.option("--batch", default=8, show_default=True, help="Batch size for the throughput figure.")
-@click.option("--runtime", type=choice(Runtime), default="eager", show_default=True)
+@click.option("--runtime", type=choice(Runtime), default=Runtime.EAGER.value, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "-k",

@@ -196,7 +196,7 @@ def measure_times(
     *,
     batch: int = 1,
     threads: int = 1,
-    runtime: str = "eager",
+    runtime: str = Runtime.EAGER,
     device: str = "cpu",
     warmup: int = 10,
     iters: int = 50,

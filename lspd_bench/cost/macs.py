@@ -14,6 +14,7 @@ import io
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -62,6 +63,34 @@ def eval_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def layer_macs(model: nn.Module) -> Iterator[list[float]]:
+    """Count, from forward hooks, the multiply-accumulates of ``model``'s convolutions and linear layers in the
+    forward passes run inside the block: yields a one-item list that holds the running total.
+
+    No trace and no pass of its own: a caller that runs the model anyway (the matrix's check of each model)
+    counts on that pass. Only these layers count (fvcore's "conv and linear" figure, without its trace), so it
+    orders models by cost but is not a reported figure."""
+    total = [0.0]
+
+    def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        kernel = float(torch.tensor(module.weight.shape[2:]).prod()) if module.weight.dim() > 2 else 1.0
+        if isinstance(module, nn.ConvTranspose2d):  # every input pixel meets the whole kernel
+            total[0] += inputs[0].numel() * module.out_channels / module.groups * kernel
+        elif isinstance(module, nn.Conv2d):
+            total[0] += output.numel() * module.in_channels / module.groups * kernel
+        else:
+            total[0] += output.numel() * module.in_features
+
+    layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, layers)]
+    try:
+        yield total
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def fvcore_count(model: nn.Module, x: torch.Tensor) -> tuple[MacCount, MacCount]:

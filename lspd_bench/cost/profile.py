@@ -76,7 +76,7 @@ def profile_model(
     deploy: bool = True,
     threads: Sequence[int] = (1,),
     batch: int = 8,
-    runtime: str = "eager",
+    runtime: str = Runtime.EAGER,
     device: str = "cpu",
     knobs: dict[str, Any] | None = None,
     latency: bool = True,

@@ -59,15 +59,15 @@ def synth_dir(cfg: RunConfig) -> Path:
 
 def ensure_synth(cfg: RunConfig, workers: int = 2) -> Path:
     """The synthetic benchmark of ``cfg``, generated first when its folder holds none (under a lock)."""
-    from lspd_bench.data.synth import generate_dataset, preset, read_meta
+    from lspd_bench.data.synth import META_FILE, generate_dataset, preset, read_meta
 
     root = synth_dir(cfg)
     if root.exists() and not root.is_dir():
         raise InputError(f"data_dir {root} is a file, not a dataset folder")
     with file_lock(root.parent / f".{root.name}.lock"):
-        if not (root / "meta.json").is_file():
+        if not (root / META_FILE).is_file():
             if cfg.data_dir and root.exists() and any(root.iterdir()):
-                raise InputError(f"data_dir {root} is not empty and holds no synthetic dataset (no meta.json)")
+                raise InputError(f"data_dir {root} is not empty and holds no synthetic dataset (no {META_FILE})")
             generate_dataset(root, preset(cfg.synth_preset), seed=cfg.data_seed, workers=workers)
     read_meta(root)
     return root

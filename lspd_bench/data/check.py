@@ -48,11 +48,11 @@ def _verify_synth_files(ann: Path, array: Path) -> bool | None:
 
 
 def _load(fmt: str, ann: Path, images: Path, gt_mat: Path | None):
-    if fmt == "mpii":
+    if fmt == Dataset.MPII:
         from lspd_bench.data.mpii import load_mpii
 
         return load_mpii(ann, gt_mat), FolderImages(images), MPII_JOINTS, None
-    if fmt == "coco":
+    if fmt == Dataset.COCO:
         from lspd_bench.data.coco import load_coco
 
         return load_coco(ann), FolderImages(images), COCO_JOINTS, None

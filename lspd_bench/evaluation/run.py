@@ -42,7 +42,7 @@ from lspd_bench.models.contract import deploy_stage as deploy_stage_of
 from lspd_bench.train.build import build_student, build_teacher, check_student, identity, run_id, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
-from lspd_bench.train.files import CONFIG_FILE, LAST, METRICS_FILE
+from lspd_bench.train.files import CONFIG_FILE, LAST, METRICS_FILE, TEACHER_RECORD
 from lspd_bench.train.loop import check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
 from lspd_bench.train.shipped import find_shipped, nearest_shipped, write_shipped
@@ -130,7 +130,7 @@ def train_teacher(
     and the per-epoch history. ``reason`` says why it is trained (shown with the ``teacher_start`` event).
     """
     tcfg, knobs, ident, folder = teacher_run(cfg, bundle)
-    done = folder / "teacher.json"
+    done = folder / TEACHER_RECORD
     model = build_teacher(cfg, bundle.num_joints).to(device)
     last_stack = knobs.get("stacks", 1)  # the stack whose heatmaps are the soft targets
     with file_lock(folder.parent / f".{folder.name}.lock"):

@@ -71,6 +71,10 @@ class Interval:
     covers: str  # which noise the interval covers
 
 
+#: A verdict that nothing was compared: no figure, no interval.
+_UNDECIDED = {"verdict": "undecided", "delta": None, "low": None, "high": None, "seeds": 0, "covers": "nothing"}
+
+
 def _residual_ms(people: np.ndarray) -> float:
     s, p = people.shape
     resid = people - people.mean(1, keepdims=True) - people.mean(0, keepdims=True) + people.mean()
@@ -221,16 +225,7 @@ def _judge(
             weights[key] = weights.get(key, 0.0) + sign / len(ctxs)
     out: dict[str, Any] = {"contexts": len(ctxs)}
     if any(g is None for g in groups.values()):
-        return {
-            **out,
-            "verdict": "undecided",
-            "delta": None,
-            "low": None,
-            "high": None,
-            "seeds": 0,
-            "covers": "nothing",
-            "reason": "a compared cell has no figure for this stage",
-        }
+        return {**out, **_UNDECIDED, "reason": "a compared cell has no figure for this stage"}
     terms = [(w, groups[k]) for k, w in weights.items() if w != 0.0]
     iv = contrast_interval(terms)  # type: ignore[arg-type]
     verdict, reason = verdict_of(iv, claim.threshold)
@@ -273,17 +268,7 @@ def judge(claim: Claim, matrix: Matrix) -> dict[str, Any]:
     try:
         validate(claim, values, stages, str(matrix.root))
     except InputError as exc:
-        return {
-            **base,
-            "verdict": "undecided",
-            "delta": None,
-            "low": None,
-            "high": None,
-            "seeds": 0,
-            "covers": "nothing",
-            "reason": f"not comparable on the finished cells: {exc}",
-            "parts": [],
-        }
+        return {**base, **_UNDECIDED, "reason": f"not comparable on the finished cells: {exc}", "parts": []}
     ctxs = contexts(claim, values, stages)
     cache: dict[tuple[int, ...], Group | None] = {}
     result = {**base, **_judge(claim, ctxs, cells, cache), "parts": []}

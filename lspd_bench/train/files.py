@@ -11,4 +11,5 @@ LAST = "last.pt"  # the checkpoint a run resumes from and is evaluated with
 BEST = "best.pt"  # the checkpoint of the best validation figure
 CONFIG_FILE = "config.json"  # the run's identity and its hash
 METRICS_FILE = "metrics.json"  # the final evaluation; a cell is trained once it is whole
+TEACHER_RECORD = "teacher.json"  # a cached teacher's folder: its figure and history; it is trained once this exists
 PER_PERSON_FILE = "per_person.npz"  # PCKh correctness per person and joint (paired intervals, claims)

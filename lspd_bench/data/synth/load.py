@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from lspd_bench.config import Dataset
 from lspd_bench.data.synth.export import META_FILE, coco_file, images_file, mpii_file
 from lspd_bench.errors import InputError
 
@@ -41,9 +42,9 @@ def load_synth(root: str | os.PathLike, split: str = "train", keypoints: str = "
     if split not in meta["counts"]:
         raise InputError(f"{root}: no split {split!r} (has {', '.join(meta['counts'])})")
     images = ArrayImages(root / images_file(split))
-    if keypoints == "mpii":
+    if keypoints == Dataset.MPII:
         records = load_mpii(root / mpii_file(split))
-    elif keypoints == "coco":
+    elif keypoints == Dataset.COCO:
         records = load_coco(root / coco_file(split), aspect_ratio=aspect_ratio)
     else:
         raise InputError(f"keypoints must be 'mpii' or 'coco', got {keypoints!r}")
