@@ -34,7 +34,7 @@ from lspd_bench.errors import InputError
 #: The pseudo-key that names a stage of the same network.
 STAGE = "stage"
 #: Cost figures a claim may condition on (exact counts; latency is too noisy to decide a claim).
-COSTS = {"gmacs": schema.MAC_COLUMNS["fvcore"], "params": "params_deploy"}
+COSTS = {k: schema.COST_KINDS[k].column for k in ("gmacs", "params")}
 #: Default non-inferiority margin of ``>=`` (points).
 DEFAULT_WITHIN = 1.0
 

@@ -7,6 +7,8 @@ The report and the regression gate read these names; the store writes them. A ce
 deltas and claims), ``log.csv`` and checkpoints.
 """
 
+from dataclasses import dataclass
+
 from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS, KIND_OF
 from lspd_bench.evaluation import evaluators
 
@@ -69,9 +71,23 @@ COST_COLUMNS = (
 #: speed cancels; the CI gate compares this, not milliseconds), with its 95 % interval over the rounds
 #: (``lspd_bench.ablate.latency.RATIO_CONVENTION``).
 
-#: The costs of the report's Pareto plots (``report --cost``): GMACs (the ``--counter``'s column), deploy parameters,
-#: latency.
-COST_KINDS = ("gmacs", "params", "latency")
+
+@dataclass(frozen=True)
+class CostKind:
+    """A cost the report plots accuracy against (``report --cost``) and a claim may condition on (``at fewer``)."""
+
+    column: str  # its results column (GMACs: fvcore's; the report's ``--counter`` picks another)
+    title: str  # what plots and pages call it
+    scale: float  # the column's value × scale = the figure in ``unit``
+    unit: str
+
+
+#: The costs by name: GMACs, deploy parameters, latency.
+COST_KINDS: dict[str, CostKind] = {
+    "gmacs": CostKind(MAC_COLUMNS["fvcore"], "GMACs", 1.0, "GMACs"),
+    "params": CostKind("params_deploy", "parameters", 1e-6, "M"),
+    "latency": CostKind("latency_ms", "latency", 1.0, "ms"),
+}
 
 #: Training facts.
 TRAIN_COLUMNS = ("train_seconds", "train_images_per_s", "peak_rss_mib")

@@ -27,7 +27,7 @@ def _formats(_ctx, _param, value: str) -> list[str]:
 )
 @click.option(
     "--cost",
-    type=click.Choice(schema.COST_KINDS),
+    type=click.Choice(list(schema.COST_KINDS)),
     default="gmacs",
     show_default=True,
     help="The cost the page and report.md lead with (every Pareto plot is drawn).",

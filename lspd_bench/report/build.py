@@ -49,8 +49,6 @@ from lspd_bench.report.tables import (
 )
 from lspd_bench.report import plots
 
-_COST_NAMES = {"gmacs": "GMACs", "params": "parameters", "latency": "latency"}
-
 
 def _headline(analysis: Analysis) -> str:
     dataset = analysis.constant("dataset")
@@ -137,7 +135,7 @@ def _report_md(
         "",
     ]
     lines.append("**Pareto fronts** (LSPD variants; mean over seeds):")
-    lines += [f"- {_COST_NAMES[k]}: {_front_text(analysis, k, fronts[k])}" for k in order] + [""]
+    lines += [f"- {COST_KINDS[k].title}: {_front_text(analysis, k, fronts[k])}" for k in order] + [""]
     lines += [render_markdown(t) for t in paper]
     if stages is not None:
         lines += [render_markdown(stages)]
@@ -202,7 +200,7 @@ def _write_plots(
         costs = ", ".join(f"{plots.fmt_cost(c, k)}" for k, c in shared.items())
         notes.append(
             f"Every LSPD variant deploys the same network ({costs}): no Pareto front is drawn for "
-            f"{' or '.join(_COST_NAMES[k] for k in shared)}, and no plot unless reference models give it "
+            f"{' or '.join(COST_KINDS[k].title for k in shared)}, and no plot unless reference models give it "
             "other costs; compare the variants' accuracy in the tables."
         )
     for kind in order:
@@ -211,19 +209,19 @@ def _write_plots(
         fig = plots.pareto_figure(analysis, kind, refs)
         if fig is None:
             notes.append(
-                f"no LSPD variant has both {analysis.headline_name} and {_COST_NAMES[kind]} yet: "
-                f"the accuracy-vs-{_COST_NAMES[kind]} plot is left out"
+                f"no LSPD variant has both {analysis.headline_name} and {COST_KINDS[kind].title} yet: "
+                f"the accuracy-vs-{COST_KINDS[kind].title} plot is left out"
             )
             continue
         saved = plots.save_figure(fig, out / "plots" / f"pareto_{kind}", formats)
         files += saved["paths"].values()
         rel = {fmt: f"plots/pareto_{kind}.{fmt}" for fmt in saved["paths"]}
         caption = (
-            f"{analysis.headline_name} against {_COST_NAMES[kind]} of the deploy model (log scale). "
+            f"{analysis.headline_name} against {COST_KINDS[kind].title} of the deploy model (log scale). "
             f"Pareto front: {_front_text(analysis, kind, fronts[kind])}."
         )
-        pareto.append(PlotEntry(f"pareto-{kind}", f"Accuracy vs {_COST_NAMES[kind]}", caption, saved["png"], rel))
-        links.append((f"accuracy vs {_COST_NAMES[kind]}", rel["png"]))
+        pareto.append(PlotEntry(f"pareto-{kind}", f"Accuracy vs {COST_KINDS[kind].title}", caption, saved["png"], rel))
+        links.append((f"accuracy vs {COST_KINDS[kind].title}", rel["png"]))
     for axis in plots.numeric_axes(analysis):
         fig = plots.axis_figure(analysis, axis)
         if fig is None:
@@ -368,7 +366,7 @@ def build_report(
         ],
         warnings=warnings,
         pareto=pareto,
-        fronts=[(f"vs {_COST_NAMES[k]}", _front_text(analysis, k, fronts[k])) for k in order],
+        fronts=[(f"vs {COST_KINDS[k].title}", _front_text(analysis, k, fronts[k])) for k in order],
         paper=paper,
         main=main,
         stages=stages,

@@ -24,6 +24,7 @@ from lspd_bench.config import Dataset, Distill
 from lspd_bench.fileio import write_bytes
 from lspd_bench.report.load import Reference, reference_label
 from lspd_bench.report.stats import (
+    COST_KINDS,
     NUMERIC_AXES,
     Analysis,
     Variant,
@@ -99,10 +100,6 @@ def cost_label(analysis: Analysis, kind: str) -> str:
     return f"Latency (ms, median, batch 1{thr}, log scale)"
 
 
-_COST_TITLE = {"gmacs": "GMACs", "params": "parameters", "latency": "latency"}
-_SCALE = {"gmacs": 1.0, "params": 1e-6, "latency": 1.0}
-
-
 def _points(analysis: Analysis, variants: Sequence[Variant], kind: str) -> list[Point]:
     col = analysis.cost_column(kind)
     out = []
@@ -110,7 +107,7 @@ def _points(analysis: Analysis, variants: Sequence[Variant], kind: str) -> list[
         cost, acc = v.value(col), v.value(analysis.headline)
         if cost is None or acc is None or not cost.mean > 0:
             continue
-        s = _SCALE[kind]
+        s = COST_KINDS[kind].scale
         xerr = cost.std * s if kind == "latency" and cost.std else None
         out.append(Point(cost.mean * s, acc.mean, xerr, acc.std, v))
     return out
@@ -343,10 +340,10 @@ def pareto_figure(analysis: Analysis, kind: str, references: Sequence[Reference]
         ax.margins(y=0.12)
         ax.set_xlabel(cost_label(analysis, kind))
         ax.set_ylabel(f"{analysis.headline_name} (%)")
-        fig.suptitle(f"{analysis.headline_name} vs {_COST_TITLE[kind]}", x=0.01, ha="left", fontweight="bold")
+        fig.suptitle(f"{analysis.headline_name} vs {COST_KINDS[kind].title}", x=0.01, ha="left", fontweight="bold")
         subtitle = _subtitle(analysis, len(points))
         if one_cost:
-            subtitle += f" · every variant has the same deploy {_COST_TITLE[kind]} (series set side by side)"
+            subtitle += f" · every variant has the same deploy {COST_KINDS[kind].title} (series set side by side)"
         # Wrapped to the axes' width: an unwrapped line runs under the legend beside the axes.
         ax.set_title(textwrap.fill(subtitle, 64), loc="left", fontsize=8, color="#555555")
         title = " / ".join(others) if others else None
@@ -600,5 +597,4 @@ def save_figure(fig: Figure, stem: Path, formats: Sequence[str] = FORMATS) -> di
 
 def fmt_cost(value: float, kind: str) -> str:
     """A cost for captions: ``0.0291 GMACs``, ``0.352 M``, ``3.10 ms``."""
-    unit = {"gmacs": " GMACs", "params": " M", "latency": " ms"}[kind]
-    return fmt_number(value * _SCALE[kind], None) + unit
+    return f"{fmt_number(value * COST_KINDS[kind].scale, None)} {COST_KINDS[kind].unit}"

@@ -161,7 +161,7 @@ class Analysis:
         return [a for a in self.axes if len({v.axes.get(a) for v in rows}) > 1] or self.axes
 
     def cost_column(self, kind: str) -> str:
-        return {"gmacs": self.gmacs_column, "params": "params_deploy", "latency": "latency_ms"}[kind]
+        return self.gmacs_column if kind == "gmacs" else schema.COST_KINDS[kind].column
 
     def constant(self, column: str) -> Any:
         """The value of a context column when all cells agree, else None."""
