@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sized, runtime_checkable
 
 from lspd_bench.ablate import store
+from lspd_bench.ablate.schema import Status
 from lspd_bench.errors import InputError
 
 
@@ -134,9 +135,9 @@ def run_cell(task: CellTask) -> dict[str, Any]:
     cell_dir = Path(task.cell_dir)
     with store.cell_lock(cell_dir) as held:
         if not held:
-            return {"cell": task.cell, "status": "busy"}
+            return {"cell": task.cell, "status": Status.BUSY}
         if store.is_trained(cell_dir):  # finished by another process since it was planned
-            return {"cell": task.cell, "status": "trained", "seconds": 0.0}
+            return {"cell": task.cell, "status": Status.TRAINED, "seconds": 0.0}
         return _train(task, cell_dir)
 
 
@@ -150,7 +151,7 @@ def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
 
     torch.set_num_threads(task.threads)
     started = time.perf_counter()
-    store.write_status(cell_dir, "running", threads=task.threads)
+    store.write_status(cell_dir, Status.RUNNING, threads=task.threads)
     progress = FileProgress(cell_dir)
     progress.write()
     try:
@@ -160,7 +161,7 @@ def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
         metrics = train_and_evaluate(cfg, cell_dir, resume=True, progress=progress, bundle=bundle)
     except Exception as exc:  # a failing cell is recorded and the matrix goes on (KeyboardInterrupt is not caught)
         record = store.record_failure(cell_dir, exc, "train")
-        return {"cell": task.cell, "status": "failed", "error": record["error"]}
+        return {"cell": task.cell, "status": Status.FAILED, "error": record["error"]}
     seconds = time.perf_counter() - started
     facts = {
         "seconds": seconds,
@@ -171,8 +172,8 @@ def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
         "epochs_run": metrics["train"]["epochs_run"],
         "seconds_per_epoch": progress.state.get("seconds_per_epoch"),
     }
-    store.write_status(cell_dir, "trained", **facts)
-    return {"cell": task.cell, "status": "trained", **facts}
+    store.write_status(cell_dir, Status.TRAINED, **facts)
+    return {"cell": task.cell, "status": Status.TRAINED, **facts}
 
 
 def _exit_text(code: int | None) -> str:

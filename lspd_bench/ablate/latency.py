@@ -16,6 +16,7 @@ from typing import Any, Callable
 from lspd_bench.ablate import store
 from lspd_bench.ablate.plan import data_key
 from lspd_bench.ablate.progress import CellRun, Display
+from lspd_bench.ablate.schema import Status
 from lspd_bench.config import RunConfig
 from lspd_bench.fileio import write_json
 
@@ -58,7 +59,7 @@ def latency_phase(
 ) -> None:
     """Profile every trained cell's deploy model, one at a time, with no cell training anywhere in the
     matrix (other ablate processes on the same folder are waited for)."""
-    need = [r for r in runs if r.state == "trained"]
+    need = [r for r in runs if r.state == Status.TRAINED]
     if not need:
         return
     display.emit(force=True)
@@ -75,9 +76,9 @@ def latency_phase(
                 if not held:
                     continue
                 if store.is_costed(r.dir):
-                    r.state = "done"
+                    r.state = Status.DONE
                     continue
-                r.state, r.started = "running", time.monotonic()
+                r.state, r.started = Status.RUNNING, time.monotonic()
                 display.emit(force=True)
                 cfg = r.cell.config
                 bundle = bundles[data_key(cfg)]
@@ -95,10 +96,10 @@ def latency_phase(
                         measured=measured,
                     )
                     write_json(r.dir / store.COST_FILE, cost)
-                    store.write_status(r.dir, "done", latency_ms=cost["latency"]["median_ms"])
-                    r.state = "done"
+                    store.write_status(r.dir, Status.DONE, latency_ms=cost["latency"]["median_ms"])
+                    r.state = Status.DONE
                 except Exception as exc:  # a cell whose model cannot be profiled fails alone
-                    r.state, r.error = "failed", store.record_failure(r.dir, exc, "profile")["error"]
+                    r.state, r.error = Status.FAILED, store.record_failure(r.dir, exc, "profile")["error"]
             write_table()
             display.emit(force=True)
 

@@ -14,6 +14,7 @@ from typing import Any
 from lspd_bench.ablate import estimate, store
 from lspd_bench.ablate.executors import executor_kind
 from lspd_bench.ablate.matrix import Cell, Matrix
+from lspd_bench.ablate.schema import Status
 from lspd_bench.config import (
     FAMILY_OF,
     MODEL_KNOBS,
@@ -162,8 +163,8 @@ def dry_run(
     cells, todo = [], []
     for cell in matrix.cells:
         cid = index.get(cell.key)
-        state = store.cell_state(out / cid) if cid else "new"
-        if retry_failed and state == "failed":
+        state = store.cell_state(out / cid) if cid else Status.NEW
+        if retry_failed and state == Status.FAILED:
             state = "retry"
         entry: dict[str, Any] = {
             "key": cell.key,
@@ -172,11 +173,11 @@ def dry_run(
             "axes": cell.axes,
             "state": state,
         }
-        if cid and state == "interrupted":
+        if cid and state == Status.INTERRUPTED:
             prog = store.read_progress(out / cid) or {}
             entry["epochs_done"] = prog.get("epoch", 0)
         cells.append(entry)
-        if state not in ("done", "failed"):
+        if state not in (Status.DONE, Status.FAILED):
             todo.append((cell, entry))
     slots, per_cell = plan_slots(max(1, len(todo)), jobs, threads, executor)
     timings = store.read_timings(cache_root(matrix.cells[0].config))
@@ -184,7 +185,7 @@ def dry_run(
     unknown = 0
     cell_seconds = 0.0
     for cell, entry in todo:
-        if entry["state"] == "trained":
+        if entry["state"] == Status.TRAINED:
             entry["estimate_s"] = 0.0
             continue
         cfg = cell.config
@@ -206,7 +207,7 @@ def dry_run(
             unknown += 1
             continue
         cell_seconds += entry["estimate_s"]
-    shared = _shared_plan([c for c, e in todo if e["state"] != "trained"], timings, calibrate)
+    shared = _shared_plan([c for c, e in todo if e["state"] != Status.TRAINED], timings, calibrate)
     unknown += sum(1 for s in shared if s["estimate_s"] is None)
     shared_seconds = sum(s["estimate_s"] or 0.0 for s in shared)
     latency = len(todo) * latency_seconds_per_cell(latency_min_time_s) if todo else 0.0

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from lspd_bench.ablate import store
 from lspd_bench.ablate.matrix import Cell
 from lspd_bench.ablate.plan import latency_seconds_per_cell
+from lspd_bench.ablate.schema import Status
 
 #: Receives the run's events (a live view).
 Progress = Callable[[dict], None]
@@ -29,7 +30,7 @@ class CellRun:
     dir: Path
     label: str
     identity: dict[str, Any]
-    state: str = "pending"  # pending | running | busy (another process has it) | trained | done | failed
+    state: Status = Status.PENDING  # not NEW or INTERRUPTED: those are pending here
     error: str | None = None
     estimate_s: float | None = None
     work: float = 0.0  # relative training cost (forward GMACs × epochs): the longest-first order
@@ -37,7 +38,7 @@ class CellRun:
     seconds: float | None = None  # this run's wall time of the cell's training and evaluation
 
     def table_status(self) -> str:
-        return {"done": "done", "failed": "failed", "pending": "pending"}.get(self.state, "running")
+        return self.state if self.state in (Status.DONE, Status.FAILED, Status.PENDING) else Status.RUNNING
 
 
 class Display:
@@ -60,7 +61,7 @@ class Display:
         cells = []
         for r in self.runs:
             row: dict[str, Any] = {"cell": r.id, "label": r.label, "state": r.state, "error": r.error}
-            if r.state == "running":
+            if r.state == Status.RUNNING:
                 prog = store.read_progress(r.dir) or {}
                 row.update(
                     {
@@ -69,10 +70,10 @@ class Display:
                     }
                 )
                 row["elapsed_s"] = time.monotonic() - r.started if r.started else None
-            elif r.state in ("trained", "done"):
+            elif r.state in (Status.TRAINED, Status.DONE):
                 metrics = store.read_json(r.dir / store.METRICS_FILE) or {}
                 row["metric"] = metrics.get("headline")
-                if r.state == "done":
+                if r.state == Status.DONE:
                     cost = store.read_json(r.dir / store.COST_FILE) or {}
                     row["latency_ratio"] = cost.get("latency_ratio")
             cells.append(row)
@@ -102,7 +103,7 @@ class Display:
         left = 0.0
         for r, c in zip(self.runs, cells):
             mean_rate = per_work * r.work / r.cell.config.epochs if per_work is not None and r.work > 0 else None
-            if r.state == "running":
+            if r.state == Status.RUNNING:
                 rate = c.get("seconds_per_epoch") or mean_rate
                 if rate is None or not c.get("epochs"):
                     if r.estimate_s is None or r.started is None:
@@ -111,12 +112,14 @@ class Display:
                 else:
                     done = (c.get("epoch") or 0) + (c.get("step") or 0) / max(1, c.get("steps") or 1)
                     left += max(0.0, c["epochs"] - done) * rate
-            elif r.state in ("pending", "busy"):
+            elif r.state in (Status.PENDING, Status.BUSY):
                 if r.estimate_s is not None:
                     left += r.estimate_s
                 elif mean_rate is not None:
                     left += mean_rate * r.cell.config.epochs
                 else:
                     return None
-        profiling = sum(1 for r in self.runs if r.state in ("pending", "running", "busy", "trained"))
+        profiling = sum(
+            1 for r in self.runs if r.state in (Status.PENDING, Status.RUNNING, Status.BUSY, Status.TRAINED)
+        )
         return left / self.slots + profiling * latency_seconds_per_cell(self.min_time_s)

@@ -39,6 +39,7 @@ from lspd_bench.ablate.plan import (
     work_of,
 )
 from lspd_bench.ablate.progress import CellRun, Display, Progress
+from lspd_bench.ablate.schema import Status
 from lspd_bench.ablate.shared import prepare_data, train_teachers
 from lspd_bench.config import cache_root, config_hash
 from lspd_bench.errors import InputError
@@ -125,18 +126,18 @@ def run_matrix(
 
     for r in runs:
         state = store.cell_state(r.dir)
-        if state == "failed" and retry_failed:
-            state = "trained" if store.is_trained(r.dir) else "pending"
-            moved = _set_aside_unreadable_checkpoint(r.dir) if state == "pending" else None
+        if state == Status.FAILED and retry_failed:
+            state = Status.TRAINED if store.is_trained(r.dir) else Status.PENDING
+            moved = _set_aside_unreadable_checkpoint(r.dir) if state == Status.PENDING else None
             if moved:
                 warnings.append(
                     f"{r.label}: its checkpoint could not be read; kept as {moved.name}, and the cell "
                     "starts again from epoch 1"
                 )
-        r.state = {"new": "pending", "interrupted": "pending"}.get(state, state)
-        if r.state == "failed":
+        r.state = {Status.NEW: Status.PENDING, Status.INTERRUPTED: Status.PENDING}.get(state, state)
+        if r.state == Status.FAILED:
             r.error = (store.read_json(r.dir / store.STATUS_FILE) or {}).get("error")
-    to_train = [r for r in runs if r.state == "pending"]
+    to_train = [r for r in runs if r.state == Status.PENDING]
     slots, per_cell = plan_slots(max(1, len(to_train)), jobs, threads, executor)
     timings = store.read_timings(cache)
     for r in to_train:
@@ -155,9 +156,7 @@ def run_matrix(
     def write_table() -> dict[str, Any]:
         rows = [store.result_row(r.dir, r.table_status(), matrix.preset) for r in runs]
         rows += [
-            store.result_row(
-                out / c["cell"], _EARLIER_STATUS.get(store.cell_state(out / c["cell"]), "pending"), c["preset"]
-            )
+            store.result_row(out / c["cell"], _earlier_status(store.cell_state(out / c["cell"])), c["preset"])
             for c in earlier
         ]
         return store.write_results(out, rows, max_stages)
@@ -219,7 +218,7 @@ def run_matrix(
     head = summary_head(matrix, out, executor, slots, per_cell, summary_cells, "status")
     return {
         **head,
-        "failed": head["counts"].get("failed", 0),
+        "failed": head["counts"].get(Status.FAILED, 0),
         "results": written,
         "seconds": seconds,
         "cell_seconds": cell_seconds,
@@ -245,8 +244,9 @@ def _check_threads(cell_dirs: list[Path], threads: int) -> None:
         )
 
 
-#: The table status of a cell from an earlier matrix in the same folder (it is not run now).
-_EARLIER_STATUS = {"done": "done", "failed": "failed"}
+def _earlier_status(state: str) -> Status:
+    """The table status of a cell from an earlier matrix in the same folder (it is not run now)."""
+    return state if state in (Status.DONE, Status.FAILED) else Status.PENDING
 
 
 def _earlier_cells(out: Path, now: dict[str, CellRun]) -> list[dict[str, Any]]:
@@ -319,26 +319,26 @@ def _run_cells(
             while queue and len(ex.running) < ex.slots:
                 r = queue.pop(0)
                 if store.is_locked(r.dir):
-                    r.state = "busy"
+                    r.state = Status.BUSY
                     deferred.append(r)
                     continue
-                r.state, r.started = "running", time.monotonic()
+                r.state, r.started = Status.RUNNING, time.monotonic()
                 ex.submit(CellTask(r.id, str(r.dir), r.cell.config.to_dict(), threads, r.label, imports))
             display.emit(force=True)
             for task, outcome in ex.poll(1.0):
                 r = by_id[task.cell]
                 status = outcome["status"]
-                if status == "busy":
-                    r.state = "busy"
+                if status == Status.BUSY:
+                    r.state = Status.BUSY
                     deferred.append(r)
-                elif status == "trained":
-                    r.state, r.seconds = "trained", outcome.get("seconds")
+                elif status == Status.TRAINED:
+                    r.state, r.seconds = Status.TRAINED, outcome.get("seconds")
                     total += r.seconds or 0.0
                     _record_cell_timing(r, outcome, threads, cache)
                 else:
                     if status == "died":  # the worker could not record it: the driver does
                         store.record_failure(r.dir, outcome["error"], "train")
-                    r.state, r.error = "failed", outcome.get("error")
+                    r.state, r.error = Status.FAILED, outcome.get("error")
                     r.seconds = time.monotonic() - r.started if r.started else None
                     total += r.seconds or 0.0
                 write_table()
@@ -346,11 +346,11 @@ def _run_cells(
                 if not store.is_locked(r.dir):
                     deferred.remove(r)
                     state = store.cell_state(r.dir)
-                    if state in ("trained", "done", "failed"):
+                    if state in (Status.TRAINED, Status.DONE, Status.FAILED):
                         r.state = state
                         r.error = (store.read_json(r.dir / store.STATUS_FILE) or {}).get("error")
                     else:
-                        r.state = "pending"
+                        r.state = Status.PENDING
                         queue.append(r)
             if deferred and not queue and not ex.running:
                 time.sleep(1.0)

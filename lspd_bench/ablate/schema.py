@@ -8,13 +8,29 @@ deltas and claims), ``log.csv`` and checkpoints.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS, KIND_OF
 from lspd_bench.evaluation import evaluators
 
+
+class Status(StrEnum):
+    """Where a cell stands: the ``status`` column holds done, failed, running or pending; the store's folders and
+    the live view tell the others apart."""
+
+    NEW = "new"  # no folder yet
+    PENDING = "pending"  # waiting for a slot (and a cell left interrupted, which resumes)
+    INTERRUPTED = "interrupted"  # a folder without an outcome: its process died
+    RUNNING = "running"  # training or being profiled
+    BUSY = "busy"  # another process holds its lock
+    TRAINED = "trained"  # trained and evaluated, waiting for the latency phase
+    DONE = "done"  # trained, evaluated and costed
+    FAILED = "failed"  # with its one-line error
+
+
 #: Bookkeeping columns.
 CELL = "cell"  # the cell id: a hash of its identity (resolved config, dataset fingerprint, suite version)
-STATUS = "status"  # done | failed | running | pending
+STATUS = "status"  # a Status: done | failed | running | pending
 ERROR = "error"  # one line, for failed cells
 RUN_DIR = "run_dir"  # the cell's folder, relative to the matrix folder
 

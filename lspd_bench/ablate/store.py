@@ -34,6 +34,7 @@ from typing import Any, Iterator
 import filelock
 
 from lspd_bench.ablate import schema
+from lspd_bench.ablate.schema import Status
 from lspd_bench.config import MODEL_KNOBS, column_text
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.evaluators import evaluator
@@ -137,7 +138,7 @@ def write_status(cell_dir: Path, status: str, **fields: Any) -> dict[str, Any]:
         "pid": os.getpid(),
         **fields,
     }
-    if status == "running":
+    if status == Status.RUNNING:
         record["attempts"] = int(old.get("attempts", 0)) + 1
         record.setdefault("first_started", record["updated"])
     write_json(path, record)
@@ -148,8 +149,8 @@ def record_failure(cell_dir: Path, exc: BaseException | str, phase: str) -> dict
     """Mark the cell failed with a one-line error (and the traceback in ``status.json``)."""
     if isinstance(exc, BaseException):
         tb = "".join(traceback.format_exception(exc))
-        return write_status(cell_dir, "failed", phase=phase, error=one_line(exc), traceback=tb)
-    return write_status(cell_dir, "failed", phase=phase, error=exc)
+        return write_status(cell_dir, Status.FAILED, phase=phase, error=one_line(exc), traceback=tb)
+    return write_status(cell_dir, Status.FAILED, phase=phase, error=exc)
 
 
 def cell_state(cell_dir: Path) -> str:
@@ -157,11 +158,11 @@ def cell_state(cell_dir: Path) -> str:
     (an attempt started and stopped without a verdict: it resumes from its last checkpoint) or ``new``."""
     cell_dir = Path(cell_dir)
     status = read_json(cell_dir / STATUS_FILE) or {}
-    if status.get("status") == "failed":
-        return "failed"
+    if status.get("status") == Status.FAILED:
+        return Status.FAILED
     if is_trained(cell_dir):
-        return "done" if is_costed(cell_dir) else "trained"
-    return "interrupted" if status or (cell_dir / METRICS_FILE).exists() else "new"
+        return Status.DONE if is_costed(cell_dir) else Status.TRAINED
+    return Status.INTERRUPTED if status or (cell_dir / METRICS_FILE).exists() else Status.NEW
 
 
 def _complete(path: Path, key: str) -> bool:
@@ -268,7 +269,7 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
     knobs = ident.get("model_knobs", {})
     row: dict[str, Any] = {schema.CELL: cell_dir.name, schema.STATUS: status, schema.RUN_DIR: cell_dir.name}
     st = read_json(cell_dir / STATUS_FILE) or {}
-    row[schema.ERROR] = st.get("error") if status == "failed" else None
+    row[schema.ERROR] = st.get("error") if status == Status.FAILED else None
     for key in schema.CONFIG:  # the identity leaves out what does not apply (alpha without distillation)
         row[key] = column_text(key, knobs.get(key) if key in MODEL_KNOBS else ident.get(key))
     row.update(dataset_fingerprint=ident.get("dataset_fingerprint"), preset=preset)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lspd_bench.ablate import schema
+from lspd_bench.ablate.schema import Status
 from lspd_bench.config import canonical_json
 
 #: Deterministic costs: any change fails.
@@ -19,7 +20,7 @@ PARETO_COST = schema.COST_KINDS["gmacs"].column
 LATENCY = "latency_ratio"
 LATENCY_LOW, LATENCY_HIGH = "latency_ratio_low", "latency_ratio_high"
 SEED = schema.SEED
-DONE = "done"
+DONE = Status.DONE
 
 
 @dataclass

@@ -7,6 +7,7 @@ import sys
 import click
 
 from lspd_bench.ablate.executors import EXECUTORS
+from lspd_bench.ablate.schema import Status
 from lspd_bench.cli import Output, duration, echo_json, input_errors, main, stderr_console, stdout_console
 
 
@@ -14,7 +15,14 @@ def _fmt(value, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-_STYLE = {"done": "green", "failed": "red", "running": "cyan", "trained": "cyan", "busy": "yellow", "pending": "dim"}
+_STYLE = {
+    Status.DONE: "green",
+    Status.FAILED: "red",
+    Status.RUNNING: "cyan",
+    Status.TRAINED: "cyan",
+    Status.BUSY: "yellow",
+    Status.PENDING: "dim",
+}
 
 
 def render_state(state: dict):
@@ -43,7 +51,7 @@ def render_state(state: dict):
         if c.get("phase") == "evaluate":
             epoch = "evaluating"
         note = c.get("error") or ""
-        label = c["state"] if c["state"] != "trained" else "awaiting latency"
+        label = c["state"] if c["state"] != Status.TRAINED else "awaiting latency"
         table.add_row(
             c["cell"],
             c["label"],
@@ -121,9 +129,13 @@ class LogView:
                 event,
             )
         for c in event["cells"]:
-            training = c["state"] == "running" and event["phase"].startswith("training")
+            training = c["state"] == Status.RUNNING and event["phase"].startswith("training")
             detail = f" epoch {c['epoch']}/{c['epochs']}" if c.get("epochs") and training else ""
-            detail += f" {c['metric']:.2f}" if c.get("metric") is not None and c["state"] in ("trained", "done") else ""
+            detail += (
+                f" {c['metric']:.2f}"
+                if c.get("metric") is not None and c["state"] in (Status.TRAINED, Status.DONE)
+                else ""
+            )
             detail += f": {c['error']}" if c.get("error") else ""
             self.say(f"cell {c['cell']}", f"cell {c['cell']} ({c['label']}): {c['state']}{detail}", event)
 
@@ -149,7 +161,7 @@ def print_dry_run(plan: dict) -> None:
     for col in ("variant", "state", "cell", "estimate"):
         table.add_column(col)
     for c in plan["cells"]:
-        est = "" if c["state"] in ("done", "failed") else estimate(c)
+        est = "" if c["state"] in (Status.DONE, Status.FAILED) else estimate(c)
         state = c["state"] + (f" at epoch {c['epochs_done']}" if c.get("epochs_done") else "")
         table.add_row(c["label"] or "(base config)", state, c["cell"] or "-", est)
     console.print(table)
@@ -204,7 +216,7 @@ def print_summary(summary: dict) -> None:
     results = summary["results"]
     console.print(f"results: {results['csv']}" + (f" and {results['parquet']}" if results.get("parquet") else ""))
     for c in summary["cells"]:
-        if c["status"] == "failed":
+        if c["status"] == Status.FAILED:
             console.print(f"[red]failed: {c['cell']} ({c['label']}): {c['error']}[/]")
     if summary["failed"]:
         console.print("rerun with --retry-failed to run the failed cells again")

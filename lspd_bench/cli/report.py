@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lspd_bench.ablate import schema
+from lspd_bench.ablate.schema import Status
 from lspd_bench.cli import Output, choice, echo_json, input_errors, main, stderr_console
 from lspd_bench.config import Metric
 
@@ -109,7 +110,7 @@ def report_command(
         echo_json(summary)
         return
     cells = summary["cells"]
-    others = ", ".join(f"{n} {s}" for s, n in cells.items() if s not in ("total", "done"))
+    others = ", ".join(f"{n} {s}" for s, n in cells.items() if s not in ("total", Status.DONE))
     click.echo(
         f"{cells.get('done', 0)} of {cells['total']} cells done"
         + (f" ({others})" if others else "")

@@ -9,12 +9,11 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import Runtime
+from lspd_bench.config import FIELD_TYPES, Runtime, check_value
 from lspd_bench.cost.latency import measure_latency
 from lspd_bench.cost.macs import count_macs
 from lspd_bench.cost.memory import peak_forward_memory
 from lspd_bench.cost.params import count_params
-from lspd_bench.config import FIELD_TYPES, check_value
 from lspd_bench.env import environment
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, check_input_size, get_entry

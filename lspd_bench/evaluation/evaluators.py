@@ -19,6 +19,7 @@ import numpy as np
 
 from lspd_bench.config import Metric
 from lspd_bench.errors import InputError
+from lspd_bench.evaluation import pckh
 from lspd_bench.fileio import atomic_path, write_json
 from lspd_bench.train.files import PER_PERSON_FILE
 
@@ -55,8 +56,8 @@ class PCKhEvaluator(Evaluator):
 
     metric = Metric.PCKH
     headline_name = "PCKh@0.5 Mean"
-    headline_key = "Mean"
-    columns = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.1")
+    headline_key = pckh.MEAN
+    columns = pckh.TABLE_COLUMNS
     percent = 1.0
     description = "PCKh@0.5 per joint group, Mean (count-weighted over 14 joints) and Mean@0.1, in %"
     predictions_file = "predictions_val.json"
@@ -64,15 +65,14 @@ class PCKhEvaluator(Evaluator):
 
     def score_stages(self, preds, bundle):
         from lspd_bench.evaluation.io import load_mpii_ground_truth
-        from lspd_bench.evaluation.pckh import head_size_from_boxes, pckh
 
         gt = load_mpii_ground_truth(bundle.val_gt_mat)
         if len(gt.joints) != len(preds.coords[0]):
             raise InputError(
                 f"{bundle.val_gt_mat} has {len(gt.joints)} people, the validation split {len(preds.coords[0])}"
             )
-        head_size = head_size_from_boxes(gt.headboxes)
-        results = [pckh(c, gt.joints, gt.visible, head_size) for c in preds.coords]
+        head_size = pckh.head_size_from_boxes(gt.headboxes)
+        results = [pckh.pckh(c, gt.joints, gt.visible, head_size) for c in preds.coords]
         return [dict(r.table) for r in results], list(results[0].conventions), results
 
     def write_predictions(self, out, kept, preds, deploy_stage):

@@ -20,6 +20,9 @@ SC_BIAS = 0.6
 TABLE_THRESHOLD = 0.5
 #: The threshold of the "Mean@0.1" column: exactly 0.1.
 MEAN_AT_THRESHOLD = 0.1
+#: The table's figures: PCKh@0.5 of each joint group, its count-weighted Mean, and the Mean at 0.1.
+MEAN, MEAN_AT_01 = "Mean", "Mean@0.1"
+TABLE_COLUMNS: tuple[str, ...] = (*MPII_PCKH_GROUPS, MEAN, MEAN_AT_01)
 #: Curve thresholds 0.00, 0.01, …, 0.50 (51 values).
 DEFAULT_THRESHOLDS = np.linspace(0.0, 0.5, 51)
 
@@ -86,12 +89,12 @@ class PCKhResult:
     @property
     def mean(self) -> float:
         """Count-weighted PCKh@0.5 over the 14 scored joints, in %."""
-        return self.table["Mean"]
+        return self.table[MEAN]
 
     @property
     def mean_at_01(self) -> float:
         """Count-weighted PCKh@0.1 over the 14 scored joints, in %."""
-        return self.table["Mean@0.1"]
+        return self.table[MEAN_AT_01]
 
     @property
     def num_people(self) -> int:
@@ -201,8 +204,8 @@ def pckh(pred, gt, visible, head_size, thresholds=DEFAULT_THRESHOLDS) -> PCKhRes
     table: dict[str, float] = {}
     for name, joints in MPII_PCKH_GROUPS.items():
         table[name] = float(np.mean(per_joint[list(joints)]))
-    table["Mean"] = float(100.0 * correct[:, _SCORED].sum() / scored_count)
-    table["Mean@0.1"] = float(100.0 * correct_01[:, _SCORED].sum() / scored_count)
+    table[MEAN] = float(100.0 * correct[:, _SCORED].sum() / scored_count)
+    table[MEAN_AT_01] = float(100.0 * correct_01[:, _SCORED].sum() / scored_count)
     return PCKhResult(
         thresholds=_frozen(thresholds),
         curve=_frozen(curve),

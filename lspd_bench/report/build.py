@@ -16,13 +16,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
+from lspd_bench.ablate import store
+from lspd_bench.ablate.schema import Status
 from lspd_bench.config import Dataset
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import check_output, write_text
 from lspd_bench.report import claims as claim_verdicts
+from lspd_bench.report import plots
 from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines
 from lspd_bench.report.html import PlotEntry, render_index
-from lspd_bench.ablate import store
 from lspd_bench.report.load import REFERENCE_FAMILIES, Reference, input_hw, load_matrix, load_references
 from lspd_bench.report.stats import (
     COST_KINDS,
@@ -47,7 +49,6 @@ from lspd_bench.report.tables import (
     render_markdown,
     stage_table,
 )
-from lspd_bench.report import plots
 
 
 def _headline(analysis: Analysis) -> str:
@@ -68,7 +69,7 @@ def _warnings(analysis: Analysis, extra: Sequence[str]) -> list[str]:
     out = []
     missing = [v for v in analysis.variants if not v.complete]
     if missing:
-        waiting = any(c.status in ("running", "pending") for v in missing for c in v.cells)
+        waiting = any(c.status in (Status.RUNNING, Status.PENDING) for v in missing for c in v.cells)
         state = "The matrix is not finished" if waiting else "Some cells failed"
         out.append(
             f"{state} ({status_line(analysis)}): {len(missing)} row(s) miss cells; their means cover the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from lspd_bench import __version__
+from lspd_bench.ablate.schema import Status
 from lspd_bench.report.load import Cell
 from lspd_bench.report.stats import (
     Analysis,
@@ -20,7 +21,7 @@ from lspd_bench.report.stats import (
     teacher_knobs_text,
     teachers,
 )
-from lspd_bench.report.tables import latency_conditions, conventions
+from lspd_bench.report.tables import conventions, latency_conditions
 
 
 def _distinct(cells: list[Cell], get: Callable[[Cell], Any]) -> str | None:
@@ -145,7 +146,7 @@ def status_line(analysis: Analysis) -> str:
     counts = analysis.matrix.status_counts()
     total = sum(counts.values())
     return f"{counts.get('done', 0)} of {total} cells done" + "".join(
-        f", {n} {s}" for s, n in counts.items() if s != "done"
+        f", {n} {s}" for s, n in counts.items() if s != Status.DONE
     )
 
 

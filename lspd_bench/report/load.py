@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from lspd_bench.ablate import schema, store
+from lspd_bench.ablate.schema import Status
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.evaluators import keeps_per_person
 from lspd_bench.train.files import METRICS_FILE, PER_PERSON_FILE
 
 #: Columns without which a ``results.csv`` is not one of ours.
 REQUIRED_COLUMNS = (schema.CELL, schema.STATUS, schema.RUN_DIR, schema.HEADLINE, "metric")
-DONE = "done"
+DONE = Status.DONE
 
 #: Model families that are comparison rows (reference markers on the Pareto plots), with display names.
 REFERENCE_FAMILIES = {"simplebaseline": "SimpleBaseline", "litehrnet": "Lite-HRNet", "hourglass": "Hourglass"}
@@ -178,7 +179,7 @@ def load_matrix(path: str | Path) -> Matrix:
         folder = root / (row[schema.RUN_DIR] or cell_id)
         cell = Cell(
             id=cell_id,
-            status=row[schema.STATUS] or "pending",
+            status=row[schema.STATUS] or Status.PENDING,
             error=row.get(schema.ERROR) or "",
             folder=folder,
             row=row,

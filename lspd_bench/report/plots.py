@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 from matplotlib.transforms import ScaledTranslation
 
+from lspd_bench.ablate.schema import Status
 from lspd_bench.config import Dataset, Distill
 from lspd_bench.fileio import write_bytes
 from lspd_bench.report.load import Reference, reference_label
@@ -557,7 +558,9 @@ def _mark_unfinished(
         if (panel_axis and v.axes.get(panel_axis) != panel) or (line_axis and v.axes.get(line_axis) != line):
             continue
         statuses = {c.status for c in v.cells}
-        status = next((s for s in ("running", "pending", "failed") if s in statuses), sorted(statuses)[0])
+        status = next(
+            (s for s in (Status.RUNNING, Status.PENDING, Status.FAILED) if s in statuses), sorted(statuses)[0]
+        )
         ax.annotate(
             status,
             (v.axes[axis], 0),

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from lspd_bench.ablate.schema import Status
 from lspd_bench.report.load import latency_runs
 from lspd_bench.report.stats import STAGE_GAP, Analysis, Delta, Stat, Variant, format_value, held_at_baseline
 
@@ -246,7 +247,7 @@ def table_notes(analysis: Analysis, rows: list[Variant]) -> list[str]:
     for v in rows:
         if v.delta is not None and v.delta.note:
             notes.append(f"{v.label(analysis.axes)}: Δ has {v.delta.note}.")
-        failed = [c for c in v.cells if c.status == "failed" and c.error]
+        failed = [c for c in v.cells if c.status == Status.FAILED and c.error]
         for c in failed:
             notes.append(f"{v.label(analysis.axes)}: cell {c.id} failed: {c.error}")
     return notes
