@@ -67,6 +67,23 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def try_lock(path: str | os.PathLike) -> Iterator[bool]:
+    """:func:`file_lock` if nobody holds it, without waiting: yields whether the block holds it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(path)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
 def check_output(path: str | os.PathLike, *, folder: bool, what: str = "output") -> Path:
     """Refuse, before anything is written, an output ``path`` that cannot be created: a part of it is a
     file, the path is a file where a folder is wanted (or the reverse), or its nearest existing folder is

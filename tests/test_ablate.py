@@ -35,6 +35,12 @@ def tiny_specs(tiny_synth, cache, epochs=1):
     ]
 
 
+def ablate_process(tiny_synth, cache, out, epochs: int, *options: str) -> list[str]:
+    """The command line of a two-cell ci matrix on the tiny benchmark, for a test that starts it as a process."""
+    matrix = ["--preset", "ci", "stages=1..2", *tiny_specs(tiny_synth, cache, epochs=epochs), "--out", str(out)]
+    return [sys.executable, "-m", "lspd_bench", "ablate", *matrix, *options, "--latency-min-time", "0", "--json"]
+
+
 def ablate(*args):
     return CliRunner().invoke(
         main, ["ablate", "--preset", "ci", "--latency-min-time", "0", *args], env={"COLUMNS": "200"}
@@ -277,23 +283,7 @@ def test_a_failing_cell_is_recorded_the_rest_run_and_the_exit_code_says_so(tiny_
 @pytest.mark.slow
 def test_sigkill_mid_run_loses_at_most_an_epoch_and_the_rerun_resumes(tiny_synth, tmp_path):
     out, cache = tmp_path / "m", tmp_path / "cache"
-    cmd = [
-        sys.executable,
-        "-m",
-        "lspd_bench",
-        "ablate",
-        "--preset",
-        "ci",
-        "stages=1..2",
-        *tiny_specs(tiny_synth, cache, epochs=8),
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        "--latency-min-time",
-        "0",
-        "--json",
-    ]
+    cmd = ablate_process(tiny_synth, cache, out, 8, "--jobs", "2")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     victim = None
@@ -329,25 +319,7 @@ def test_sigkill_mid_run_loses_at_most_an_epoch_and_the_rerun_resumes(tiny_synth
 def test_a_cell_whose_worker_is_killed_fails_alone(tiny_synth, tmp_path):
     """What the kernel's OOM killer does to a cell: SIGKILL its worker. The cell fails, the rest go on."""
     out, cache = tmp_path / "m", tmp_path / "cache"
-    cmd = [
-        sys.executable,
-        "-m",
-        "lspd_bench",
-        "ablate",
-        "--preset",
-        "ci",
-        "stages=1..2",
-        *tiny_specs(tiny_synth, cache, epochs=3),
-        "--out",
-        str(out),
-        "--jobs",
-        "1",
-        "--threads",
-        "1",
-        "--latency-min-time",
-        "0",
-        "--json",
-    ]
+    cmd = ablate_process(tiny_synth, cache, out, 3, "--jobs", "1", "--threads", "1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 120
     victim = None

@@ -45,18 +45,7 @@ def finished(tiny_synth, tmp_path_factory) -> Path:
     a few bad files. The battery runs in it as the working folder: its commands must leave it as it is."""
     world = tmp_path_factory.mktemp("finished")
     shutil.copytree(tiny_synth, world / "tiny")
-    r = invoke(
-        "ablate",
-        "--preset",
-        "ci",
-        "stages=1..2",
-        *tiny(world),
-        "--out",
-        str(world / "matrix"),
-        "--latency-min-time",
-        "0",
-        "--json",
-    )
+    r = rerun(world)
     assert r.exit_code == 0, r.output
     (world / "file").write_text("a plain file\n")
     (world / "latin1.yaml").write_bytes(NOT_UTF8)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lspd_bench.fileio import atomic_path, write_json
+from lspd_bench.fileio import atomic_path, try_lock, write_json
 
 
 def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -28,8 +28,6 @@ def test_a_failed_write_keeps_the_previous_version(tmp_path):
 
 
 def test_a_lock_is_exclusive_across_processes_and_freed_when_its_holder_is_killed(tmp_path):
-    from lspd_bench.ablate.store import try_lock
-
     lock = tmp_path / "cell" / ".lock"
     code = "import sys, time\nfrom lspd_bench.fileio import file_lock\nwith file_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)"
     holder = subprocess.Popen(

@@ -172,20 +172,8 @@ def test_an_executor_is_checked_by_its_registry_entry_before_any_work(tmp_path, 
 
 
 def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
-    r = CliRunner().invoke(
-        main,
-        [
-            "ablate",
-            "stages=1..2",
-            "distill=none,teacher",
-            "--preset",
-            "ci",
-            "--out",
-            str(tmp_path / "m"),
-            "--dry-run",
-            "--json",
-        ],
-    )
+    matrix = ["ablate", "stages=1..2", "distill=none,teacher", "--preset", "ci", "--out", str(tmp_path / "m")]
+    r = CliRunner().invoke(main, [*matrix, "--dry-run", "--json"])
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert [c["state"] for c in plan["cells"]] == ["new"] * 4
@@ -207,21 +195,7 @@ def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
     assert e["cells"] == pytest.approx(sum(c["estimate_s"] for c in plan["cells"]))
     assert not (tmp_path / "m").exists()  # a dry run writes nothing
 
-    quick = CliRunner().invoke(
-        main,
-        [
-            "ablate",
-            "stages=1..2",
-            "distill=none,teacher",
-            "--preset",
-            "ci",
-            "--out",
-            str(tmp_path / "m"),
-            "--dry-run",
-            "--no-calibrate",
-            "--json",
-        ],
-    )
+    quick = CliRunner().invoke(main, [*matrix, "--dry-run", "--no-calibrate", "--json"])
     assert json.loads(quick.stdout)["estimate_s"]["unknown"] == 6  # 4 cells, the dataset, the heatmaps
 
 

@@ -18,7 +18,7 @@ from lspd_bench.ablate.plan import data_key
 from lspd_bench.ablate.progress import CellRun, Display
 from lspd_bench.ablate.schema import Status
 from lspd_bench.config import RunConfig
-from lspd_bench.fileio import write_json
+from lspd_bench.fileio import file_lock, write_json
 
 #: The model every cell's latency is divided by (deploy model, same input size, same process).
 # Another family than the LSPD cells, so that a change to an LSPD block cannot slow the reference too.
@@ -63,7 +63,7 @@ def latency_phase(
     if not need:
         return
     display.emit(force=True)
-    with store.wait_lock(out / ".latency.lock"):
+    with file_lock(out / ".latency.lock"):
         while any(store.is_locked(r.dir) for r in runs):
             display.phase = "waiting for another process's cells before measuring latency"
             display.emit()

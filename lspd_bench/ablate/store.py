@@ -19,7 +19,6 @@ processes off the same cell. This module does not import torch (``--dry-run`` re
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -29,16 +28,14 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
-
-import filelock
+from typing import Any
 
 from lspd_bench.ablate import schema
 from lspd_bench.ablate.schema import Status
 from lspd_bench.config import MODEL_KNOBS, column_text
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.evaluators import evaluator
-from lspd_bench.fileio import atomic_path, file_lock, write_json
+from lspd_bench.fileio import atomic_path, file_lock, try_lock, write_json
 from lspd_bench.train.files import METRICS_FILE
 
 MATRIX_FILE = "matrix.json"
@@ -75,29 +72,6 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
 
 
 # --- locks ------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def try_lock(path: Path) -> Iterator[bool]:
-    """Hold an exclusive lock (``filelock``) on ``path`` for the block if nobody else does; yield whether held.
-
-    The operating system drops the lock when its holder dies, so a killed process never leaves a cell locked.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(path)
-    try:
-        lock.acquire(blocking=False)
-    except filelock.Timeout:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
-
-
-#: Hold an exclusive lock on a path for a block, waiting for it: the data layer's lock, shared.
-wait_lock = file_lock
 
 
 def cell_lock(cell_dir: Path):
@@ -213,7 +187,7 @@ def record_timing(cache: Path, section: str, key: str, seconds: float | None, **
     """Fold ``seconds`` into the running mean of ``section[key]`` (over the last ~10 values) and store the
     ``extra`` facts beside it; ``seconds=None`` stores only the facts."""
     path = Path(cache) / TIMINGS_FILE
-    with wait_lock(path.parent / f".{TIMINGS_FILE}.lock"):
+    with file_lock(path.parent / f".{TIMINGS_FILE}.lock"):
         data = read_timings(cache)
         part = data.setdefault(section, {})
         entry = {"seconds": None, "n": 0, **part.get(key, {}), **extra}
@@ -351,7 +325,7 @@ def write_results(out: Path, rows: list[dict[str, Any]], max_stages: int) -> dic
     df = results_frame(rows, max_stages)
     written: dict[str, str | None] = {"csv": str(out / RESULTS_CSV), "parquet": None}
     # One writer at a time, so that the CSV and the Parquet file always come from the same rows.
-    with wait_lock(out / f".{RESULTS_CSV}.lock"):
+    with file_lock(out / f".{RESULTS_CSV}.lock"):
         for stale in out.glob(".results.*.tmp"):  # a killed writer's (every writer holds this lock)
             stale.unlink(missing_ok=True)
         with atomic_path(out / RESULTS_CSV) as tmp:

@@ -88,6 +88,10 @@ class Point:
     variant: Variant
 
 
+#: How a series of seed means with ± std error bars is drawn (the axis plots and the stage plot).
+_SERIES_STYLE = {"markersize": 5.5, "lw": 1.5, "capsize": 2.5, "elinewidth": 0.9, "markeredgecolor": "white"}
+
+
 def cost_label(analysis: Analysis, kind: str) -> str:
     """The x-axis label of a Pareto plot, with units and conditions."""
     hw = analysis.constant("input_size")
@@ -428,11 +432,7 @@ def axis_figure(analysis: Analysis, axis: str) -> Figure | None:
                     yerr=err,
                     color=PALETTE[i % len(PALETTE)],
                     marker=MARKERS[i % len(MARKERS)],
-                    markersize=5.5,
-                    lw=1.5,
-                    capsize=2.5,
-                    elinewidth=0.9,
-                    markeredgecolor="white",
+                    **_SERIES_STYLE,
                     label=format_value(line) if line_axis else analysis.headline_name,
                 )
             ax.set_xticks(xs_order if all(isinstance(x, (int, float)) for x in xs_order) else [])
@@ -493,11 +493,7 @@ def stage_figure(analysis: Analysis) -> Figure | None:
                     yerr=[st.std or 0 for _, st in stats],
                     color=PALETTE[i % len(PALETTE)],
                     marker=MARKERS[i % len(MARKERS)],
-                    markersize=5.5,
-                    lw=1.5,
-                    capsize=2.5,
-                    elinewidth=0.9,
-                    markeredgecolor="white",
+                    **_SERIES_STYLE,
                     label=label,
                 )
             if deploy:
