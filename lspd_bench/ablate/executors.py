@@ -232,8 +232,6 @@ class LocalExecutor:
     import; one that dies (a crash, the OOM killer) fails its cell alone and is replaced.
     """
 
-    name = "local"
-
     def __init__(self, slots: int, threads: int):
         import multiprocessing
 
@@ -321,8 +319,6 @@ class InProcessExecutor:
     of the cell (a segfault, the OOM killer) ends the whole run — which resumes, like any other, on a rerun.
     """
 
-    name = "inprocess"
-
     def __init__(self, threads: int):
         self.slots = 1
         self.threads = threads
@@ -360,8 +356,6 @@ def _ray_cell(task: CellTask) -> dict[str, Any]:
 
 class RayExecutor:
     """Each cell a Ray task with ``threads`` CPUs (and ``gpus`` GPUs); results go to the shared folder."""
-
-    name = "ray"
 
     def __init__(self, slots: int, threads: int, gpus: float = 0, address: str | None = None):
         try:
@@ -408,8 +402,6 @@ class RayExecutor:
 
 class SubmititExecutor:
     """Each cell a submitit job: SLURM when ``sbatch`` is there (or ``cluster='slurm'``), else local."""
-
-    name = "submitit"
 
     def __init__(
         self,
