@@ -149,3 +149,42 @@ def paired_bootstrap(
     tail = min(int((deltas <= 0).sum()), int((deltas >= 0).sum()))
     p_value = min(1.0, 2.0 * (tail + 1) / (len(deltas) + 1))
     return {"delta": delta, "low": low, "high": high, "p_value": p_value, "n": n, "seed": seed, "level": level}
+
+
+def seed_variance_parts(
+    corrects, visible, exclude: tuple[int, ...] = MPII_EXCLUDED_FROM_MEAN
+) -> dict[str, float | int]:
+    """How much of the seed-to-seed spread of a PCKh Mean is the validation people, and how much the training.
+
+    ``corrects`` holds one ``N×J`` correctness array per seed of the same cell, all scored on the same people
+    (``visible``). With ``y[s, p]`` the correct joints of person ``p`` under seed ``s``, the Mean of seed ``s``
+    is ``100 × Σ_p y[s, p] / Σ visible``, and a two-way analysis of variance without replication,
+    ``y[s, p] = m + a[s] + b[p] + e[s, p]``, splits the variance of the seeds' Means into the training part
+    (the spread of ``a``: models that are better or worse on every person) and the people part (the
+    interaction ``e``: seeds that get different people right, which a larger validation split averages
+    out, as ``1 / N``).
+
+    Returns ``{"seeds", "people", "seed_sd", "training_sd", "people_sd", "people_share"}`` in points; the
+    two parts' variances add up to ``seed_sd²`` (the training part is clipped at 0 when the estimate is
+    negative). Needs two seeds or more.
+    """
+    corrects = [np.asarray(c, dtype=bool) for c in corrects]
+    if len(corrects) < 2:
+        raise InputError(f"the seed spread needs at least two seeds, got {len(corrects)}")
+    counts = [_per_person_counts(c, visible, exclude) for c in corrects]
+    y = np.stack([c for c, _ in counts])  # seeds × people
+    s, n = y.shape
+    scale = 100.0 * n / counts[0][1].sum()  # Mean = scale × the mean over people of y
+    seed_means = y.mean(axis=1)
+    residual = y - seed_means[:, None] - y.mean(axis=0)[None, :] + y.mean()
+    total = float(seed_means.var(ddof=1)) * scale**2
+    people = float((residual**2).sum() / ((s - 1) * (n - 1)) / n) * scale**2 if n > 1 else 0.0
+    people = min(people, total)
+    return {
+        "seeds": s,
+        "people": n,
+        "seed_sd": float(total**0.5),
+        "training_sd": float((total - people) ** 0.5),
+        "people_sd": float(people**0.5),
+        "people_share": float(people / total) if total > 0 else 0.0,
+    }
