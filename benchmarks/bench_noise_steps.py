@@ -71,7 +71,7 @@ def measure(preset: str, cell: list[str], out: Path, cache: Path) -> dict:
     for m in multiples:
         epochs = m * base_epochs
         with ThreadPoolExecutor(2) as pool:
-            seeds = list(pool.map(lambda s: run_one(preset, cell, epochs, s, 1, out, cache), range(n_seeds)))
+            seeds = list(pool.map(lambda s, e=epochs: run_one(preset, cell, e, s, 1, out, cache), range(n_seeds)))
         two = run_one(preset, cell, epochs, 0, 2, out, cache)
         parts = seed_variance_parts([r["correct"] for r in seeds], seeds[0]["visible"])
         move = two["headline"] - seeds[0]["headline"]

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from lspd_bench.errors import InputError
-from lspd_bench.evaluation.bootstrap import bootstrap_ci, paired_bootstrap, pckh_bootstrap_ci
+from lspd_bench.evaluation.bootstrap import (
+    bootstrap_ci,
+    paired_bootstrap,
+    paired_counts_bootstrap,
+    pckh_bootstrap_ci,
+    person_counts,
+    seed_variance_parts,
+)
 from lspd_bench.evaluation.pckh import pckh
 
 
@@ -89,3 +96,43 @@ def test_paired_difference_of_a_clearly_better_run():
 def test_bad_inputs_raise_input_error(call, message):
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_counts_summed_over_seeds_give_the_pooled_paired_interval():
+    """Summing each person's counts over seeds is the same statistic as laying the seeds' joints side by side."""
+    rng = np.random.default_rng(1)
+    visible = rng.random((300, 16)) < 0.9
+    seeds = [(rng.random((300, 16)) < 0.3, rng.random((300, 16)) < 0.35) for _ in range(3)]
+    side_by_side = paired_bootstrap(
+        np.concatenate([a for a, _ in seeds], 1),
+        np.concatenate([b for _, b in seeds], 1),
+        np.concatenate([visible] * 3, 1),
+        n=500,
+        seed=3,
+        exclude=tuple(j + 16 * k for k in range(3) for j in (6, 7)),
+    )
+    counts = [(person_counts(a, visible)[0], *person_counts(b, visible)) for a, b in seeds]
+    summed = paired_counts_bootstrap(*(sum(c[i] for c in counts) for i in range(3)), n=500, seed=3)
+    assert summed == side_by_side
+    with pytest.raises(InputError, match="one length"):
+        paired_counts_bootstrap(counts[0][0], counts[0][1][:10], counts[0][2])
+
+
+def test_seed_variance_parts_tell_training_from_validation_people():
+    rng = np.random.default_rng(0)
+    visible = np.ones((2000, 16), dtype=bool)
+    # Six seeds that differ only in which people they get right: the spread is all the people's.
+    same_model = [rng.random((2000, 16)) < 0.3 for _ in range(6)]
+    parts = seed_variance_parts(same_model, visible)
+    assert parts["people_share"] > 0.6 and parts["training_sd"] < 0.15
+    # Expected people SD of a Mean over 2000 × 14 joints at p = 0.3: 100·sqrt(0.21 / 28000) = 0.27 points.
+    assert parts["people_sd"] == pytest.approx(0.27, abs=0.06)
+    # Seeds 2 points apart on every person: the spread is the training's, and the SD of the offsets.
+    offsets = [0.20 + 0.02 * s for s in range(6)]
+    better = [rng.random((2000, 16)) < p for p in offsets]
+    parts = seed_variance_parts(better, visible)
+    assert parts["training_sd"] == pytest.approx(100 * np.std(offsets, ddof=1), abs=0.3)
+    assert parts["people_share"] < 0.02
+    assert parts["seed_sd"] ** 2 == pytest.approx(parts["training_sd"] ** 2 + parts["people_sd"] ** 2)
+    with pytest.raises(InputError, match="at least two seeds"):
+        seed_variance_parts(better[:1], visible)

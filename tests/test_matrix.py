@@ -13,7 +13,9 @@ from click.testing import CliRunner
 
 from lspd_bench.ablate import matrix as matrix_module
 from lspd_bench.ablate.matrix import PACKAGED_CATALOGUE, build_catalogue, load_matrix, model_catalogue, parse_spec
+from lspd_bench.ablate.plan import latency_seconds
 from lspd_bench.cli import main
+from lspd_bench.config import load_config
 from lspd_bench.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,6 +195,8 @@ def test_dry_run_lists_cells_shared_work_and_estimate(tmp_path, cache):
     e = plan["estimate_s"]
     assert e["wall"] == pytest.approx(e["shared"] + e["cells"] / plan["slots"] + e["latency"])
     assert e["cells"] == pytest.approx(sum(c["estimate_s"] for c in plan["cells"]))
+    # Two networks (stages 1 and 2): the distillation modes of one network share its latency measurement.
+    assert e["latency"] == pytest.approx(2 * latency_seconds([load_config(preset="ci")], 1.0))
     assert not (tmp_path / "m").exists()  # a dry run writes nothing
 
     quick = CliRunner().invoke(main, [*matrix, "--dry-run", "--no-calibrate", "--json"])

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from lspd_bench.evaluation.evaluators import evaluator
+from lspd_bench.evaluation.bootstrap import seed_variance_parts
 from lspd_bench.ablate import schema
 from lspd_bench.cli import main
 from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN, MPII_PCKH_GROUPS
@@ -761,6 +762,13 @@ def test_the_report_states_the_seed_noise_of_the_matrix_and_what_one_seed_interv
     noise = seed_noise(two)
     assert noise.sd == pytest.approx(np.sqrt(np.mean(per_row))) and (noise.rows, noise.df) == (8, 8)
     assert f"pooled SD of {noise.sd:.2f} points" in noise_line(two)
+    # Its people's part: each row's seed_variance_parts, pooled over the rows like the SD.
+    people = [seed_variance_parts([c.per_person()[0] for c in v.done], v.done[0].per_person()[1]) for v in two.variants]
+    assert noise.people_sd == pytest.approx(np.sqrt(np.mean([p["people_sd"] ** 2 for p in people])))
+    assert 0 < noise.people_sd <= noise.sd and noise.training_sd == pytest.approx(
+        np.sqrt(noise.sd**2 - noise.people_sd**2)
+    )
+    assert f"the validation people account for an SD of {noise.people_sd:.2f} points" in noise_line(two)
     # With the seed held: the residual of row + seed over the LSPD rows (references are comparison markers).
     grid = np.array(
         [[c.row["Mean"] for c in sorted(v.done, key=lambda c: c.row["seed"])] for v in two.variants if not v.reference]
@@ -772,7 +780,7 @@ def test_the_report_states_the_seed_noise_of_the_matrix_and_what_one_seed_interv
     one = write_fake_matrix(tmp_path / "one", seeds=(0,))
     summary = build_report(one, tmp_path / "report-one")
     md = (tmp_path / "report-one" / "report.md").read_text()
-    assert summary["seed_noise"]["sd"] is None
+    assert summary["seed_noise"]["sd"] is None and summary["seed_noise"]["training_sd"] is None
     assert "Training noise: not measured (one seed per row)" in md
     assert "[95% CI: people only, 1 seed: not training noise]" in md
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from lspd_bench.ablate import estimate, store
 from lspd_bench.ablate.executors import executor_kind
@@ -113,11 +113,13 @@ def describe_teacher(cfg: RunConfig) -> str:
     return f"{cfg.teacher}{size}, {epochs} epochs at lr {lr:g} ({cfg.teacher_targets} targets)"
 
 
-def latency_seconds_per_cell(min_time_s: float) -> float:
-    """A planning figure for the latency phase: three timings of at least ``min_time_s`` (the cell and the
-    reference taking turns count twice, the throughput once), each with a floor because a timing also has a
-    minimum number of calls, plus counting the MACs with every counter, which does not depend on the timing."""
-    return 3 * max(min_time_s, 0.3) + 6.0
+def latency_seconds(configs: Iterable[RunConfig], min_time_s: float) -> float:
+    """A planning figure for the latency phase of the cells ``configs``: one measurement per distinct network
+    (:func:`work_key`: cells that differ in training keys only, such as the seed or the distillation, share
+    it), each three timings of at least ``min_time_s`` (the cell and the reference taking turns count twice,
+    the throughput once) with a floor because a timing also has a minimum number of calls, plus counting the
+    MACs with every counter, which does not depend on the timing."""
+    return len({work_key(c) for c in configs}) * (3 * max(min_time_s, 0.3) + 6.0)
 
 
 # --- the dry run --------------------------------------------------------------------------------------
@@ -210,7 +212,7 @@ def dry_run(
     shared = _shared_plan([c for c, e in todo if e["state"] != Status.TRAINED], timings, calibrate)
     unknown += sum(1 for s in shared if s["estimate_s"] is None)
     shared_seconds = sum(s["estimate_s"] or 0.0 for s in shared)
-    latency = len(todo) * latency_seconds_per_cell(latency_min_time_s) if todo else 0.0
+    latency = latency_seconds((c.config for c, _ in todo), latency_min_time_s)
     return {
         **summary_head(matrix, out, executor, slots, per_cell, cells, "state"),
         "shared": shared,

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from lspd_bench.ablate import store
 from lspd_bench.ablate.matrix import Cell
-from lspd_bench.ablate.plan import latency_seconds_per_cell
+from lspd_bench.ablate.plan import latency_seconds
 from lspd_bench.ablate.schema import Status
 
 #: Receives the run's events (a live view).
@@ -119,7 +119,7 @@ class Display:
                     left += mean_rate * r.cell.config.epochs
                 else:
                     return None
-        profiling = sum(
-            1 for r in self.runs if r.state in (Status.PENDING, Status.RUNNING, Status.BUSY, Status.TRAINED)
-        )
-        return left / self.slots + profiling * latency_seconds_per_cell(self.min_time_s)
+        profiling = [
+            r.cell.config for r in self.runs if r.state in (Status.PENDING, Status.RUNNING, Status.BUSY, Status.TRAINED)
+        ]
+        return left / self.slots + latency_seconds(profiling, self.min_time_s)

@@ -77,7 +77,11 @@ def bootstrap_ci(
     return _interval(_ratio_bootstrap(w * values, w, n, seed, level))
 
 
-def _per_person_counts(correct, visible, exclude) -> tuple[np.ndarray, np.ndarray]:
+def person_counts(
+    correct, visible, exclude: tuple[int, ...] = MPII_EXCLUDED_FROM_MEAN
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per person, the correct and the visible joints that the PCKh Mean counts (all but ``exclude``: pelvis
+    and thorax by default): the Mean is ``100 × Σ correct / Σ visible`` over the people."""
     correct = np.asarray(correct, dtype=bool)
     visible = np.asarray(visible, dtype=bool)
     if correct.ndim != 2 or correct.shape != visible.shape or correct.shape[0] == 0:
@@ -110,7 +114,7 @@ def pckh_bootstrap_ci(
         visible: ``N×J`` bool, joint not missing (``PCKhResult.visible``).
     """
     _check_run(n, level)
-    c, v = _per_person_counts(correct, visible, exclude)
+    c, v = person_counts(correct, visible, exclude)
     return _interval(_ratio_bootstrap(100.0 * c, v, n, seed, level))
 
 
@@ -134,13 +138,26 @@ def paired_bootstrap(
         the number of resampled differences on the far side of 0 (``d ≤ 0`` or ``d ≥ 0``, the smaller);
         1.0 for identical runs, never below ``2 / (n + 1)``.
     """
-    _check_run(n, level)
     a_correct = np.asarray(a_correct, dtype=bool)
     b_correct = np.asarray(b_correct, dtype=bool)
     if a_correct.shape != b_correct.shape:
         raise InputError(f"the two runs must cover the same people and joints: {a_correct.shape} vs {b_correct.shape}")
-    ca, v = _per_person_counts(a_correct, visible, exclude)
-    cb, _ = _per_person_counts(b_correct, visible, exclude)
+    ca, v = person_counts(a_correct, visible, exclude)
+    cb, _ = person_counts(b_correct, visible, exclude)
+    return paired_counts_bootstrap(ca, cb, v, n=n, seed=seed, level=level)
+
+
+def paired_counts_bootstrap(
+    a_counts, b_counts, visible_counts, n: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
+    """:func:`paired_bootstrap` from per-person counts (:func:`person_counts`; summed over seeds, the
+    statistic is the Mean difference pooled over them)."""
+    _check_run(n, level)
+    ca, cb, v = (np.asarray(x, dtype=np.float64) for x in (a_counts, b_counts, visible_counts))
+    if not ca.shape == cb.shape == v.shape or ca.ndim != 1 or v.sum() <= 0:
+        raise InputError(
+            f"per-person counts must be three 1-D arrays of one length, got {ca.shape}, {cb.shape}, {v.shape}"
+        )
     delta = float(100.0 * (ca.sum() - cb.sum()) / v.sum())
     result = _ratio_bootstrap(100.0 * (ca - cb), v, n, seed, level)
     low, high = _interval(result)
@@ -171,7 +188,7 @@ def seed_variance_parts(
     corrects = [np.asarray(c, dtype=bool) for c in corrects]
     if len(corrects) < 2:
         raise InputError(f"the seed spread needs at least two seeds, got {len(corrects)}")
-    counts = [_per_person_counts(c, visible, exclude) for c in corrects]
+    counts = [person_counts(c, visible, exclude) for c in corrects]
     y = np.stack([c for c, _ in counts])  # seeds × people
     s, n = y.shape
     scale = 100.0 * n / counts[0][1].sum()  # Mean = scale × the mean over people of y

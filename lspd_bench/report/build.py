@@ -282,6 +282,7 @@ def _summary(
         }
 
     matrix = analysis.matrix
+    noise = seed_noise(analysis)
     return {
         "matrix": str(matrix.root),
         "out": str(out),
@@ -297,7 +298,7 @@ def _summary(
         "warnings": warnings,
         "claims": claims,
         "teachers": teachers(analysis),
-        "seed_noise": dataclasses.asdict(seed_noise(analysis)),
+        "seed_noise": {**dataclasses.asdict(noise), "training_sd": noise.training_sd},
     }
 
 

@@ -34,8 +34,8 @@ import numpy as np
 
 from lspd_bench.ablate import schema
 from lspd_bench.ablate.claims import COSTS, STAGE, Claim, Context, contexts, label_text, norm, parse_claim, validate
-from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
+from lspd_bench.evaluation.bootstrap import person_counts
 from lspd_bench.evaluation.evaluators import keeps_per_person
 from lspd_bench.report.load import Cell, Matrix
 
@@ -139,9 +139,7 @@ def verdict_of(interval: Interval, threshold: float) -> tuple[str, str]:
 
 def _people(correct: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """Per-person linearised PCKh Mean (points): mean over people equals the visible-weighted Mean."""
-    keep = [j for j in range(correct.shape[1]) if not (correct.shape[1] == 16 and j in MPII_EXCLUDED_FROM_MEAN)]
-    c = correct[:, keep].sum(1).astype(np.float64)
-    v = visible[:, keep].sum(1).astype(np.float64)
+    c, v = person_counts(correct, visible)
     head = 100.0 * c.sum() / v.sum()
     return head + 100.0 * (c - head / 100.0 * v) / v.mean()
 

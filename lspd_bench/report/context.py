@@ -114,6 +114,12 @@ def noise_line(analysis: Analysis) -> str:
         f"up to {noise.seeds} seeds, df {noise.df}). The tables' Δ intervals cover the sampling of people "
         "only (the ± is the seeds'); the claims' intervals cover seeds and people."
     )
+    if noise.people_sd is not None:
+        text += (
+            f" Of that spread, the validation people account for an SD of {noise.people_sd:.2f} points (which "
+            "people each seed's model gets right; a larger validation split shrinks it) and the training for "
+            f"{noise.training_sd:.2f} (more seeds or longer training shrink it); the two add as variances."
+        )
     held, df = held_seed_noise(analysis)
     if held is not None:
         text += (

@@ -15,10 +15,9 @@ import numpy as np
 
 from lspd_bench.ablate import schema, store
 from lspd_bench.config import NUMERIC_KEYS, Metric
-from lspd_bench.data.keypoints import MPII_EXCLUDED_FROM_MEAN
 from lspd_bench.errors import InputError
-from lspd_bench.evaluation.bootstrap import paired_bootstrap
-from lspd_bench.evaluation.evaluators import Evaluator, evaluator
+from lspd_bench.evaluation.bootstrap import paired_counts_bootstrap, person_counts, seed_variance_parts
+from lspd_bench.evaluation.evaluators import Evaluator, evaluator, keeps_per_person
 from lspd_bench.report.load import REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric
 from lspd_bench.train.files import PER_PERSON_FILE
 
@@ -178,6 +177,16 @@ class SeedNoise:
     df: int
     rows: int
     seeds: int  # the most seeds a row finished
+    #: The part of ``sd`` that is which validation people each seed's model gets right (pooled like ``sd``
+    #: from :func:`~lspd_bench.evaluation.bootstrap.seed_variance_parts`); the rest is the training's. None
+    #: when a row's cells keep no per-person data.
+    people_sd: float | None = None
+
+    @property
+    def training_sd(self) -> float | None:
+        if self.sd is None or self.people_sd is None:
+            return None
+        return float(np.sqrt(max(0.0, self.sd**2 - self.people_sd**2)))
 
 
 def pooled_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, int, int]:
@@ -227,11 +236,23 @@ def accuracy_noise(analysis: Analysis) -> float | None:
 
 
 def seed_noise(analysis: Analysis) -> SeedNoise:
-    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`)."""
-    groups = [[_num(c.row.get(analysis.headline)) for c in v.done] for v in analysis.variants]
-    groups = [[x for x in g if np.isfinite(x)] for g in groups]
-    sd, df, rows = pooled_sd(groups)
-    return SeedNoise(sd, df, rows, max((len(g) for g in groups), default=0))
+    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`), and its people's part."""
+    rows = [[c for c in v.done if np.isfinite(_num(c.row.get(analysis.headline)))] for v in analysis.variants]
+    sd, df, used = pooled_sd([[_num(c.row.get(analysis.headline)) for c in r] for r in rows])
+    parts = [(len(r) - 1, _people_variance(r)) for r in rows if len(r) >= 2]
+    people = None
+    if df and all(v is not None for _, v in parts):
+        people = min(float(np.sqrt(sum(n * v for n, v in parts) / df)), sd)  # each row's part is at most its SD
+    return SeedNoise(sd, df, used, max((len(r) for r in rows), default=0), people)
+
+
+def _people_variance(cells: list[Cell]) -> float | None:
+    """The people's part of one row's seed variance (points²); None unless every seed kept per-person data
+    on the same people."""
+    kept = [c.per_person() if keeps_per_person(c.row.get("metric")) else None for c in cells]
+    if any(k is None for k in kept) or any(not np.array_equal(k[1], kept[0][1]) for k in kept):
+        return None
+    return seed_variance_parts([k[0] for k in kept], kept[0][1])["people_sd"] ** 2
 
 
 def teachers(analysis: Analysis) -> list[dict[str, Any]]:
@@ -357,8 +378,8 @@ def paired_delta(variant: Variant, baseline: Variant, headline: str, metric: str
     """``variant − baseline`` headline difference with a paired-bootstrap 95% interval (points).
 
     Seeds are paired by value (seed s of the variant with seed s of the baseline); only seeds both rows
-    finished count. For PCKh the per-person correctness of all paired seeds is laid side by side (N ×
-    16·S), so each bootstrap resample draws people and keeps every seed of a drawn person: the statistic
+    finished count. For PCKh each person's counted joints are summed over the paired seeds, so each bootstrap
+    resample draws people and keeps every seed of a drawn person: the statistic
     is the PCKh Mean difference pooled over the seeds, which equals the mean of the per-seed differences
     (every seed scores the same people). The interval covers the sampling of validation people, not the
     seed-to-seed training noise (that is the ± std of the rows).
@@ -382,14 +403,11 @@ def paired_delta(variant: Variant, baseline: Variant, headline: str, metric: str
         if a[0].shape != b[0].shape or not np.array_equal(a[1], b[1]):
             return Delta(point, None, None, None, seeds, "no interval: the per-person files cover different people")
         pairs.append((a[0], b[0], b[1]))
-    joints = pairs[0][0].shape[1]
     if any(p[0].shape != pairs[0][0].shape for p in pairs):
         return Delta(point, None, None, None, seeds, "no interval: seeds scored different numbers of people")
-    a_correct = np.concatenate([p[0] for p in pairs], axis=1)
-    b_correct = np.concatenate([p[1] for p in pairs], axis=1)
-    visible = np.concatenate([p[2] for p in pairs], axis=1)
-    exclude = tuple(j + joints * k for k in range(len(pairs)) for j in MPII_EXCLUDED_FROM_MEAN if j < joints)
-    res = paired_bootstrap(a_correct, b_correct, visible, n=n_boot, seed=BOOTSTRAP_SEED, exclude=exclude)
+    counts = [(person_counts(a, v)[0], *person_counts(b, v)) for a, b, v in pairs]
+    a_sum, b_sum, v_sum = (sum(c[i] for c in counts) for i in range(3))
+    res = paired_counts_bootstrap(a_sum, b_sum, v_sum, n=n_boot, seed=BOOTSTRAP_SEED)
     return Delta(res["delta"], res["low"], res["high"], res["p_value"], seeds)
 
 
