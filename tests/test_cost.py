@@ -49,6 +49,20 @@ def test_counters_agree_on_a_hand_counted_convolution():
     assert "backend=aten" in counts["ptflops-aten"].library
 
 
+def test_every_count_carries_a_declared_counter_and_has_its_results_column():
+    from lspd_bench.ablate.schema import COST_COLUMNS, MAC_COLUMNS
+    from lspd_bench.cost.counters import COUNTERS
+
+    assert [c.counter for c in count_macs(ConvBnRelu(), (32, 32))] == [c.id for c in COUNTERS]
+    assert list(MAC_COLUMNS.values()) == [
+        "gmacs_fvcore",
+        "gmacs_conv_linear",
+        "gmacs_ptflops_pytorch",
+        "gmacs_ptflops_aten",
+    ]  # the results table's columns: renaming one breaks every stored baseline
+    assert set(MAC_COLUMNS.values()) <= set(COST_COLUMNS)
+
+
 @pytest.mark.parametrize("name", ["lspd-xs", "simplebaseline-mbv2"])  # plain and transposed convolutions
 def test_the_matrix_checks_hook_count_is_fvcores_conv_and_linear_figure(name):
     from lspd_bench.cost.macs import fvcore_count, layer_macs

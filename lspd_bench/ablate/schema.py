@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS, KIND_OF
+from lspd_bench.cost.counters import COUNTERS
 from lspd_bench.evaluation import evaluators
 
 
@@ -63,12 +64,7 @@ HEADLINE = "headline"  # the evaluator's headline (PCKh Mean, AP), percent, of t
 STAGE_HEADLINE = "stage{k}_headline"  # the same figure for every stage k = 1..K
 
 #: The MAC counters of ``lspd_bench.cost.count_macs`` (``report --counter``) and their columns.
-MAC_COLUMNS = {
-    "fvcore": "gmacs_fvcore",
-    "conv+linear": "gmacs_conv_linear",
-    "ptflops-pytorch": "gmacs_ptflops_pytorch",
-    "ptflops-aten": "gmacs_ptflops_aten",
-}
+MAC_COLUMNS = {c.id: c.column for c in COUNTERS}
 #: Cost (deploy model unless stated; MACs at batch 1 and the run's input size).
 COST_COLUMNS = (
     "params_full",

@@ -7,6 +7,7 @@ import click
 from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_progress, stdout_console
 from lspd_bench.cli.profile import parse_hw
 from lspd_bench.ablate.store import ZOO_TABLE
+from lspd_bench.cost.counters import COUNTERS
 
 
 @main.command("zoo")
@@ -50,21 +51,16 @@ def print_zoo(results: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="Model zoo: deploy models, batch 1, eval mode (GMACs = 10^9 multiply-accumulates)")
-    for col in (
-        "model",
-        "input",
-        "params full (M)",
-        "params deploy (M)",
-        "fvcore",
-        "conv+linear",
-        "ptflops pytorch",
-        "ptflops aten",
-    ):
+    for col in ("model", "input", "params full (M)", "params deploy (M)", *(c.id for c in COUNTERS)):
         table.add_column(col, justify="right" if col not in ("model", "input") else "left")
     if any("latency" in r for r in results):
         table.add_column("median ms (1 thr)", justify="right")
     for r in results:
-        gmacs = [f"{m['gmacs']:.3f}" if m["macs"] is not None else f"failed: {m['error']}" for m in r["macs"]]
+        counts = {m["counter"]: m for m in r["macs"]}
+        gmacs = [
+            f"{m['gmacs']:.3f}" if m["macs"] is not None else f"failed: {m['error']}"
+            for m in (counts[c.id] for c in COUNTERS)
+        ]
         row = [
             r["model"],
             "x".join(map(str, r["input"])),

@@ -1,21 +1,32 @@
-"""Cost of a model: parameters, MACs (fvcore, ptflops), latency, throughput and peak memory."""
+"""Cost of a model: parameters, MACs (fvcore, ptflops), latency, throughput and peak memory.
 
-from lspd_bench.cost.latency import LatencyResult, Ratio, measure_latencies, measure_latency, measure_ratio
-from lspd_bench.cost.macs import MacCount, count_macs
-from lspd_bench.cost.memory import peak_forward_memory
-from lspd_bench.cost.params import architecture_hash, count_params
-from lspd_bench.cost.profile import profile_model
+The names below load their module (and torch) on first use, so that ``lspd_bench.cost.counters`` stays
+importable without torch.
+"""
 
-__all__ = [
-    "LatencyResult",
-    "MacCount",
-    "Ratio",
-    "architecture_hash",
-    "count_macs",
-    "count_params",
-    "measure_latencies",
-    "measure_latency",
-    "measure_ratio",
-    "peak_forward_memory",
-    "profile_model",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "LatencyResult": "latency",
+    "Ratio": "latency",
+    "measure_latencies": "latency",
+    "measure_latency": "latency",
+    "measure_ratio": "latency",
+    "MacCount": "macs",
+    "count_macs": "macs",
+    "peak_forward_memory": "memory",
+    "architecture_hash": "params",
+    "count_params": "params",
+    "profile_model": "profile",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

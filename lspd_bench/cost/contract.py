@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from lspd_bench.cost.counters import CONV_LINEAR, COUNTERS
 from lspd_bench.cost.macs import count_macs
 from lspd_bench.cost.params import count_params
 from lspd_bench.errors import InputError
@@ -35,12 +36,8 @@ from lspd_bench.plugins import first_line
 SIZES = ((256, 192), (128, 96))
 #: How close ``deploy()``'s heatmaps must be to the full model's stage (``torch.allclose``).
 DEPLOY_RTOL, DEPLOY_ATOL = 1e-4, 1e-5
-#: The MAC counters the results table records, by the name the findings give them.
-COUNTERS = {
-    "fvcore": "fvcore",
-    "ptflops-pytorch": "ptflops (pytorch backend)",
-    "ptflops-aten": "ptflops (aten backend)",
-}
+#: The MAC counters that count every operator (fvcore's conv-and-linear figure leaves some out by design).
+FULL_COUNTERS = tuple(c for c in COUNTERS if c is not CONV_LINEAR)
 #: Uncounted operators a finding names before it says "N more".
 _SHOWN = 4
 
@@ -190,9 +187,9 @@ def _deploy(model: nn.Module, x: torch.Tensor, outputs: list[torch.Tensor]) -> t
 def _counters(deployed: nn.Module, size: tuple[int, int]) -> list[Finding]:
     findings = []
     counts = {c.counter: c for c in count_macs(deployed, size)}
-    for counter, label in COUNTERS.items():
-        c = counts[counter]
-        check = f"{label} counts the deploy model"
+    for counter in FULL_COUNTERS:
+        c = counts[counter.id]
+        check = f"{counter.title} counts the deploy model"
         if c.macs is None or c.macs <= 0:
             findings.append(Finding(check, False, c.error or f"it counts {c.macs} MACs"))
             continue

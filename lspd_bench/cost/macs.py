@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
+from lspd_bench.cost.counters import CONV_LINEAR, FVCORE, PTFLOPS
+
 #: fvcore operator names that are convolutions or linear maps: the "conv and linear only" figure.
 CONV_LINEAR_OPS = frozenset({"conv", "linear", "matmul", "addmm", "bmm", "einsum"})
 
@@ -32,7 +34,7 @@ class MacCount:
     module the counter met but did not count to how often it met it.
     """
 
-    counter: str  # short id: fvcore | ptflops-pytorch | ptflops-aten | conv+linear (fvcore)
+    counter: str  # its id (lspd_bench.cost.counters)
     library: str  # the library and version that produced the figure
     counts: str  # what this counter includes, in a few words
     macs: int | None
@@ -109,13 +111,13 @@ def fvcore_count(model: nn.Module, x: torch.Tensor) -> tuple[MacCount, MacCount]
     except Exception as exc:  # a counter failing is a result to show, not a crash
         failed = dict(library=library, macs=None, error=f"{type(exc).__name__}: {exc}")
         return (
-            MacCount("fvcore", counts="fvcore default handles", **failed),
-            MacCount("conv+linear", counts="conv and linear ops only (fvcore)", **failed),
+            MacCount(FVCORE.id, counts="fvcore default handles", **failed),
+            MacCount(CONV_LINEAR.id, counts="conv and linear ops only (fvcore)", **failed),
         )
     conv_linear = {k: v for k, v in by_op.items() if k in CONV_LINEAR_OPS}
     return (
         MacCount(
-            "fvcore",
+            FVCORE.id,
             library,
             "conv (no bias), linear, matmul, batch_norm, upsample, adaptive pool; ReLU ignored by design",
             total,
@@ -123,7 +125,7 @@ def fvcore_count(model: nn.Module, x: torch.Tensor) -> tuple[MacCount, MacCount]
             by_op,
         ),
         MacCount(
-            "conv+linear",
+            CONV_LINEAR.id,
             library,
             "conv and linear ops only (fvcore's conv/linear/matmul handles)",
             sum(conv_linear.values()),
@@ -260,7 +262,7 @@ def ptflops_count(model: nn.Module, x: torch.Tensor, backend: str) -> MacCount:
         )
     if macs is None:
         lines = [ln for ln in log.getvalue().splitlines() if ln.strip()]
-        return MacCount(f"ptflops-{backend}", library, counts, None, error=lines[-1] if lines else "failed")
+        return MacCount(PTFLOPS[backend].id, library, counts, None, error=lines[-1] if lines else "failed")
     text = log.getvalue()
     if backend == "pytorch":
         leaf_types = {type(m).__name__ for m in work.modules() if not list(m.children())}
@@ -271,7 +273,7 @@ def ptflops_count(model: nn.Module, x: torch.Tensor, backend: str) -> MacCount:
         skipped.update(_ptflops_pytorch_uncounted(work, x))
     else:
         skipped = dict(Counter(re.findall(r"Warning: (\S+) operation is treated as a zero-op", text)))
-    return MacCount(f"ptflops-{backend}", library, counts, int(macs), dict(sorted(skipped.items())))
+    return MacCount(PTFLOPS[backend].id, library, counts, int(macs), dict(sorted(skipped.items())))
 
 
 def count_macs(model: nn.Module, input_hw: tuple[int, int], device: str | torch.device = "cpu") -> list[MacCount]:

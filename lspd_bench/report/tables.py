@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from lspd_bench.ablate.schema import Status
+from lspd_bench.cost.counters import COUNTERS, FVCORE
 from lspd_bench.report.load import latency_runs
 from lspd_bench.report.stats import STAGE_GAP, Analysis, Delta, Stat, Variant, format_value, held_at_baseline
 
@@ -202,15 +203,10 @@ def _counter_library(analysis: Analysis) -> str:
         for m in (c.cost or {}).get("macs") or []:
             if m.get("counter") == analysis.counter and m.get("library") and m["library"] not in libs:
                 libs.append(m["library"])
-    names = {
-        "conv+linear": "fvcore (convolution and linear layers only)",
-        "ptflops-pytorch": "ptflops (backend pytorch)",
-        "ptflops-aten": "ptflops (backend aten)",
-    }
-    label = names.get(analysis.counter, analysis.counter)
+    label = next((c.title for c in COUNTERS if c.id == analysis.counter), analysis.counter)
     if not libs:
         return label
-    return ", ".join(libs) if analysis.counter == "fvcore" else f"{label}, {', '.join(libs)}"
+    return ", ".join(libs) if analysis.counter == FVCORE.id else f"{label}, {', '.join(libs)}"
 
 
 def _input(analysis: Analysis) -> str:
