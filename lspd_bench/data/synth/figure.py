@@ -23,8 +23,8 @@ from lspd_bench.data.synth.config import MAX_OCCLUDERS, SynthConfig
 
 #: The figure's joints: MPII's 16 (in MPII order) plus the COCO face joints.
 BODY_JOINTS: tuple[str, ...] = MPII_JOINTS + ("nose", "l_eye", "r_eye", "l_ear", "r_ear")
-_J = {name: i for i, name in enumerate(BODY_JOINTS)}
-COCO_FROM_BODY = np.array([_J[name] for name in COCO_JOINTS])
+JOINT_INDEX = {name: i for i, name in enumerate(BODY_JOINTS)}
+COCO_FROM_BODY = np.array([JOINT_INDEX[name] for name in COCO_JOINTS])
 COCO_KEYPOINT_NAMES = tuple(n.replace("l_", "left_").replace("r_", "right_") for n in COCO_JOINTS)
 
 
@@ -63,14 +63,14 @@ _OWN_PARTS: dict[str, tuple[int, ...]] = {
     "l_ear": (HEAD, HAIR),
     "r_ear": (HEAD, HAIR),
 }
-_OWN_TABLE = np.zeros((len(BODY_JOINTS), 256), dtype=bool)
+OWN_TABLE = np.zeros((len(BODY_JOINTS), 256), dtype=bool)
 for _name, _parts in _OWN_PARTS.items():
-    _OWN_TABLE[_J[_name], 0] = True  # a joint on the background is not covered by anything
-    _OWN_TABLE[_J[_name], list(_parts)] = True
+    OWN_TABLE[JOINT_INDEX[_name], 0] = True  # a joint on the background is not covered by anything
+    OWN_TABLE[JOINT_INDEX[_name], list(_parts)] = True
 
 # Lookup tables indexed by part id (a part map indexed with them is one NumPy gather).
 # Outline groups: a contour is drawn where the group changes (not between segments of one limb).
-_GROUP_TABLE = np.zeros(256, dtype=np.uint8)
+GROUP_TABLE = np.zeros(256, dtype=np.uint8)
 for _pid, _group in {
     TORSO: 1,
     NECK: 2,
@@ -89,11 +89,11 @@ for _pid, _group in {
     L_SHIN: 6,
     L_FOOT: 6,
 }.items():
-    _GROUP_TABLE[_pid] = _group
-_GROUP_TABLE[OCCLUDER_ID : OCCLUDER_ID + MAX_OCCLUDERS] = 10 + np.arange(MAX_OCCLUDERS)
+    GROUP_TABLE[_pid] = _group
+GROUP_TABLE[OCCLUDER_ID : OCCLUDER_ID + MAX_OCCLUDERS] = 10 + np.arange(MAX_OCCLUDERS)
 # The person's silhouette: every body part (255), not the background or occluders (0).
-_PERSON_TABLE = np.zeros(256, dtype=np.uint8)
-_PERSON_TABLE[1:N_PARTS] = 255
+PERSON_TABLE = np.zeros(256, dtype=np.uint8)
+PERSON_TABLE[1:N_PARTS] = 255
 
 # Standing proportions (fractions of height) and half-widths.
 _LENGTHS = {
@@ -119,7 +119,7 @@ _RADII = {
     "neck": (0.024, 0.024),
 }
 
-_SKIN_TONES = np.array(
+SKIN_TONES = np.array(
     [
         [255, 224, 196],
         [241, 194, 150],
@@ -134,22 +134,22 @@ _SKIN_TONES = np.array(
     ],
     dtype=np.float64,
 )
-_HAIR_COLOURS = np.array(
+HAIR_COLOURS = np.array(
     [[25, 20, 18], [55, 38, 25], [100, 68, 40], [190, 160, 100], [150, 145, 140], [125, 60, 30], [40, 30, 28]],
     dtype=np.float64,
 )
 
 
-def _rgb(hue: float, sat: float, val: float) -> tuple[int, int, int]:
+def rgb(hue: float, sat: float, val: float) -> tuple[int, int, int]:
     r, g, b = colorsys.hsv_to_rgb(hue % 1.0, sat, val)
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _random_colour(rng: np.random.Generator, sat=(0.15, 0.9), val=(0.15, 0.95)) -> tuple[int, int, int]:
-    return _rgb(rng.random(), rng.uniform(*sat), rng.uniform(*val))
+def random_colour(rng: np.random.Generator, sat=(0.15, 0.9), val=(0.15, 0.95)) -> tuple[int, int, int]:
+    return rgb(rng.random(), rng.uniform(*sat), rng.uniform(*val))
 
 
-def _jitter(rng: np.random.Generator, colour, amount: float = 12.0) -> tuple[int, int, int]:
+def jitter(rng: np.random.Generator, colour, amount: float = 12.0) -> tuple[int, int, int]:
     c = np.clip(np.asarray(colour, dtype=np.float64) + rng.uniform(-amount, amount, 3), 0, 255)
     return tuple(int(v) for v in c)
 
@@ -221,7 +221,7 @@ def _sample_legs(rng: np.random.Generator, hard: bool) -> list[tuple[float, floa
 
 
 @dataclass
-class _Figure:
+class Figure:
     """The figure in 2-D (person-local units before placement)."""
 
     joints: np.ndarray  # len(BODY_JOINTS)×2
@@ -246,7 +246,7 @@ def _circle(n: int) -> np.ndarray:
     return np.stack([np.cos(t), np.sin(t)], 1)
 
 
-def _capsule(p1: np.ndarray, p2: np.ndarray, r1: float, r2: float, n: int = 7) -> np.ndarray:
+def capsule(p1: np.ndarray, p2: np.ndarray, r1: float, r2: float, n: int = 7) -> np.ndarray:
     """Polygon of a tapered capsule from p1 (radius r1) to p2 (radius r2)."""
     dx, dy = float(p2[0] - p1[0]), float(p2[1] - p1[1])
     length = math.hypot(dx, dy)
@@ -256,7 +256,7 @@ def _capsule(p1: np.ndarray, p2: np.ndarray, r1: float, r2: float, n: int = 7) -
     return np.concatenate([p2 + r2 * (front @ rot), p1 + r1 * (back @ rot)])
 
 
-def _ellipse(center: np.ndarray, a: float, b: float, angle: float, n: int = 24) -> np.ndarray:
+def ellipse(center: np.ndarray, a: float, b: float, angle: float, n: int = 24) -> np.ndarray:
     """Polygon of an ellipse with semi-axes a (along ``angle``, radians) and b (across)."""
     ca, sa = math.cos(angle), math.sin(angle)
     return center + (_circle(n) * (a, b)) @ np.array([[ca, sa], [-sa, ca]])
@@ -279,7 +279,7 @@ def _clip_halfplane(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.n
     return np.array(out)
 
 
-def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
+def build_figure(rng: np.random.Generator, cfg: SynthConfig) -> Figure:
     """Sample body proportions and a pose within joint limits, and project the figure to 2-D."""
     L = {k: v * _clamp(rng.normal(1, 0.06), 0.85, 1.15) for k, v in _LENGTHS.items()}
     L["head"] *= _clamp(rng.normal(1, 0.06), 0.88, 1.15)
@@ -370,7 +370,7 @@ def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
     parts: list[tuple[float, int, np.ndarray]] = []
 
     def limb(part: int, a3: np.ndarray, b3: np.ndarray, a2, b2, radius, bias: float) -> None:
-        parts.append((0.5 * (depth(a3) + depth(b3)) + bias, part, _capsule(a2, b2, radius[0], radius[1])))
+        parts.append((0.5 * (depth(a3) + depth(b3)) + bias, part, capsule(a2, b2, radius[0], radius[1])))
 
     # Torso: a slab whose projected half-width blends its width and its depth with the yaw.
     axis = P["thorax"] - P["pelvis"]
@@ -456,7 +456,7 @@ def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
     head_c2 = project(head_c3)
     head_axis2 = project(head_dir)
     head_angle = math.atan2(head_axis2[1], head_axis2[0]) if np.linalg.norm(head_axis2) > 0.3 else up_angle
-    head_poly = _ellipse(head_c2, hb, ha, head_angle)
+    head_poly = ellipse(head_c2, hb, ha, head_angle)
     # Hair covers the top and, as the head turns away, the back of the head.
     face2 = left * sy
     hair_normal = _unit(np.array([math.cos(head_angle), math.sin(head_angle)]) - 1.1 * face2)
@@ -467,6 +467,6 @@ def _build_figure(rng: np.random.Generator, cfg: SynthConfig) -> _Figure:
         # Hair lies inside the head outline, so drawing it right after the head clips it to the head.
         parts.append((head_depth + 0.02, HAIR, hair_poly))
     eyes = [P[k] for k in ("r_eye", "l_eye") if face_visible[k]]
-    return _Figure(
+    return Figure(
         joints=joints, parts=parts, head_polygon=head_poly, eyes=eyes, eye_radius=0.11 * ha, face_visible=face_visible
     )

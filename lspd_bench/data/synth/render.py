@@ -19,8 +19,11 @@ from PIL import Image, ImageDraw, ImageFilter
 from lspd_bench.data.synth.config import SPLIT_CODES, SynthConfig
 from lspd_bench.data.synth.figure import (
     BODY_JOINTS,
+    GROUP_TABLE,
     HAIR,
+    HAIR_COLOURS,
     HEAD,
+    JOINT_INDEX,
     L_FARM,
     L_FOOT,
     L_HAND,
@@ -29,33 +32,30 @@ from lspd_bench.data.synth.figure import (
     L_UARM,
     NECK,
     OCCLUDER_ID,
+    OWN_TABLE,
+    PERSON_TABLE,
     R_FARM,
     R_FOOT,
     R_HAND,
     R_SHIN,
     R_THIGH,
     R_UARM,
+    SKIN_TONES,
     TORSO,
-    _GROUP_TABLE,
-    _HAIR_COLOURS,
-    _J,
-    _OWN_TABLE,
-    _PERSON_TABLE,
-    _SKIN_TONES,
-    _Figure,
-    _build_figure,
-    _capsule,
-    _jitter,
-    _random_colour,
+    Figure,
+    build_figure,
+    capsule,
+    jitter,
+    random_colour,
 )
 from lspd_bench.data.synth.scene import (
-    _CLOTH_KINDS,
-    _background,
-    _draw_clutter,
-    _flat,
-    _noise_image,
-    _random_polygon,
-    _texture,
+    CLOTH_KINDS,
+    draw_clutter,
+    flat_xy,
+    make_background,
+    noise_image,
+    random_polygon,
+    texture,
 )
 
 
@@ -92,7 +92,7 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLIT_CODES[split], int(index)])
 
 
-def _place(rng: np.random.Generator, cfg: SynthConfig, fig: _Figure) -> tuple[float, np.ndarray, float]:
+def _place(rng: np.random.Generator, cfg: SynthConfig, fig: Figure) -> tuple[float, np.ndarray, float]:
     """Global rotation (rad), offset and zoom that put the figure in the image (output px)."""
     rot = rng.uniform(-math.pi, math.pi) if rng.random() < cfg.rotation_prob else 0.0
     pts = np.concatenate([fig.joints] + [p for _, _, p in fig.parts])
@@ -123,7 +123,7 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     rng = sample_rng(seed, split, index)
     size, ss = cfg.size, cfg.supersample
     render = size * ss
-    fig = _build_figure(rng, cfg)
+    fig = build_figure(rng, cfg)
     rot, offset, zoom = _place(rng, cfg, fig)
     c, s = math.cos(rot), math.sin(rot)
     rmat = np.array([[c, s], [-s, c]]) * zoom
@@ -141,49 +141,49 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     joints = to_out(fig.joints)
     body_h = zoom * ss  # the figure's standing height in render px
 
-    background = _background(rng, size)
+    background = make_background(rng, size)
     # Large-scale light and shadow over the whole scene, applied with the contour shading below.
     light = rng.uniform(0.0, 0.35)
-    lighting = _noise_image(rng, (size, size), (3, 12))
+    lighting = noise_image(rng, (size, size), (3, 12))
     # Nearest upsampling then box reduction gives back the untouched background pixels exactly.
     scene = background.resize((render, render), Image.Resampling.NEAREST) if ss > 1 else background
-    _draw_clutter(rng, scene, cfg, render, body_h)
+    draw_clutter(rng, scene, cfg, render, body_h)
     canvas = shrink(scene)
 
     # Clothing: regions with their own colour and texture.
-    skin = _jitter(rng, _SKIN_TONES[rng.integers(len(_SKIN_TONES))], 10)
-    top = _random_colour(rng)
-    bottom = _random_colour(rng, val=(0.1, 0.8))
+    skin = jitter(rng, SKIN_TONES[rng.integers(len(SKIN_TONES))], 10)
+    top = random_colour(rng)
+    bottom = random_colour(rng, val=(0.1, 0.8))
     sleeves = int(rng.choice(3, p=[0.15, 0.45, 0.4]))  # none, short, long
     shorts = bool(rng.random() < 0.3)
-    hair_a = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))]
-    hair_b = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))]
+    hair_a = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))]
+    hair_b = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))]
     # Each layer: (texture kind, colour 1, colour 2, part ids); textures are made at paste time over
     # the layer's bounding box only.
     layers = [
         (
             "noise",
-            _jitter(rng, skin, 6),
-            _jitter(rng, skin, 14),
+            jitter(rng, skin, 6),
+            jitter(rng, skin, 14),
             (NECK, HEAD, R_HAND, L_HAND)
             + ((R_UARM, L_UARM) if sleeves == 0 else ())
             + ((R_FARM, L_FARM) if sleeves < 2 else ())
             + ((R_SHIN, L_SHIN) if shorts else ()),
         ),
         (
-            str(rng.choice(_CLOTH_KINDS)),
+            str(rng.choice(CLOTH_KINDS)),
             top,
-            _random_colour(rng),
+            random_colour(rng),
             (TORSO,) + ((R_UARM, L_UARM) if sleeves else ()) + ((R_FARM, L_FARM) if sleeves == 2 else ()),
         ),
         (
-            str(rng.choice(_CLOTH_KINDS[:5])),
+            str(rng.choice(CLOTH_KINDS[:5])),
             bottom,
-            _jitter(rng, bottom, 40),
+            jitter(rng, bottom, 40),
             (R_THIGH, L_THIGH) + (() if shorts else (R_SHIN, L_SHIN)),
         ),
-        ("flat", _random_colour(rng, val=(0.05, 0.5)), None, (R_FOOT, L_FOOT)),
-        ("noise", _jitter(rng, hair_a, 8), _jitter(rng, hair_b, 8), (HAIR,)),
+        ("flat", random_colour(rng, val=(0.05, 0.5)), None, (R_FOOT, L_FOOT)),
+        ("noise", jitter(rng, hair_a, 8), jitter(rng, hair_b, 8), (HAIR,)),
     ]
 
     ids = Image.new("L", (render, render), 0)
@@ -193,7 +193,7 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     parts_out = to_out(np.concatenate([poly for _, _, poly in in_order]))
     ends = np.cumsum([len(poly) for _, _, poly in in_order])[:-1]
     for (_, part, _), poly in zip(in_order, np.split(to_render(parts_out), ends)):
-        draw_ids.polygon(_flat(poly), fill=part)
+        draw_ids.polygon(flat_xy(poly), fill=part)
 
     # Occluders: objects in front of the person, centred near a random joint.
     if rng.random() < cfg.occluder_prob:
@@ -203,12 +203,12 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
             if rng.random() < 0.3:  # a bar across the figure
                 phi = rng.uniform(0, math.pi)
                 d = np.array([math.cos(phi), math.sin(phi)]) * zoom * rng.uniform(0.4, 0.7)
-                poly = _capsule(anchor - d, anchor + d, radius * 0.35, radius * 0.35, 2)
+                poly = capsule(anchor - d, anchor + d, radius * 0.35, radius * 0.35, 2)
             else:
-                poly = _random_polygon(rng, anchor, radius)
-            draw_ids.polygon(_flat(to_render(poly)), fill=OCCLUDER_ID + k)
-            colour = _random_colour(rng)
-            layers.append((str(rng.choice(_CLOTH_KINDS)), colour, _jitter(rng, colour, 60), (OCCLUDER_ID + k,)))
+                poly = random_polygon(rng, anchor, radius)
+            draw_ids.polygon(flat_xy(to_render(poly)), fill=OCCLUDER_ID + k)
+            colour = random_colour(rng)
+            layers.append((str(rng.choice(CLOTH_KINDS)), colour, jitter(rng, colour, 60), (OCCLUDER_ID + k,)))
 
     ids_arr = np.asarray(ids)
     region_lut = np.zeros(256, dtype=np.uint8)
@@ -219,11 +219,11 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
         alpha = shrink(Image.fromarray((region_map == r).view(np.uint8) * np.uint8(255)))
         box = alpha.getbbox()
         if box is not None:
-            tex = _texture(rng, (box[2] - box[0], box[3] - box[1]), kind, c1, c2, size)
+            tex = texture(rng, (box[2] - box[0], box[3] - box[1]), kind, c1, c2, size)
             canvas.paste(tex, box[:2], alpha.crop(box))
 
     # Shading: soft darkening towards every contour between groups, and a dark outline on it.
-    groups = _GROUP_TABLE.take(ids_arr)
+    groups = GROUP_TABLE.take(ids_arr)
     # A pixel is on a contour when a 4-neighbour belongs to another group.
     edge = np.zeros(groups.shape, dtype=bool)
     diff_x = groups[:, 1:] != groups[:, :-1]
@@ -266,14 +266,14 @@ def render_sample(cfg: SynthConfig, seed: int, split: str, index: int) -> SynthS
     in_image = np.all((joints >= -0.5) & (joints < size - 0.5), axis=1)
     rj = np.clip(np.rint(to_render(joints)).astype(int), 0, render - 1)
     on_top = ids_arr[rj[:, 1], rj[:, 0]]
-    uncovered = _OWN_TABLE[np.arange(len(BODY_JOINTS)), on_top]
+    uncovered = OWN_TABLE[np.arange(len(BODY_JOINTS)), on_top]
     facing = np.ones(len(BODY_JOINTS), dtype=bool)
     for name, ok in fig.face_visible.items():
-        facing[_J[name]] = ok
+        facing[JOINT_INDEX[name]] = ok
     visible = in_image & uncovered & facing
 
     # Box-filtered coverage comes back as round(255·k / ss²): invert it to the exact count k.
-    person = np.asarray(shrink(Image.fromarray(_PERSON_TABLE.take(ids_arr))), dtype=np.float32)
+    person = np.asarray(shrink(Image.fromarray(PERSON_TABLE.take(ids_arr))), dtype=np.float32)
     counts = np.rint(person * (ss * ss / 255.0))
     coverage = (counts / (ss * ss)).astype(np.float32)
     area = float(counts.sum()) / ss**2

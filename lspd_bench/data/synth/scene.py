@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from lspd_bench.data.synth.config import SynthConfig
-from lspd_bench.data.synth.figure import _SKIN_TONES, _capsule, _ellipse, _jitter, _random_colour, _rgb
+from lspd_bench.data.synth.figure import SKIN_TONES, capsule, ellipse, jitter, random_colour, rgb
 
 
 @lru_cache(maxsize=8)
@@ -29,7 +29,7 @@ def _mix(t: np.ndarray | Image.Image, c1, c2) -> Image.Image:
     return Image.composite(Image.new("RGB", t.size, tuple(c2)), Image.new("RGB", t.size, tuple(c1)), t)
 
 
-def _noise_image(rng: np.random.Generator, wh: tuple[int, int], cells: tuple[int, int] = (2, 9)) -> Image.Image:
+def noise_image(rng: np.random.Generator, wh: tuple[int, int], cells: tuple[int, int] = (2, 9)) -> Image.Image:
     """Smooth value noise as a w×h L image: a few random values per side, upsampled bicubically."""
     n = int(rng.integers(*cells))
     small = Image.fromarray((rng.random((n, n)) * 255).astype(np.uint8))
@@ -59,7 +59,7 @@ def _checker_tile(cells: int, px: int) -> Image.Image:
     return Image.fromarray(np.kron(board, np.ones((px, px), dtype=np.uint8)))
 
 
-def _texture(
+def texture(
     rng: np.random.Generator, wh: tuple[int, int], kind: str, c1, c2=None, size: int | None = None
 ) -> Image.Image:
     """A w×h RGB texture: flat, gradient, stripes, checks or smooth noise in colours c1 / c2; pattern
@@ -67,7 +67,7 @@ def _texture(
     if kind == "flat":
         return Image.new("RGB", wh, tuple(c1))
     if kind == "noise":
-        return _mix(_noise_image(rng, wh), c1, c2)
+        return _mix(noise_image(rng, wh), c1, c2)
     size = max(wh) if size is None else size
     angle = rng.uniform(0, math.pi)
     reach = 1.5 * max(wh)  # the rotated output spans less than this in tile units of 1 output px
@@ -92,34 +92,34 @@ def _texture(
     return _mix(t, c1, c2)
 
 
-_CLOTH_KINDS = ("flat", "flat", "stripes", "checks", "noise", "noise")
+CLOTH_KINDS = ("flat", "flat", "stripes", "checks", "noise", "noise")
 _BACKGROUND_KINDS = ("gradient", "noise", "stripes", "checks", "noise", "gradient")
 
 
-def _background(rng: np.random.Generator, size: int) -> Image.Image:
+def make_background(rng: np.random.Generator, size: int) -> Image.Image:
     """A procedural background: one texture, often split by a horizon into a second one."""
     hue = rng.random()
 
     def colour():
-        return _rgb(hue + rng.normal(0, 0.15), rng.uniform(0.05, 0.7), rng.uniform(0.2, 0.95))
+        return rgb(hue + rng.normal(0, 0.15), rng.uniform(0.05, 0.7), rng.uniform(0.2, 0.95))
 
-    base = _texture(rng, (size, size), str(rng.choice(_BACKGROUND_KINDS)), colour(), colour())
+    base = texture(rng, (size, size), str(rng.choice(_BACKGROUND_KINDS)), colour(), colour())
     if rng.random() < 0.5:
-        floor = _texture(rng, (size, size), str(rng.choice(_BACKGROUND_KINDS)), colour(), colour())
+        floor = texture(rng, (size, size), str(rng.choice(_BACKGROUND_KINDS)), colour(), colour())
         xs, ys = _grid(size)
         horizon = rng.uniform(0.35, 0.85) * size + (xs - size / 2) * rng.normal(0, 0.15)
         base = Image.composite(floor, base, Image.fromarray((ys > horizon).astype(np.uint8) * 255))
     return base
 
 
-def _random_polygon(rng: np.random.Generator, center: np.ndarray, radius: float) -> np.ndarray:
+def random_polygon(rng: np.random.Generator, center: np.ndarray, radius: float) -> np.ndarray:
     kind = rng.integers(3)
     angle = rng.uniform(0, math.pi)
     if kind == 0:  # rotated rectangle
         w, h = radius * rng.uniform(0.4, 1.0), radius * rng.uniform(0.4, 1.0)
         corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h]])
     elif kind == 1:  # ellipse
-        return _ellipse(center, radius * rng.uniform(0.5, 1.0), radius * rng.uniform(0.3, 1.0), angle, 20)
+        return ellipse(center, radius * rng.uniform(0.5, 1.0), radius * rng.uniform(0.3, 1.0), angle, 20)
     else:  # irregular polygon
         k = int(rng.integers(3, 7))
         t = np.sort(rng.uniform(0, 2 * math.pi, k))
@@ -129,23 +129,23 @@ def _random_polygon(rng: np.random.Generator, center: np.ndarray, radius: float)
     return center + corners @ np.array([[c, s], [-s, c]])
 
 
-def _flat(poly: np.ndarray) -> list[float]:
+def flat_xy(poly: np.ndarray) -> list[float]:
     """A K×2 polygon as the flat [x0, y0, x1, y1, ...] list ImageDraw takes."""
     return poly.ravel().tolist()
 
 
-def _draw_clutter(rng: np.random.Generator, canvas: Image.Image, cfg: SynthConfig, render: int, body_h: float) -> None:
+def draw_clutter(rng: np.random.Generator, canvas: Image.Image, cfg: SynthConfig, render: int, body_h: float) -> None:
     """Distractor shapes and stray limbs behind the person (render px)."""
     draw = ImageDraw.Draw(canvas)
     for _ in range(int(rng.poisson(cfg.clutter * 7))):
         center = rng.uniform(-0.1, 1.1, 2) * render
-        poly = _random_polygon(rng, center, rng.uniform(0.05, 0.3) * render)
-        fill = _random_colour(rng)
-        draw.polygon(_flat(poly), fill=fill, outline=_jitter(rng, fill, 40) if rng.random() < 0.5 else None)
+        poly = random_polygon(rng, center, rng.uniform(0.05, 0.3) * render)
+        fill = random_colour(rng)
+        draw.polygon(flat_xy(poly), fill=fill, outline=jitter(rng, fill, 40) if rng.random() < 0.5 else None)
     # Stray limbs: two-segment capsules in skin or cloth colours, often entering from the border.
     for _ in range(int(rng.poisson(cfg.clutter * 2.0))):
-        tone = _SKIN_TONES[rng.integers(len(_SKIN_TONES))]
-        colour = _jitter(rng, tone) if rng.random() < 0.5 else _random_colour(rng)
+        tone = SKIN_TONES[rng.integers(len(SKIN_TONES))]
+        colour = jitter(rng, tone) if rng.random() < 0.5 else random_colour(rng)
         start = rng.uniform(0, 1, 2) * render
         if rng.random() < 0.6:
             start[rng.integers(2)] = rng.choice([-0.05, 1.05]) * render
@@ -156,5 +156,5 @@ def _draw_clutter(rng: np.random.Generator, canvas: Image.Image, cfg: SynthConfi
         phi += rng.uniform(-2.2, 2.2)
         end = mid + length * np.array([math.cos(phi), math.sin(phi)])
         outline = (20, 20, 20) if rng.random() < 0.3 else None
-        draw.polygon(_flat(_capsule(start, mid, width, 0.85 * width)), fill=colour, outline=outline)
-        draw.polygon(_flat(_capsule(mid, end, 0.85 * width, 0.7 * width)), fill=colour, outline=outline)
+        draw.polygon(flat_xy(capsule(start, mid, width, 0.85 * width)), fill=colour, outline=outline)
+        draw.polygon(flat_xy(capsule(mid, end, 0.85 * width, 0.7 * width)), fill=colour, outline=outline)
