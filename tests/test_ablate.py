@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from lspd_bench.ablate import schema, store
-from lspd_bench.ablate.executors import CellTask, run_cell
+from lspd_bench.ablate.executors import CellTask, ClusterOptions, run_cell
 from lspd_bench.ablate.plan import cores, plan_slots
 from lspd_bench.cli import main
 from lspd_bench.evaluation.evaluators import evaluator
@@ -390,7 +390,9 @@ def test_submitit_local_executor_runs_the_cells(tiny_synth, tmp_path):
     from lspd_bench.ablate.run import run_matrix
 
     matrix = load_matrix(None, ["stages=1..2", *tiny_specs(tiny_synth, tmp_path / "cache")], preset="ci")
-    summary = run_matrix(matrix, tmp_path / "m", executor="submitit", cluster="local", latency_min_time_s=0)
+    summary = run_matrix(
+        matrix, tmp_path / "m", executor="submitit", cluster=ClusterOptions(cluster="local"), latency_min_time_s=0
+    )
     assert summary["counts"] == {"done": 2}
     assert list((tmp_path / "m" / ".submitit").iterdir())  # submitit's job files
     assert set(results(tmp_path / "m")[schema.STATUS]) == {"done"}

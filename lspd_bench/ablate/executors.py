@@ -456,6 +456,16 @@ class SubmititExecutor:
 
 
 @dataclass(frozen=True)
+class ClusterOptions:
+    """Where the cluster executors send the cells (``ablate``'s options of the same names)."""
+
+    address: str | None = None  # --address (ray; None: start a local one)
+    cluster: str | None = None  # --cluster (submitit: slurm, local or debug; None: slurm when available)
+    partition: str | None = None  # --partition (submitit, SLURM)
+    timeout_min: int = 24 * 60  # --timeout-min (submitit's job time limit)
+
+
+@dataclass(frozen=True)
 class ExecutorOptions:
     """What the driver knows that an executor may use; each factory takes what its executor needs."""
 
@@ -463,10 +473,7 @@ class ExecutorOptions:
     threads: int  # torch threads per cell
     folder: Path  # where an executor may keep its own files (submitit's job folders)
     gpus: int = 0  # per cell: 1 when the matrix trains on CUDA
-    address: str | None = None  # --address (ray)
-    cluster: str | None = None  # --cluster (submitit)
-    partition: str | None = None  # --partition (submitit)
-    timeout_min: int = 24 * 60  # --timeout-min (submitit)
+    cluster: ClusterOptions = ClusterOptions()
 
 
 @dataclass(frozen=True)
@@ -542,7 +549,7 @@ register(
     ExecutorKind(
         "ray",
         "each cell a Ray task (--address; every cell queued)",
-        lambda o: RayExecutor(o.slots, o.threads, o.gpus, o.address),
+        lambda o: RayExecutor(o.slots, o.threads, o.gpus, o.cluster.address),
         parallel="all",
         module="ray",
         library="Ray",
@@ -553,7 +560,9 @@ register(
     ExecutorKind(
         "submitit",
         "each cell a submitit job: SLURM when available (--cluster, --partition, --timeout-min; every cell queued)",
-        lambda o: SubmititExecutor(o.folder, o.slots, o.threads, o.gpus, o.cluster, o.partition, o.timeout_min),
+        lambda o: SubmititExecutor(
+            o.folder, o.slots, o.threads, o.gpus, o.cluster.cluster, o.cluster.partition, o.cluster.timeout_min
+        ),
         parallel="all",
         module="submitit",
         install="'lspd-bench[submitit]'",

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from lspd_bench import plugins
 from lspd_bench.ablate import store
-from lspd_bench.ablate.executors import CellTask, ExecutorOptions, executor_kind, make_executor
+from lspd_bench.ablate.executors import CellTask, ClusterOptions, ExecutorOptions, executor_kind, make_executor
 from lspd_bench.ablate.latency import THROUGHPUT_BATCH, latency_phase
 from lspd_bench.ablate.matrix import Cell, Matrix
 from lspd_bench.ablate.plan import (
@@ -54,10 +54,7 @@ def run_matrix(
     threads: int | None = None,
     executor: str = "local",
     retry_failed: bool = False,
-    address: str | None = None,
-    cluster: str | None = None,
-    partition: str | None = None,
-    timeout_min: int = 24 * 60,
+    cluster: ClusterOptions = ClusterOptions(),
     latency_min_time_s: float = 1.0,
     throughput_batch: int = THROUGHPUT_BATCH,
     progress: Progress | None = None,
@@ -177,10 +174,7 @@ def run_matrix(
         threads=per_cell,
         folder=out / ".submitit",
         gpus=_gpus(matrix),
-        address=address,
         cluster=cluster,
-        partition=partition,
-        timeout_min=timeout_min,
     )
     cell_seconds = _run_cells(to_train, executor, options, display, write_table, cache)
     seconds["cells"] = time.perf_counter() - t

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lspd_bench.ablate.executors import EXECUTORS
+from lspd_bench.ablate.executors import EXECUTORS, ClusterOptions
 from lspd_bench.ablate.schema import Status
 from lspd_bench.cli import Output, duration, echo_json, input_errors, main, stderr_console, stdout_console
 
@@ -246,7 +246,13 @@ def print_summary(summary: dict) -> None:
 @click.option("--address", help="Ray cluster address (--executor ray; default: start a local one).")
 @click.option("--cluster", help="submitit cluster: slurm, local or debug (default: slurm when available).")
 @click.option("--partition", help="SLURM partition (--executor submitit).")
-@click.option("--timeout-min", type=int, default=24 * 60, show_default=True, help="submitit job time limit (min).")
+@click.option(
+    "--timeout-min",
+    type=int,
+    default=ClusterOptions.timeout_min,
+    show_default=True,
+    help="submitit job time limit (min).",
+)
 @click.option("--retry-failed", is_flag=True, help="Run the cells that failed before again.")
 @click.option("--dry-run", is_flag=True, help="List the cells and the shared work with a time estimate; run nothing.")
 @click.option(
@@ -322,10 +328,7 @@ def ablate_command(
             threads=threads,
             executor=executor,
             retry_failed=retry_failed,
-            address=address,
-            cluster=cluster,
-            partition=partition,
-            timeout_min=timeout_min,
+            cluster=ClusterOptions(address, cluster, partition, timeout_min),
             latency_min_time_s=latency_min_time,
         )
         console = stderr_console()
