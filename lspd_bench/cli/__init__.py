@@ -87,6 +87,11 @@ def choice(values) -> click.Choice:
     return click.Choice([getattr(v, "value", v) for v in values])
 
 
+def knob_option(help: str):
+    """``-k/--knob KEY=VALUE`` (repeatable): a model knob for the commands that build one model."""
+    return click.option("-k", "--knob", "knobs", multiple=True, metavar="KEY=VALUE", help=help)
+
+
 def echo_json(data) -> None:
     """Machine-readable output: one JSON document on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))

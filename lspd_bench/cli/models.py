@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lspd_bench.cli import echo_json, input_errors, main, stdout_console
+from lspd_bench.cli import echo_json, input_errors, knob_option, main, stdout_console
 
 
 def _sizes(_ctx, _param, values: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -21,14 +21,7 @@ def _sizes(_ctx, _param, values: tuple[str, ...]) -> list[tuple[int, int]]:
     help="Check model NAME against the model contract (shapes at two input sizes, deploy() against the "
     "full model, the MAC counters); exit 1 when a check fails.",
 )
-@click.option(
-    "-k",
-    "--knob",
-    "knobs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="With --check: a knob to build the model with, e.g. -k block=basic (repeatable).",
-)
+@knob_option("With --check: a knob to build the model with, e.g. -k block=basic (repeatable).")
 @click.option(
     "--size",
     "sizes",

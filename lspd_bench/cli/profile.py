@@ -6,7 +6,7 @@ import os
 
 import click
 
-from lspd_bench.cli import choice, echo_json, input_errors, main, stderr_progress, stdout_console
+from lspd_bench.cli import choice, echo_json, input_errors, knob_option, main, stderr_progress, stdout_console
 from lspd_bench.config import Runtime
 
 
@@ -49,14 +49,7 @@ def parse_threads(_ctx, _param, value: str) -> list[int]:
 @click.option("--batch", default=8, show_default=True, help="Batch size for the throughput figure.")
 @click.option("--runtime", type=choice(Runtime), default=Runtime.EAGER.value, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option(
-    "-k",
-    "--knob",
-    "knobs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Model knob override, e.g. -k stages=3 -k block=basic (see `lspd-bench models`).",
-)
+@knob_option("Model knob override, e.g. -k stages=3 -k block=basic (see `lspd-bench models`).")
 @click.option("--iters", default=50, show_default=True, help="Minimum timed iterations (>= 50).")
 @click.option("--warmup", default=10, show_default=True, help="Warm-up iterations (>= 10).")
 @click.option("--min-time", default=1.0, show_default=True, help="Minimum timed seconds per figure.")
