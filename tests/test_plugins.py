@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from lspd_bench import plugins
+from lspd_bench.ablate import executors
 from lspd_bench.ablate.matrix import cell_key, load_matrix
 from lspd_bench.cli import main
 from lspd_bench.config import load_config
@@ -73,6 +74,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(lspd_module, "BLOCKS", dict(lspd_module.BLOCKS))
     monkeypatch.setattr(lspd_module, "BLOCK_PLUGINS", dict(lspd_module.BLOCK_PLUGINS))
     monkeypatch.setattr(plugins, "_state", plugins._State())
+    monkeypatch.setattr(executors, "EXECUTORS", dict(executors.EXECUTORS))
     monkeypatch.setenv(plugins.ENV, "")  # restored (to unset, most often) after the test
     monkeypatch.delenv(plugins.ENV)
     monkeypatch.setenv("LSPD_BENCH_CACHE", str(tmp_path / "cache"))
@@ -95,6 +97,22 @@ def errors(output: str) -> list[str]:
 def ablate(args, folder: Path):
     """``lspd-bench ARGS --out FOLDER/m`` in this process."""
     return CliRunner().invoke(main, [*args, "--out", str(folder / "m")])
+
+
+def test_a_plugin_adds_an_executor_that_ablate_takes(isolated):
+    builtin = ", ".join(executors.EXECUTORS)
+    source = """
+        from lspd_bench.ablate.executors import EXECUTORS, ExecutorKind, register
+
+        register(ExecutorKind("mine", "each cell on my scheduler", EXECUTORS["inprocess"].factory, parallel="one"))
+    """
+    write_module(isolated, "sched_p1", source)
+    dry = ["ablate", "stages=1", "--preset", "ci", "--executor", "mine", "--dry-run", "--no-calibrate", "--json"]
+    r = ablate(dry, isolated)  # without the plugin: one line naming the executors there are
+    assert r.exit_code == 2 and errors(r.output) == [f"Error: unknown executor 'mine'; choose from: {builtin}"]
+    r = ablate(["--import", "sched_p1", *dry], isolated)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["executor"] == "mine"
 
 
 # --- a plugin at fault: one line, exit 2, nothing written -------------------------------------------------

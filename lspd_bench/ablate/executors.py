@@ -516,7 +516,7 @@ EXECUTORS: dict[str, ExecutorKind] = {}
 
 
 def register(kind: ExecutorKind) -> ExecutorKind:
-    """Add ``kind`` to the registry (``--executor`` offers the names registered when the command line is built)."""
+    """Add ``kind`` to the registry: ``--executor NAME`` takes it (a plugin's too, registered on import)."""
     if kind.name in EXECUTORS:
         raise ValueError(f"executor {kind.name!r} is registered already")
     EXECUTORS[kind.name] = kind

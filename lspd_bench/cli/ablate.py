@@ -238,10 +238,12 @@ def print_summary(summary: dict) -> None:
 )
 @click.option(
     "--executor",
-    type=click.Choice(list(EXECUTORS)),
+    metavar="NAME",
     default="local",
     show_default=True,
-    help="Where the cells run: " + "; ".join(f"{k.name} — {k.help}" for k in EXECUTORS.values()) + ".",
+    help="Where the cells run: "
+    + "; ".join(f"{k.name} — {k.help}" for k in EXECUTORS.values())
+    + "; or an executor a plugin registers.",
 )
 @click.option("--address", help="Ray cluster address (--executor ray; default: start a local one).")
 @click.option("--cluster", help="submitit cluster: slurm, local or debug (default: slurm when available).")
