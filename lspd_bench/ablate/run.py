@@ -42,6 +42,7 @@ from lspd_bench.ablate.progress import CellRun, Display, Progress
 from lspd_bench.ablate.schema import Status
 from lspd_bench.ablate.shared import prepare_data, train_teachers
 from lspd_bench.config import cache_root, config_hash
+from lspd_bench.cost.counters import FVCORE
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
@@ -203,7 +204,7 @@ def run_matrix(
                 "error": r.error,
                 "headline": row.get("headline"),
                 "params_deploy": row.get("params_deploy"),
-                "gmacs_fvcore": row.get("gmacs_fvcore"),
+                FVCORE.column: row.get(FVCORE.column),
                 "latency_ms": row.get("latency_ms"),
                 "latency_ratio": row.get("latency_ratio"),
                 "run_dir": str(r.dir),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from lspd_bench.config import FAMILY_OF, IDENTITY_KEYS, KIND_OF
-from lspd_bench.cost.counters import COUNTERS
+from lspd_bench.cost.counters import COUNTERS, FVCORE
 from lspd_bench.evaluation import evaluators
 
 
@@ -96,7 +96,7 @@ class CostKind:
 
 #: The costs by name: GMACs, deploy parameters, latency.
 COST_KINDS: dict[str, CostKind] = {
-    "gmacs": CostKind(MAC_COLUMNS["fvcore"], "GMACs", 1.0, "GMACs"),
+    "gmacs": CostKind(FVCORE.column, "GMACs", 1.0, "GMACs"),
     "params": CostKind("params_deploy", "parameters", 1e-6, "M"),
     "latency": CostKind("latency_ms", "latency", 1.0, "ms"),
 }

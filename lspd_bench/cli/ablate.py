@@ -7,6 +7,7 @@ import sys
 import click
 
 from lspd_bench.ablate.executors import EXECUTORS, ClusterOptions
+from lspd_bench.cost.counters import FVCORE
 from lspd_bench.ablate.schema import Status
 from lspd_bench.cli import Output, duration, echo_json, input_errors, main, stderr_console, stdout_console
 
@@ -201,7 +202,7 @@ def print_summary(summary: dict) -> None:
             c["status"],
             _fmt(c["headline"]),
             params,
-            _fmt(c["gmacs_fvcore"], ".4f"),
+            _fmt(c[FVCORE.column], ".4f"),
             _fmt(c["latency_ms"]),
             _fmt(c["latency_ratio"]),
         )

@@ -10,6 +10,7 @@ from lspd_bench.ablate import schema
 from lspd_bench.ablate.schema import Status
 from lspd_bench.cli import Output, choice, echo_json, input_errors, main, stderr_console
 from lspd_bench.config import Metric
+from lspd_bench.cost.counters import FVCORE
 
 
 def _formats(_ctx, _param, value: str) -> list[str]:
@@ -36,7 +37,7 @@ def _formats(_ctx, _param, value: str) -> list[str]:
 @click.option(
     "--counter",
     type=click.Choice(list(schema.MAC_COLUMNS)),
-    default="fvcore",
+    default=FVCORE.id,
     show_default=True,
     help="The MAC counter of the GMACs column and plot.",
 )

@@ -181,9 +181,10 @@ def seed_variance_parts(
     interaction ``e``: seeds that get different people right, which a larger validation split averages
     out, as ``1 / N``).
 
-    Returns ``{"seeds", "people", "seed_sd", "training_sd", "people_sd", "people_share"}`` in points; the
-    two parts' variances add up to ``seed_sd²`` (the training part is clipped at 0 when the estimate is
-    negative). Needs two seeds or more.
+    Returns ``{"seeds", "people", "seed_sd", "training_sd", "people_sd", "people_share"}`` in points. The
+    people's part is the unbiased estimate ``MS_residual / N`` (pool it as a variance across cells); the
+    training's part is what is left of ``seed_sd²``, at least 0, so the two add up to ``seed_sd²`` unless the
+    people's estimate exceeds it (then ``people_share`` is 1). Needs two seeds or more.
     """
     corrects = [np.asarray(c, dtype=bool) for c in corrects]
     if len(corrects) < 2:
@@ -196,12 +197,11 @@ def seed_variance_parts(
     residual = y - seed_means[:, None] - y.mean(axis=0)[None, :] + y.mean()
     total = float(seed_means.var(ddof=1)) * scale**2
     people = float((residual**2).sum() / ((s - 1) * (n - 1)) / n) * scale**2 if n > 1 else 0.0
-    people = min(people, total)
     return {
         "seeds": s,
         "people": n,
         "seed_sd": float(total**0.5),
-        "training_sd": float((total - people) ** 0.5),
+        "training_sd": float(max(0.0, total - people) ** 0.5),
         "people_sd": float(people**0.5),
-        "people_share": float(people / total) if total > 0 else 0.0,
+        "people_share": float(min(1.0, people / total)) if total > 0 else 1.0,
     }

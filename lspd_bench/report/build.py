@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from lspd_bench.ablate import store
 from lspd_bench.ablate.schema import Status
 from lspd_bench.config import Dataset
+from lspd_bench.cost.counters import FVCORE
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import check_output, write_text
 from lspd_bench.report import claims as claim_verdicts
@@ -308,7 +309,7 @@ def build_report(
     *,
     metric: str | None = None,
     cost: str = "gmacs",
-    counter: str = "fvcore",
+    counter: str = FVCORE.id,
     baseline_row: str | dict[str, Any] | None = None,
     allow_mixed: bool = False,
     references: Sequence[str | Path] = (),

@@ -118,7 +118,8 @@ def noise_line(analysis: Analysis) -> str:
         text += (
             f" Of that spread, the validation people account for an SD of {noise.people_sd:.2f} points (which "
             "people each seed's model gets right; a larger validation split shrinks it) and the training for "
-            f"{noise.training_sd:.2f} (more seeds or longer training shrink it); the two add as variances."
+            f"{noise.training_sd:.2f} (models better or worse on every person: no validation split shrinks it, "
+            "more seeds only narrow the interval of their mean); the two add as variances."
         )
     held, df = held_seed_noise(analysis)
     if held is not None:

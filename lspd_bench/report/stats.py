@@ -15,6 +15,7 @@ import numpy as np
 
 from lspd_bench.ablate import schema, store
 from lspd_bench.config import NUMERIC_KEYS, Metric
+from lspd_bench.cost.counters import FVCORE
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.bootstrap import paired_counts_bootstrap, person_counts, seed_variance_parts
 from lspd_bench.evaluation.evaluators import Evaluator, evaluator, keeps_per_person
@@ -232,17 +233,18 @@ def accuracy_noise(analysis: Analysis) -> float | None:
     """The noise of comparing two of the matrix's variants (points): with the seed held when measured
     (:func:`held_seed_noise`), else the pooled within-variant seed SD; None with one seed."""
     held, _ = held_seed_noise(analysis)
-    return held if held is not None else seed_noise(analysis).sd
+    return held if held is not None else seed_noise(analysis, people_part=False).sd
 
 
-def seed_noise(analysis: Analysis) -> SeedNoise:
-    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`), and its people's part."""
+def seed_noise(analysis: Analysis, people_part: bool = True) -> SeedNoise:
+    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`), and with ``people_part``
+    its people's part (which reads every cell's per-person file)."""
     rows = [[c for c in v.done if np.isfinite(_num(c.row.get(analysis.headline)))] for v in analysis.variants]
     sd, df, used = pooled_sd([[_num(c.row.get(analysis.headline)) for c in r] for r in rows])
-    parts = [(len(r) - 1, _people_variance(r)) for r in rows if len(r) >= 2]
+    parts = [(len(r) - 1, _people_variance(r) if people_part else None) for r in rows if len(r) >= 2]
     people = None
-    if df and all(v is not None for _, v in parts):
-        people = min(float(np.sqrt(sum(n * v for n, v in parts) / df)), sd)  # each row's part is at most its SD
+    if people_part and df and all(v is not None for _, v in parts):
+        people = min(float(np.sqrt(sum(n * v for n, v in parts) / df)), sd)  # pooled unclipped, then at most the SD
     return SeedNoise(sd, df, used, max((len(r) for r in rows), default=0), people)
 
 
@@ -417,7 +419,7 @@ def analyze(
     metric: str | None = None,
     baseline_row: dict[str, Any] | None = None,
     allow_mixed: bool = False,
-    counter: str = "fvcore",
+    counter: str = FVCORE.id,
     n_boot: int = 1000,
 ) -> Analysis:
     """Group ``matrix``'s cells into variants and compute every figure the report shows.
