@@ -7,7 +7,9 @@
   ``lspd-bench data show DATA --n 16`` and saved as a JPEG (quality 85) to keep the repository small;
   DATA comes from ``lspd-bench data synth --preset quick --out runs/data/quick`` (``nox -s demo`` makes it);
 - ``report-ci-pareto-gmacs.png`` and ``report-ci-axis-stages.png``: two plots of ``lspd-bench report MATRIX``
-  on the ci matrix that ``nox -s regress`` leaves in runs/ci.
+  on the ci matrix that ``nox -s regress`` leaves in runs/ci;
+- ``noise-steps.svg``: a cell's seeds and the two parts of their spread over the length of training, from
+  ``benchmarks/results/noise_steps.json`` (``python benchmarks/bench_noise_steps.py`` writes it).
 
 A figure whose input is missing is skipped, saying which command makes the input.
 """
@@ -15,6 +17,7 @@ A figure whose input is missing is skipped, saying which command makes the input
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 INK, STAGE, TEACHER, SEQUENCE, GT = "#222222", "#e8eef8", "#d55e00", "#009e73", "#555555"
 plt.rcParams.update(
     {"font.family": "DejaVu Sans", "font.size": 10, "svg.fonttype": "path", "svg.hashsalt": "lspd-bench"}
@@ -263,13 +267,69 @@ def report_plots(matrix: Path) -> list[Path]:
     return out
 
 
+def noise_steps(results: Path) -> Path | None:
+    """Per preset: each seed's PCKh@0.5 against the epochs, and the seeds' SD split into its training and
+    validation-people parts, against the 1-point target."""
+    if not results.is_file():
+        print(f"skipped the noise plot: no {results} (python benchmarks/bench_noise_steps.py writes it)")
+        return None
+    presets = json.loads(results.read_text())["presets"]
+    fig, axes = plt.subplots(2, len(presets), figsize=(4.6 * len(presets), 6.4), squeeze=False)
+    for col, p in enumerate(presets):
+        lengths = p["lengths"]
+        epochs = [x["epochs"] for x in lengths]
+        top, bottom = axes[0][col], axes[1][col]
+        for seed in range(p["seeds"]):
+            top.plot(
+                epochs,
+                [x["headlines"][seed] for x in lengths],
+                "o-",
+                color=GT,
+                alpha=0.5,
+                lw=1,
+                ms=4,
+                label="each seed (1 thread)" if seed == 0 else None,
+            )
+        top.plot(epochs, [x["seed_mean"] for x in lengths], "s-", color=INK, lw=2, label="mean of the seeds")
+        top.plot(
+            epochs,
+            [x["two_threads_headline"] for x in lengths],
+            "x",
+            color=TEACHER,
+            ms=8,
+            mew=2,
+            label="seed 0 on 2 threads",
+        )
+        top.set_title(f"{p['preset']} preset: {' '.join(p['cell'])}, {p['seeds']} seeds", fontsize=10)
+        top.set_ylabel("PCKh@0.5 (deployed stage)")
+        top.legend(fontsize=8, loc="lower right")
+        bottom.plot(epochs, [x["seed_sd"] for x in lengths], "s-", color=INK, lw=2, label="seed SD")
+        bottom.plot(epochs, [x["training_sd"] for x in lengths], "o--", color=SEQUENCE, label="its training part")
+        bottom.plot(epochs, [x["people_sd"] for x in lengths], "o:", color=TEACHER, label="its validation-people part")
+        bottom.axhline(1.0, color=GT, lw=1, ls="-.")
+        bottom.annotate("target 1.0", (epochs[0], 1.0), textcoords="offset points", xytext=(2, 3), fontsize=8)
+        bottom.set_ylim(0, max(x["seed_sd"] for x in lengths) * 1.6)  # room for the legend above the curves
+        bottom.set_ylabel("SD over seeds (points)")
+        bottom.set_xlabel(f"epochs (the preset trains {p['base_epochs']})")
+        bottom.legend(fontsize=8, loc="upper right")
+        for ax in (top, bottom):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(epochs, [str(e) for e in epochs])
+            ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save(fig, "noise-steps.svg")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("runs/data/quick"), help="the quick synthetic dataset")
     parser.add_argument("--matrix", type=Path, default=Path("runs/ci"), help="a finished ablation matrix")
+    parser.add_argument(
+        "--noise", type=Path, default=RESULTS / "noise_steps.json", help="bench_noise_steps.py's results"
+    )
     args = parser.parse_args(argv)
     ASSETS.mkdir(parents=True, exist_ok=True)
-    written = [lspd_diagram(), lmrb_diagram(), samples(args.data), *report_plots(args.matrix)]
+    written = [lspd_diagram(), lmrb_diagram(), samples(args.data), *report_plots(args.matrix), noise_steps(args.noise)]
     for path in filter(None, written):
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0
