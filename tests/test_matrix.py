@@ -129,7 +129,7 @@ def test_bad_matrix_files_are_input_errors(tmp_path, cache):
     ("args", "message"),
     [
         (["distill=teachr"], "distill='teachr' is not one of"),
-        (["stages=1", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray', 'submitit', 'inprocess'"),
+        (["stages=1", "--executor", "slurm"], "unknown executor 'slurm'; choose from: local, ray, submitit, inprocess"),
         (
             ["stages=1", "--executor", "inprocess", "--jobs", "2"],
             "--jobs 2: --executor inprocess runs one cell at a time",
