@@ -116,9 +116,10 @@ def describe_teacher(cfg: RunConfig) -> str:
 def latency_seconds(configs: Iterable[RunConfig], min_time_s: float) -> float:
     """A planning figure for the latency phase of the cells ``configs``: one measurement per distinct model,
     knobs and input size (:func:`work_key`; an upper bound, as the phase shares one measurement among cells
-    whose deploy networks have one architecture hash), each three timings of at least ``min_time_s`` (the cell and the reference taking turns count twice,
-    the throughput once) with a floor because a timing also has a minimum number of calls, plus counting the
-    MACs with every counter, which does not depend on the timing."""
+    whose deploy networks have one architecture hash). Each is three timings of at least ``min_time_s`` (the
+    cell and the reference taking turns count twice, the throughput once) with a floor because a timing also
+    has a minimum number of calls, plus counting the MACs with every counter, which does not depend on the
+    timing."""
     return len({work_key(c) for c in configs}) * (3 * max(min_time_s, 0.3) + 6.0)
 
 
