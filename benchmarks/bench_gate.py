@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine, save
+from common import default_kernels, machine, run_env, save
 
 ROOT = Path(__file__).resolve().parent.parent
 COPIES = 300
@@ -122,7 +122,7 @@ def run(cmd: list[str], tree: Path, env: dict[str, str]) -> tuple[subprocess.Com
 
 def gate(tree: Path, out: Path, cache: Path, jobs: int, threads: int) -> dict[str, Any]:
     """``ablate`` then ``check --json`` in ``tree``; the check's verdicts and the two wall times."""
-    env = {"LSPD_BENCH_CACHE": str(cache), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = run_env(threads, cache)
     py = [sys.executable, "-m", "lspd_bench"]
     ablate, t_ablate = run(
         [
@@ -222,8 +222,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS))
     parser.add_argument("--out", type=Path, default=None, help="work folders (default: a temporary folder)")
     args = parser.parse_args()
-    for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR"):  # the machine's own kernels
-        os.environ.pop(key, None)
+    default_kernels()  # the machine's own kernels
     with tempfile.TemporaryDirectory() as tmp:
         work = args.out or Path(tmp)
         before = machine()

@@ -19,16 +19,14 @@ one thread; the 2-thread run goes alone.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import machine, run_cli, save
+from common import AVX2, default_kernels, machine, run_cli, run_env, save
 
 TARGET = 1.0
-AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 
 def variants() -> list[tuple[str, int, int, dict[str, str]]]:
@@ -45,10 +43,10 @@ def variants() -> list[tuple[str, int, int, dict[str, str]]]:
 def run_one(
     preset: str, cell: list[str], out: Path, cache: Path, name: str, seed: int, threads: int, env: dict[str, str]
 ) -> dict:
-    thread_env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "LSPD_BENCH_CACHE": str(cache)}
     folder = out / preset / name.replace(" ", "_")
     metrics, wall = run_cli(
-        ["train", "--preset", preset, *cell, f"seed={seed}", "--out", str(folder)], env={**thread_env, **env}
+        ["train", "--preset", preset, *cell, f"seed={seed}", "--out", str(folder)],
+        env={**run_env(threads, cache), **env},
     )
     return {
         "variant": name,
@@ -91,8 +89,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folders (default: a temporary folder)")
     parser.add_argument("--cache", type=Path, default=None, help="datasets and teachers (default: under --out)")
     args = parser.parse_args()
-    for key in AVX2:  # the default kernels mean no pinning inherited from the caller either
-        os.environ.pop(key, None)
+    default_kernels()  # the default kernels mean no pinning inherited from the caller either
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         cache = args.cache or out / "cache"

@@ -28,13 +28,12 @@ Runs of one thread go two at a time; the 2-thread runs go alone.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import machine, run_cli, save
+from common import default_kernels, machine, run_cli, run_env, save
 
 from lspd_bench.config import load_config
 from lspd_bench.evaluation.bootstrap import seed_variance_parts
@@ -42,14 +41,13 @@ from lspd_bench.train.files import PER_PERSON_FILE
 
 TARGET = 1.0
 PLAN = {"ci": ((1, 2, 4, 8), 4), "quick": ((1, 2, 4), 3)}  # multiples of the preset's epochs, seeds
-KERNEL_PINS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
 
 
 def run_one(preset: str, cell: list[str], epochs: int, seed: int, threads: int, out: Path, cache: Path) -> dict:
-    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "LSPD_BENCH_CACHE": str(cache)}
     folder = out / preset / f"epochs{epochs}" / f"seed{seed}_threads{threads}"
     metrics, wall = run_cli(
-        ["train", "--preset", preset, *cell, f"epochs={epochs}", f"seed={seed}", "--out", str(folder)], env=env
+        ["train", "--preset", preset, *cell, f"epochs={epochs}", f"seed={seed}", "--out", str(folder)],
+        env=run_env(threads, cache),
     )
     with np.load(folder / PER_PERSON_FILE) as data:
         correct, visible = np.asarray(data["correct"]), np.asarray(data["visible"])
@@ -99,8 +97,7 @@ def main() -> None:
     parser.add_argument("--cell", nargs="+", default=["stages=2", "distill=teacher"])
     parser.add_argument("--out", type=Path, default=None, help="run folders (default: a temporary folder)")
     args = parser.parse_args()
-    for key in KERNEL_PINS:  # the machine's default kernels: no pinning inherited from the caller
-        os.environ.pop(key, None)
+    default_kernels()  # no pinning inherited from the caller
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         result = {

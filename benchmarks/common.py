@@ -18,6 +18,19 @@ from lspd_bench.env import environment
 from lspd_bench.fileio import write_json
 
 RESULTS = Path(__file__).parent / "results"
+#: The environment that pins torch's, oneDNN's and MKL's CPU kernels to AVX2 (the default: the widest the CPU has).
+AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+
+
+def run_env(threads: int, cache: Path) -> dict[str, str]:
+    """A suite command's environment: ``threads`` torch threads, datasets and teachers in ``cache``."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "LSPD_BENCH_CACHE": str(cache)}
+
+
+def default_kernels() -> None:
+    """Run the machine's default kernels: drop every kernel pin (:data:`AVX2`'s keys) the caller's environment holds."""
+    for key in AVX2:
+        os.environ.pop(key, None)
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[Any, float]:
