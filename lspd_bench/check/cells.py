@@ -12,10 +12,10 @@ from typing import Any, Callable
 from lspd_bench.ablate import schema
 from lspd_bench.ablate.schema import Status
 from lspd_bench.config import canonical_json
-from lspd_bench.cost.counters import CONV_LINEAR, COUNTERS
+from lspd_bench.cost.counters import FULL_COUNTERS
 
 #: Deterministic costs: any change fails.
-COST_FIGURES = ("params_full", "params_deploy", *(c.column for c in COUNTERS if c is not CONV_LINEAR))
+COST_FIGURES = ("params_full", "params_deploy", *(c.column for c in FULL_COUNTERS))
 #: The cost axis of the Pareto front: fvcore's GMACs, as the report's default.
 PARETO_COST = schema.COST_KINDS["gmacs"].column
 LATENCY = "latency_ratio"

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from lspd_bench.cost.counters import CONV_LINEAR, COUNTERS
+from lspd_bench.cost.counters import FULL_COUNTERS
 from lspd_bench.cost.macs import count_macs
 from lspd_bench.cost.params import count_params
 from lspd_bench.errors import InputError
@@ -36,8 +36,6 @@ from lspd_bench.plugins import first_line
 SIZES = ((256, 192), (128, 96))
 #: How close ``deploy()``'s heatmaps must be to the full model's stage (``torch.allclose``).
 DEPLOY_RTOL, DEPLOY_ATOL = 1e-4, 1e-5
-#: The MAC counters that count every operator (fvcore's conv-and-linear figure leaves some out by design).
-FULL_COUNTERS = tuple(c for c in COUNTERS if c is not CONV_LINEAR)
 #: Uncounted operators a finding names before it says "N more".
 _SHOWN = 4
 
