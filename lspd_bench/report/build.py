@@ -35,7 +35,6 @@ from lspd_bench.report.stats import (
     format_value,
     front_variants,
     parse_baseline_row,
-    seed_noise,
     shared_cost,
     teachers,
 )
@@ -283,7 +282,7 @@ def _summary(
         }
 
     matrix = analysis.matrix
-    noise = seed_noise(analysis)
+    noise = analysis.noise
     return {
         "matrix": str(matrix.root),
         "out": str(out),

@@ -17,7 +17,6 @@ from lspd_bench.report.stats import (
     format_value,
     front_tie,
     held_seed_noise,
-    seed_noise,
     teacher_knobs_text,
     teachers,
 )
@@ -103,7 +102,7 @@ def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
 
 def noise_line(analysis: Analysis) -> str:
     """What training noise the matrix's seeds show, and so what its intervals cover."""
-    noise = seed_noise(analysis)
+    noise = analysis.noise
     if noise.sd is None:
         return (
             "Training noise: not measured (one seed per row). Every interval in this report covers the "

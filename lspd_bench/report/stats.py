@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
@@ -141,6 +142,12 @@ class Analysis:
     def metric(self) -> str:
         return self.evaluator.metric
 
+    @cached_property
+    def noise(self) -> SeedNoise:
+        """The training noise the matrix's seeds show (:func:`seed_noise`), computed once: its people's part
+        reads every cell's per-person file."""
+        return seed_noise(self)
+
     @property
     def headline(self) -> str:
         """The results column of the headline (Mean, AP)."""
@@ -233,17 +240,16 @@ def accuracy_noise(analysis: Analysis) -> float | None:
     """The noise of comparing two of the matrix's variants (points): with the seed held when measured
     (:func:`held_seed_noise`), else the pooled within-variant seed SD; None with one seed."""
     held, _ = held_seed_noise(analysis)
-    return held if held is not None else seed_noise(analysis, people_part=False).sd
+    return held if held is not None else analysis.noise.sd
 
 
-def seed_noise(analysis: Analysis, people_part: bool = True) -> SeedNoise:
-    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`), and with ``people_part``
-    its people's part (which reads every cell's per-person file)."""
+def seed_noise(analysis: Analysis) -> SeedNoise:
+    """The pooled SD of the headline over the seeds of each row (:func:`pooled_sd`), and its people's part."""
     rows = [[c for c in v.done if np.isfinite(_num(c.row.get(analysis.headline)))] for v in analysis.variants]
     sd, df, used = pooled_sd([[_num(c.row.get(analysis.headline)) for c in r] for r in rows])
-    parts = [(len(r) - 1, _people_variance(r) if people_part else None) for r in rows if len(r) >= 2]
+    parts = [(len(r) - 1, _people_variance(r)) for r in rows if len(r) >= 2]
     people = None
-    if people_part and df and all(v is not None for _, v in parts):
+    if df and all(v is not None for _, v in parts):
         people = min(float(np.sqrt(sum(n * v for n, v in parts) / df)), sd)  # pooled unclipped, then at most the SD
     return SeedNoise(sd, df, used, max((len(r) for r in rows), default=0), people)
 
