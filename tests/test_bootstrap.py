@@ -116,6 +116,8 @@ def test_counts_summed_over_seeds_give_the_pooled_paired_interval():
     assert summed == side_by_side
     with pytest.raises(InputError, match="one length"):
         paired_counts_bootstrap(counts[0][0], counts[0][1][:10], counts[0][2])
+    with pytest.raises(InputError, match="no visible joints"):
+        paired_counts_bootstrap(counts[0][0], counts[0][1], np.zeros_like(counts[0][2]))
 
 
 def test_seed_variance_parts_tell_training_from_validation_people():

@@ -15,6 +15,7 @@ from lspd_bench.errors import InputError
 
 #: Resamples drawn per batch: bounds memory at CHUNK × people indices.
 _CHUNK = 128
+_NO_VISIBLE = "no visible joints to bootstrap over"
 
 
 def _check_run(n: int, level: float) -> None:
@@ -92,7 +93,7 @@ def person_counts(
     c = (correct & visible)[:, keep].sum(axis=1).astype(np.float64)
     v = visible[:, keep].sum(axis=1).astype(np.float64)
     if v.sum() == 0:
-        raise InputError("no visible joints to bootstrap over")
+        raise InputError(_NO_VISIBLE)
     return c, v
 
 
@@ -154,10 +155,12 @@ def paired_counts_bootstrap(
     statistic is the Mean difference pooled over them)."""
     _check_run(n, level)
     ca, cb, v = (np.asarray(x, dtype=np.float64) for x in (a_counts, b_counts, visible_counts))
-    if not ca.shape == cb.shape == v.shape or ca.ndim != 1 or v.sum() <= 0:
+    if not ca.shape == cb.shape == v.shape or ca.ndim != 1:
         raise InputError(
             f"per-person counts must be three 1-D arrays of one length, got {ca.shape}, {cb.shape}, {v.shape}"
         )
+    if v.sum() <= 0:
+        raise InputError(_NO_VISIBLE)
     delta = float(100.0 * (ca.sum() - cb.sum()) / v.sum())
     result = _ratio_bootstrap(100.0 * (ca - cb), v, n, seed, level)
     low, high = _interval(result)
