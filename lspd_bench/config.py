@@ -110,6 +110,10 @@ SEED_RANGE = (0, 2**32 - 1)
 SEEDS = f"[{SEED_RANGE[0]}, {SEED_RANGE[1]}]"
 
 
+#: The ``init`` value of a student that starts from random weights (its seed's).
+NO_INIT = "none"
+
+
 def _uses_teacher(cfg: RunConfig) -> bool:
     return cfg.distill.uses_teacher
 
@@ -127,6 +131,7 @@ def _key(
     sep: str = ",",
     within: str | None = None,
     choices: type[StrEnum] | None = None,
+    quiet_default: bool = False,
     help: str = "",
 ) -> Any:  # noqa: A002 (the word the docs use)
     """A configuration key and its role, declared once (dataclass field metadata).
@@ -136,8 +141,10 @@ def _key(
     otherwise it is left out of the run's identity and its results column is empty); ``sep``: how a pair or
     list is written in the results table (``input_size`` as ``128x128``); ``within``: the interval a number
     (or each number of a pair or list) must lie in, written ``[low, high)`` with ``inf`` for no bound (NaN is
-    never within); ``choices``: the enum of the values a text key may take (a config holds its members); ``help``: what the key means, with its units
-    (the configuration reference of the docs is generated from these declarations).
+    never within); ``choices``: the enum of the values a text key may take (a config holds its members);
+    ``quiet_default``: the key is left out of a run's identity and of a cell's key while it holds its default
+    (a key added after runs were filed, so that their names stay valid); ``help``: what the key means, with its
+    units (the configuration reference of the docs is generated from these declarations).
     """
     assert family in KEY_FAMILIES, family
     bounds = _interval(within) if within else None
@@ -152,6 +159,7 @@ def _key(
             "bounds": bounds,
             "enum": choices,
             "choices": tuple(choices) if choices else None,
+            "quiet_default": quiet_default,
             "help": help,
         },
     )
@@ -281,6 +289,23 @@ class RunConfig:
     warmup_epochs: float = _key(
         0.0, "schedule", within="[0, inf)", help="linear warm-up of the learning rate, in epochs"
     )
+    init: str = _key(
+        NO_INIT,
+        "schedule",
+        quiet_default=True,
+        help="the student's initial weights: none (random, from the seed), a checkpoint or state-dict file, or a "
+        "shipped initialisation's name; tensors are loaded by name and shape, and a run is known by the file's "
+        "fingerprint, not its path",
+    )
+    val_every: int = _key(
+        1,
+        "evaluation",
+        identity=False,
+        quiet_default=True,
+        within="[0, inf)",
+        help="validate every this many epochs (no flip test; the learning curve), and after the last; 0 = only "
+        "after the last (buys steps: validation is a share of each epoch's time)",
+    )
     ema: float = _key(
         0.0,
         "schedule",
@@ -388,6 +413,8 @@ MODEL_KNOBS = tuple(k for k, family in FAMILY_OF.items() if family == "model" an
 NON_IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if not f.metadata["identity"])
 #: Keys that are part of a run's identity, in declaration order: the configuration columns of a results table.
 IDENTITY_KEYS = tuple(k for k, f in _FIELDS.items() if f.metadata["identity"])
+#: Keys left out of identities and cell keys while at their default (added after runs were filed).
+QUIET_DEFAULTS = {k: f.default for k, f in _FIELDS.items() if f.metadata["quiet_default"]}
 #: Each key's kind of value: int, float, bool or str (pairs and lists count as str: a table writes ``64x64``).
 KIND_OF = {
     k: "str" if t.startswith("tuple") or _FIELDS[k].metadata["enum"] else t.split(" ")[0]
@@ -564,12 +591,17 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
     """
     cleared = {k: None for k in (*MODEL_KNOBS, "stage_weights")}
     epochs, lr = cfg.teacher_schedule()
-    return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, **cleared)
+    return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, init=NO_INIT, **cleared)
+
+
+def hashed_keys(cfg: RunConfig) -> dict[str, Any]:
+    """The config as identities and cell keys hash it: every key, but those of ``QUIET_DEFAULTS`` at their default."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in QUIET_DEFAULTS or v != _jsonable(QUIET_DEFAULTS[k])}
 
 
 def identity_keys(cfg: RunConfig) -> dict[str, Any]:
-    """The config's part of a run's identity: every key but those in ``NON_IDENTITY_KEYS``."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in NON_IDENTITY_KEYS}
+    """The config's part of a run's identity: the hashed keys (``hashed_keys``) but those in ``NON_IDENTITY_KEYS``."""
+    return {k: v for k, v in hashed_keys(cfg).items() if k not in NON_IDENTITY_KEYS}
 
 
 def applies(cfg: RunConfig, key: str) -> bool:

@@ -116,7 +116,7 @@ class FileProgress:
                 epoch=event["epoch"] + 1,
                 step=0,
                 loss=event.get("loss"),
-                metric=event.get("headline"),
+                metric=event.get("headline", self.state.get("metric")),  # an epoch not validated keeps the last
                 seconds_per_epoch=(time.monotonic() - self.epoch_clock) / self.timed_epochs,
             )
         elif kind == "evaluate":

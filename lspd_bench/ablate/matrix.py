@@ -45,6 +45,7 @@ from lspd_bench.config import (
     cache_root,
     canonical_json,
     config_hash,
+    hashed_keys,
     load_config,
     parse_value,
     read_yaml,
@@ -53,6 +54,7 @@ from lspd_bench.config import (
 from lspd_bench.ablate.claims import Claim, parse_claim, parse_claims, validate as validate_claim
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
+from lspd_bench.train.init import init_fingerprint
 
 #: Top-level keys of a YAML matrix file.
 MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude", "claims", "imports")
@@ -311,7 +313,9 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
 def cell_key(cfg: RunConfig, catalogue: dict[str, Any] | None = None) -> str:
     """A torch-free hash of a cell's configuration (location keys left out) and the suite version, and of
     the plugins the cell uses (``plugins_used``; none for built-in models and blocks)."""
-    data = {k: v for k, v in cfg.to_dict().items() if k not in _LOCATION_KEYS}
+    data = {k: v for k, v in hashed_keys(cfg).items() if k not in _LOCATION_KEYS}
+    if data.get("init") is not None:  # the weights' fingerprint, not their path
+        data["init"] = init_fingerprint(cfg.init)
     used = plugins_used(cfg, catalogue) if catalogue is not None else {}
     return config_hash({"config": data, "suite_version": __version__, **({"plugins": used} if used else {})})
 

@@ -17,7 +17,6 @@ from lspd_bench.ablate.matrix import Cell, Matrix
 from lspd_bench.ablate.schema import Status
 from lspd_bench.config import (
     FAMILY_OF,
-    MODEL_KNOBS,
     Dataset,
     RunConfig,
     TeacherTargets,
@@ -33,7 +32,6 @@ from lspd_bench.train.files import TEACHER_RECORD
 CELL_THREADS = 1
 
 _DATA_KEYS = tuple(k for k, family in FAMILY_OF.items() if family == "data")
-_STUDENT_ONLY = (*MODEL_KNOBS, "model", "stage_weights", "distill", "alpha", "seed", "cache_dir", "workers", "device")
 
 
 def cores() -> int:
@@ -95,10 +93,9 @@ def speed_key(cfg: RunConfig, threads: int) -> str:
 
 
 def teacher_key(cfg: RunConfig) -> str:
-    """Everything a cell's teacher depends on (all but the student's own settings)."""
-    return config_hash(
-        {k: v for k, v in cfg.to_dict().items() if k not in _STUDENT_ONLY} | {"cache": str(cache_root(cfg))}
-    )
+    """Everything a cell's teacher depends on: its own run's configuration (``teacher_config``, which drops the
+    student's settings), where its data is read and where it is cached."""
+    return config_hash({**identity_keys(teacher_config(cfg)), "data_dir": cfg.data_dir, "cache": str(cache_root(cfg))})
 
 
 def describe_data(cfg: RunConfig) -> str:

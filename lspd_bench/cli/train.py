@@ -63,6 +63,8 @@ class TrainDisplay:
             self.bar.update(self.epochs, completed=event["epoch"] + 1)
             vals = "  ".join(f"{k} {v:.2f}" for k, v in event.items() if k.startswith("val_"))
             self.console.print(f"epoch {event['epoch'] + 1}/{event['epochs']}: loss {event['loss']:.5f}  {vals}")
+        elif kind == "init":
+            self.console.print(event["line"])
         elif kind == "evaluate":
             self.console.print(f"evaluating the final model (flip test {'on' if event['flip_test'] else 'off'})")
 

@@ -41,6 +41,7 @@ from lspd_bench.fileio import atomic_path, file_lock, write_json, write_text
 from lspd_bench.models.contract import deploy_stage as deploy_stage_of
 from lspd_bench.train.build import build_student, build_teacher, check_student, identity, run_id, teacher_knobs
 from lspd_bench.train.checkpoint import load_checkpoint
+from lspd_bench.train.init import apply_init
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
 from lspd_bench.train.files import CONFIG_FILE, LAST, METRICS_FILE, TEACHER_RECORD
 from lspd_bench.train.loop import check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
@@ -279,6 +280,9 @@ def train_and_evaluate(
     deploy_stage = deploy_stage_of(model)
     check_student(cfg, model)  # before anything is written: the folder of a refused run stays as it was
     check_run_dir(out, ident, resume)
+    warm = apply_init(model, cfg.init)  # a resumed run's checkpoint replaces it
+    if warm is not None and progress:
+        progress({"event": "init", "line": warm.line()})
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         write_text(out / CONFIG_FILE, canonical_json({"identity": ident, "hash": run_id(ident)}) + "\n")
@@ -323,6 +327,7 @@ def train_and_evaluate(
             **({"teacher": teacher_record} if teacher_record else {}),
         },
         "schedule": {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "schedule": cfg.schedule},
+        "init": warm.to_dict() if warm is not None else None,
         "train": {
             "epochs_run": len(history) - (result.resumed_from if result.resumed_from else 0),
             "resumed_from_epoch": result.resumed_from,

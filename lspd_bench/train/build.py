@@ -7,9 +7,18 @@ from typing import Any
 import torch.nn as nn
 
 from lspd_bench import __version__
-from lspd_bench.config import FIELD_TYPES, MODEL_KNOBS, RunConfig, applies, config_hash, identity_keys
+from lspd_bench.config import (
+    FIELD_TYPES,
+    MODEL_KNOBS,
+    NO_INIT,
+    RunConfig,
+    applies,
+    config_hash,
+    identity_keys,
+)
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, check_input_size, get_entry, stage_count
+from lspd_bench.train.init import init_fingerprint, match_init
 from lspd_bench.train.loop import seeded
 
 
@@ -37,8 +46,11 @@ def build_student(cfg: RunConfig, num_joints: int) -> nn.Module:
 
 def check_student(cfg: RunConfig, model: nn.Module) -> int:
     """What only the built model can tell, checked before anything is written: the input size fits its
-    stride, and ``stage_weights`` has one entry per stage. Returns the number of stages."""
+    stride, ``stage_weights`` has one entry per stage, and an ``init`` file has tensors it takes. Returns the
+    number of stages."""
     check_input_size(model, cfg.model, tuple(cfg.input_size))
+    if cfg.init != NO_INIT:
+        match_init(model, cfg.init)
     stages = stage_count(model, tuple(cfg.input_size))
     if cfg.stage_weights is not None and len(cfg.stage_weights) != stages:
         raise InputError(
@@ -78,7 +90,8 @@ def plugins_used(cfg: RunConfig, knobs: dict[str, Any]) -> dict[str, Any]:
 
 def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str, Any] | None = None) -> dict:
     """What a run is known by: the resolved config (model knobs filled in from the registry), the
-    dataset's fingerprint and the suite's version. Location and speed settings are left out.
+    dataset's fingerprint and the suite's version. Location and speed settings are left out; a warm start
+    enters as its file's fingerprint (``lspd_bench.train.init``).
 
     A run that uses a plugin's model, block or teacher also has ``plugins``: what each plugin is known by
     (its distribution and version, or its code digest), so that a new version of the plugin is another
@@ -88,6 +101,8 @@ def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str,
     resolved_knobs = {**entry.knobs, **(knobs if knobs is not None else student_knobs(cfg, num_joints))}
     # Model knobs enter resolved (a default set explicitly is the same run as the default left implicit).
     out = {k: v for k, v in identity_keys(cfg).items() if k not in MODEL_KNOBS}
+    if "init" in out:  # known by the weights' fingerprint, not by the file's path
+        out["init"] = init_fingerprint(cfg.init)
     out.update(
         model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
         dataset_fingerprint=fingerprint,

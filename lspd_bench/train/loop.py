@@ -99,6 +99,12 @@ class WeightAverage:
                 avg.copy_(current)
 
 
+def validates(cfg: RunConfig, epoch: int) -> bool:
+    """Whether ``epoch`` (0-based) is validated: every ``val_every`` epochs, and always the last."""
+    last = epoch + 1 == cfg.epochs
+    return last or (cfg.val_every > 0 and (epoch + 1) % cfg.val_every == 0)
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     """The sample order of ``epoch``: a permutation that depends on (seed, epoch) only."""
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -185,7 +191,8 @@ def fit(
 
     ``identity`` is the resolved configuration the run is known by (stored in every checkpoint; a resume
     with a different one is refused). ``validate(model, epoch)`` returns a dict with a ``headline``
-    figure (higher is better) that picks ``best.pt``; ``progress(event)`` receives ``epoch_start``,
+    figure (higher is better) that picks ``best.pt``; it runs on the epochs :func:`validates` names, and the
+    history's ``val_seconds`` says what each took; ``progress(event)`` receives ``epoch_start``,
     ``step`` and ``epoch_end`` events for a live display. ``teacher(images, batch)`` supplies the soft
     targets of the ``teacher`` distillation modes (see ``lspd_bench.train.distill``).
 
@@ -302,11 +309,16 @@ def fit(
         row["train_seconds"] = train_time
         row["images_per_s"] = steps_per_epoch * per_rank_batch * world / train_time
         if rank == 0:
-            metrics = validate(evaluated, epoch) if validate else {}
+            metrics: dict = {}
+            if validate is not None and validates(cfg, epoch):
+                val_started = time.perf_counter()
+                metrics = validate(evaluated, epoch)
+                row["val_seconds"] = time.perf_counter() - val_started
             row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
-            headline = metrics.get("headline", -float(mean[0]))
-            is_best = headline > best
-            best = max(best, headline)
+            # The best epoch by the validation figure; by the training loss when nothing validates.
+            headline = metrics.get("headline", -float(mean[0]) if validate is None else None)
+            is_best = headline is not None and headline > best
+            best = max(best, headline) if headline is not None else best
             history.append(row)
             state = {
                 "model": evaluated.state_dict(),
