@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -85,13 +86,15 @@ def write_fake_matrix(
     references: bool = False,
     status: dict[tuple, str] | None = None,
     context: dict[tuple, dict] | None = None,
+    history: Callable[[int | None, str, str | None, int], list[dict]] | None = None,
 ) -> Path:
     """A matrix folder as `lspd-bench ablate` writes it: results.csv plus one folder per cell.
 
     Cells of the same seed share one uniform draw per person and joint, so a variant with a higher
     success rate is correct wherever a lower one is (a known, positive paired difference). ``status``
     maps ``(stages, distill, block, seed)`` to a status other than done; ``context`` overrides context
-    columns of a cell.
+    columns of a cell; ``history(stages, distill, block, seed)`` gives a cell's per-epoch training rows
+    (``metrics.json``'s ``train.history``; none without it).
     """
     root.mkdir(parents=True, exist_ok=True)
     visible = _visible()
@@ -197,6 +200,8 @@ def write_fake_matrix(
             },
             "environment": ENV,
         }
+        if history is not None:
+            metrics["train"] = {"history": history(k, distill, block, seed)}
         (folder / "metrics.json").write_text(json.dumps(metrics))
         cost = {
             "model": model,

@@ -124,6 +124,9 @@ def report_command(
         )
     for kind, members in summary["pareto"].items():
         click.echo(f"Pareto front ({kind}): {'; '.join(members) or 'none'}")
+    for line in (summary["still_learning"]["line"], summary["fidelity"]["line"]):
+        if line:
+            click.echo(line)
     for w in summary["warnings"]:
         click.echo(f"note: {w}")
     click.echo(f"wrote {len(summary['files'])} files to {summary['out']}: open {summary['index']}")

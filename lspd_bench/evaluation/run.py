@@ -43,7 +43,14 @@ from lspd_bench.train.build import build_student, build_teacher, check_student, 
 from lspd_bench.train.checkpoint import load_checkpoint
 from lspd_bench.train.init import apply_init
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
-from lspd_bench.train.files import CONFIG_FILE, LAST, METRICS_FILE, TEACHER_RECORD
+from lspd_bench.train.files import (
+    CONFIG_FILE,
+    HISTORY_HEADLINE,
+    HISTORY_STAGE,
+    LAST,
+    METRICS_FILE,
+    TEACHER_RECORD,
+)
 from lspd_bench.train.loop import check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
 from lspd_bench.train.shipped import find_shipped, nearest_shipped, write_shipped
@@ -106,8 +113,8 @@ def _validator(bundle: DataBundle, deploy_stage: int, device: torch.device, batc
             model, bundle, deploy_stage=deploy_stage, flip_test=False, device=device, batch_size=batch_size
         )
         key = evaluator(bundle.metric).headline_key
-        figures = {f"val_stage{s['stage']}": s[key] for s in out["stages"]}
-        return {"headline": out["headline"], **figures}
+        figures = {HISTORY_STAGE.format(k=s["stage"]): s[key] for s in out["stages"]}
+        return {HISTORY_HEADLINE: out["headline"], **figures}
 
     return validate
 

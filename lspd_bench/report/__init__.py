@@ -1,4 +1,4 @@
-"""``lspd-bench report``: ablation tables (Markdown, LaTeX, CSV), Pareto and axis plots, and a
+"""``lspd-bench report``: ablation tables (Markdown, LaTeX, CSV), Pareto, axis and learning-curve plots, and a
 self-contained ``index.html`` from a matrix folder written by ``lspd-bench ablate``.
 
 >>> from lspd_bench.report import build_report

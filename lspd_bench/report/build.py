@@ -8,6 +8,7 @@ Output layout::
     OUT/tables/results.{md,tex,csv}     every variant
     OUT/tables/axis_<axis>.{md,tex,csv} the paper view, one per varying axis
     OUT/plots/pareto_<cost>.{png,svg,pdf}, OUT/plots/axis_<axis>.{png,svg,pdf}
+    OUT/plots/curves.{png,svg,pdf}      the per-epoch validation of every variant
 """
 
 from __future__ import annotations
@@ -24,11 +25,20 @@ from lspd_bench.errors import InputError
 from lspd_bench.fileio import check_output, write_text
 from lspd_bench.report import claims as claim_verdicts
 from lspd_bench.report import plots
-from lspd_bench.report.context import all_conventions, environment_rows, noise_line, status_line, teacher_lines
+from lspd_bench.report.context import (
+    all_conventions,
+    environment_rows,
+    fidelity_text,
+    learning_line,
+    noise_line,
+    status_line,
+    teacher_lines,
+)
 from lspd_bench.report.html import PlotEntry, render_index
 from lspd_bench.report.load import REFERENCE_FAMILIES, Reference, input_hw, load_matrix, load_references
 from lspd_bench.report.stats import (
     COST_KINDS,
+    STILL_LEARNING_MARK,
     Analysis,
     Variant,
     analyze,
@@ -112,9 +122,10 @@ def _report_md(
     order: list[str],
     claims: list[dict[str, Any]],
     facts: list[str],
+    curves: PlotEntry | None = None,
 ) -> str:
     """A Markdown summary for a pull-request comment: status, best row, fronts, the paper view, the full
-    table folded, plots as links, environment and conventions folded."""
+    table folded, the learning curves, plots as links, environment and conventions folded."""
     lines = [
         f"## Ablation report: `{analysis.matrix.name}`",
         "",
@@ -141,6 +152,8 @@ def _report_md(
     if stages is not None:
         lines += [render_markdown(stages)]
     lines += ["<details><summary>All variants</summary>", "", render_markdown(main), "</details>", ""]
+    if curves is not None:
+        lines += [f"**{curves.title}**", "", f"![{curves.title}]({curves.files['png']})", "", f"_{curves.caption}_", ""]
     if plot_links:
         lines += ["**Plots:** " + " · ".join(f"[{title}]({path})" for title, path in plot_links), ""]
     lines += ["<details><summary>Environment</summary>", ""]
@@ -250,6 +263,36 @@ def _write_plots(
     return pareto, axis_plots, links
 
 
+def _curves_caption(analysis: Analysis) -> str:
+    """What the curves figure's lines are, and that its validation is not the tables' (no flip test)."""
+    flip = analysis.constant("flip_test")
+    tables = (
+        "while the tables' headline is with flip test"
+        if flip is True
+        else "as is the tables' headline"
+        if flip is False
+        else "while the tables' headline follows each row's flip test"
+    )
+    return (
+        f"Validation {analysis.headline_name} per epoch, one panel per variant: the thick line is the deployed "
+        "stage's mean over the finished seeds, faint lines each seed, dashed lines the other stages; shaded, the "
+        f"last quarter of the epochs, over which a variant marked {STILL_LEARNING_MARK} gained more than the noise. "
+        f"Per-epoch validation is without flip test, {tables}."
+    )
+
+
+def _write_curves(analysis: Analysis, out: Path, formats: Sequence[str], files: list[Path]) -> PlotEntry | None:
+    """Draw and write the learning curves; None when no variant validated two epochs."""
+    fig = plots.curves_figure(analysis)
+    if fig is None:
+        return None
+    stem = "curves"
+    saved = plots.save_figure(fig, out / "plots" / stem, formats)
+    files += saved["paths"].values()
+    rel = {fmt: f"plots/{stem}.{fmt}" for fmt in saved["paths"]}
+    return PlotEntry(stem, "Learning curves", _curves_caption(analysis), saved["png"], rel)
+
+
 def _spread(analysis: Analysis) -> str:
     seeds = len(analysis.matrix.values("seed")) or 1
     return (
@@ -269,6 +312,7 @@ def _summary(
             "headline": head.mean if head else None,
             "headline_std": head.std if head else None,
             "baseline": v.is_baseline,
+            "learning": dataclasses.asdict(analysis.learning_of(v)),
             "delta": None
             if d is None
             else {
@@ -299,6 +343,12 @@ def _summary(
         "claims": claims,
         "teachers": teachers(analysis),
         "seed_noise": {**dataclasses.asdict(noise), "training_sd": noise.training_sd},
+        "still_learning": {
+            "count": sum(analysis.learning_of(v).still_learning for v in analysis.variants),
+            "judged": sum(analysis.learning_of(v).judged for v in analysis.variants),
+            "line": learning_line(analysis),
+        },
+        "fidelity": {"preset": analysis.constant("preset"), "line": fidelity_text(analysis)},
     }
 
 
@@ -354,9 +404,11 @@ def build_report(
         files.append(write_text(out / "tables" / f"{t.name}.tex", render_latex(t, preamble)))
         files.append(write_text(out / "tables" / f"{t.name}.csv", render_csv(t, fronts if t is main else None)))
     pareto, axis_plots, links = _write_plots(analysis, out, order, refs, fronts, formats, notes, files)
+    curves = _write_curves(analysis, out, formats, files)
 
     headline = _headline(analysis)
-    facts = [noise_line(analysis), *teacher_lines(analysis)]
+    learning, fidelity = learning_line(analysis), fidelity_text(analysis)
+    facts = [noise_line(analysis), *(line for line in (learning, fidelity) if line), *teacher_lines(analysis)]
     warnings = _warnings(analysis, notes)
     env = environment_rows(analysis)
     page = render_index(
@@ -372,6 +424,7 @@ def build_report(
         paper=paper,
         main=main,
         stages=stages,
+        curves=curves,
         axis_plots=axis_plots,
         environment=env,
         conventions=all_conventions(analysis),
@@ -392,6 +445,7 @@ def build_report(
         order=order,
         claims=verdicts,
         facts=facts,
+        curves=curves,
     )
     files.append(write_text(out / "report.md", md))
     return _summary(analysis, out, files, fronts, warnings, verdicts)

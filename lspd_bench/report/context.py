@@ -11,14 +11,19 @@ from typing import Any, Callable
 
 from lspd_bench import __version__
 from lspd_bench.ablate.schema import Status
+from lspd_bench.report.fidelity import fidelity_line
 from lspd_bench.report.load import Cell
 from lspd_bench.report.stats import (
+    LEARNING_RULE,
+    SEED_SD,
     Analysis,
+    Learning,
     format_value,
     front_tie,
     held_seed_noise,
     teacher_knobs_text,
     teachers,
+    validation_share,
 )
 from lspd_bench.report.tables import conventions, latency_conditions
 
@@ -85,6 +90,7 @@ def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
                 lambda c: "{epochs} epochs, batch {batch_size}, lr {lr:g}, {schedule}".format(**c.metrics["schedule"]),
             ),
         ),
+        ("Per-epoch validation", _validation_cost(analysis)),
         ("Loss", _distinct(cells, lambda c: c.metrics["loss"].get("description") or c.metrics["loss"]["name"])),
         (
             "Teacher",
@@ -98,6 +104,49 @@ def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("Report", f"lspd-bench {__version__}; paired bootstrap {analysis.n_boot} resamples, seed 0"),
     ]
     return [(k, v) for k, v in rows if v]
+
+
+def _validation_cost(analysis: Analysis) -> str | None:
+    """``12 % of training wall time (…)``: what validating every epoch cost; None when no cell timed it."""
+    share = validation_share(analysis)
+    if share is None:
+        return None
+    fraction, cells = share
+    return (
+        f"{100 * fraction:.0f} % of training wall time (val_seconds / (train_seconds + val_seconds), summed over "
+        f"{cells} cell{'s' if cells != 1 else ''})"
+    )
+
+
+def _learning_noise(judged: list[Learning]) -> str:
+    """``the seed noise (SD 2.9)``: the threshold the rule held the gains to."""
+    if judged[0].threshold_kind == SEED_SD:
+        return f"the seed noise (SD {judged[0].threshold:.1f})"
+    low, high = (f"{f(lrn.threshold for lrn in judged):.1f}" for f in (min, max))
+    width = low if low == high else f"{low}–{high}"
+    return f"the noise of the validation people (half their 95 % interval, {width} points)"
+
+
+def learning_line(analysis: Analysis) -> str | None:
+    """One line on the variants still learning when their training stopped (``Analysis.learning_of``); None
+    when the rule judged no variant (one epoch, no history)."""
+    judged = [lrn for v in analysis.variants if (lrn := analysis.learning_of(v)).judged]
+    if not judged:
+        return None
+    rising = sum(lrn.still_learning for lrn in judged)
+    windows = {(lrn.window, lrn.epochs) for lrn in judged}
+    over = (
+        "their last {} of {} epochs".format(*windows.pop()) if len(windows) == 1 else "the last quarter of their epochs"
+    )
+    unjudged = len(analysis.variants) - len(judged)
+    besides = f" ({unjudged} more without a verdict)" if unjudged else ""
+    noise = _learning_noise(judged)
+    if not rising:
+        return f"Still learning: none of {len(judged)} variants{besides} gained more than {noise} over {over}."
+    return (
+        f"Still learning: {rising} of {len(judged)} variants{besides} gained more than {noise} over {over}; their "
+        "ranking reflects the training budget as much as the architecture."
+    )
 
 
 def noise_line(analysis: Analysis) -> str:
@@ -176,7 +225,8 @@ def all_conventions(analysis: Analysis) -> list[tuple[str, list[str]]]:
                 "cost (mean over seeds); reference models are drawn but not part of the front.",
                 "Cost axes are log-scaled; parameters and GMACs are of the deploy model (the full training model's "
                 "parameters are in the tables).",
-            ],
+            ]
+            + ([LEARNING_RULE] if any(analysis.learning_of(v).judged for v in analysis.variants) else []),
         )
     ]
     if metric:
@@ -184,3 +234,29 @@ def all_conventions(analysis: Analysis) -> list[tuple[str, list[str]]]:
     if cost:
         out.append(("Cost profiler", cost))
     return out
+
+
+def _same(table_value: Any, preset_value: Any) -> bool:
+    if isinstance(table_value, (int, float)) and isinstance(preset_value, (int, float)):
+        return float(table_value) == float(preset_value)
+    return str(table_value) == str(preset_value)
+
+
+def preset_differences(analysis: Analysis, preset: str) -> list[str]:
+    """The keys the ``preset`` file sets that some cell of the matrix holds at another value."""
+    from lspd_bench.config import PRESET_DIR, column_text, load_config, read_yaml
+
+    settings = load_config(preset).to_dict()
+    keys = read_yaml(PRESET_DIR / f"{preset}.yaml", "preset")
+    return [k for k in keys if any(not _same(v, column_text(k, settings[k])) for v in analysis.matrix.values(k))]
+
+
+def fidelity_text(analysis: Analysis) -> str | None:
+    """The measured fidelity of the matrix's embedded preset (``lspd_bench.report.fidelity``), in one line;
+    None when the matrix is not on one preset that has a measurement."""
+    from lspd_bench.config import preset_names
+
+    preset = analysis.constant("preset")
+    if preset not in preset_names():
+        return None
+    return fidelity_line(preset, preset_differences(analysis, preset))

@@ -96,12 +96,14 @@ def render_index(
     main: Table,
     axis_plots: Sequence[PlotEntry],
     stages: Table | None = None,
+    curves: PlotEntry | None = None,
     environment: Sequence[tuple[str, str]],
     conventions: Sequence[tuple[str, Sequence[str]]],
     claims: Sequence[dict] = (),
     claims_note: str = "",
 ) -> str:
-    """The page as one HTML string; ``fronts`` are ``(cost title, members text)`` lines under the Pareto plots."""
+    """The page as one HTML string; ``fronts`` are ``(cost title, members text)`` lines under the Pareto plots,
+    ``curves`` the learning curves shown after the table of every variant."""
     esc = html.escape
     sections = [
         ("claims", "Claims"),
@@ -109,6 +111,7 @@ def render_index(
         ("paper", "Paper view"),
         ("stages", "Every stage"),
         ("results", "All variants"),
+        ("learning", "Learning curves"),
         ("axes", "Plots"),
         ("environment", "Environment"),
         ("conventions", "Conventions"),
@@ -119,6 +122,7 @@ def render_index(
         "paper": bool(paper),
         "stages": stages is not None,
         "results": True,
+        "learning": curves is not None,
         "axes": bool(axis_plots),
         "environment": True,
         "conventions": True,
@@ -166,6 +170,8 @@ def render_index(
     out.append('<section id="results"><h2>All variants</h2>')
     out.append(render_html(main))
     out.append("</section>")
+    if curves is not None:
+        out.append(f'<section id="learning"><h2>Learning curves</h2>{_plot(curves)}</section>')
     if axis_plots:
         out.append('<section id="axes"><h2>Plots</h2>')
         out += [_plot(p) for p in axis_plots]

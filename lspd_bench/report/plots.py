@@ -1,5 +1,6 @@
-"""Pareto plots (accuracy against GMACs, parameters and latency, log-scaled cost) and axis plots
-(accuracy against a numeric axis, one line per block type, one panel per distillation mode).
+"""Pareto plots (accuracy against GMACs, parameters and latency, log-scaled cost), axis plots
+(accuracy against a numeric axis, one line per block type, one panel per distillation mode), the accuracy at
+every stage, and the learning curves (the per-epoch validation of every variant).
 
 Figures are built on ``matplotlib.figure.Figure`` (no pyplot state) and saved as PNG, SVG and PDF with
 fixed metadata, so the same results give the same bytes.
@@ -17,7 +18,8 @@ from typing import Any, Sequence
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import ScaledTranslation
 
 from lspd_bench.ablate.schema import Status
@@ -27,12 +29,19 @@ from lspd_bench.report.load import Reference, reference_label
 from lspd_bench.report.stats import (
     COST_KINDS,
     NUMERIC_AXES,
+    PEOPLE_HALF_WIDTH,
+    SEED_SD,
+    STILL_LEARNING_MARK,
     Analysis,
+    Curve,
+    Learning,
     Variant,
     format_value,
     front_variants,
+    mean_curve,
     teacher_knobs_text,
     teachers,
+    variant_curves,
 )
 from lspd_bench.report.tables import fmt_number
 
@@ -536,6 +545,135 @@ def stage_figure(analysis: Analysis) -> Figure | None:
                 frameon=False,
                 alignment="left",
             )
+    return fig
+
+
+#: The curves figure: the deployed stage's mean and each seed's line, the other stages' colours and dashes (by
+#: stage k), the mark of a still-learning variant, and the shade of the rule's window.
+CURVE_COLOR = PALETTE[0]
+MEAN_STYLE = {"color": CURVE_COLOR, "lw": 2.0, "markersize": 4, "markeredgecolor": "white"}
+SEED_STYLE = {"color": CURVE_COLOR, "lw": 0.7, "alpha": 0.3}
+STAGE_COLORS = PALETTE[2:]
+STAGE_DASHES = ((0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (2, 2)))
+STILL_COLOR = PALETTE[1]
+WINDOW_COLOR = "#eeeeee"
+#: Panels per row of the curves figure, and the most epochs drawn with a marker each.
+CURVE_COLUMNS = 4
+MARKED_EPOCHS = 30
+#: How the threshold kinds of the still-learning rule are named in a panel.
+THRESHOLD_SHORT = {SEED_SD: "seed SD", PEOPLE_HALF_WIDTH: "½ people CI"}
+
+
+def _stage_style(k: int) -> dict[str, Any]:
+    return {
+        "color": STAGE_COLORS[(k - 1) % len(STAGE_COLORS)],
+        "ls": STAGE_DASHES[(k - 1) % len(STAGE_DASHES)],
+        "lw": 1.1,
+    }
+
+
+def _curve_rows(analysis: Analysis) -> list[tuple[Variant, list[Curve]]]:
+    """The variants with two or more validated epochs, and their seeds' curves."""
+    out = []
+    for v in analysis.variants:
+        curves = variant_curves(v)
+        if len(mean_curve([c.headline for c in curves])) >= 2:
+            out.append((v, curves))
+    return out
+
+
+def _draw_learning(ax, learning: Learning, last: tuple[int, float]) -> None:
+    """The still-learning rule on a panel: its window shaded, and its verdict at the foot (an arrow to the last
+    point of a variant still learning)."""
+    if not learning.judged:
+        return
+    ax.axvspan(learning.epochs - learning.window, learning.epochs, color=WINDOW_COLOR, zorder=0, lw=0)
+    verdict = f"{learning.gain:+.1f} {'>' if learning.still_learning else '≤'} {learning.threshold:.1f}"
+    verdict += f" {THRESHOLD_SHORT[learning.threshold_kind]}"
+    text = f"{STILL_LEARNING_MARK} still learning\n{verdict}" if learning.still_learning else verdict
+    color = STILL_COLOR if learning.still_learning else "#777777"
+    arrow = {"arrowstyle": "->", "color": color, "lw": 1.0} if learning.still_learning else None
+    ax.annotate(
+        text,
+        last,
+        xytext=(0.97, 0.05),
+        textcoords="axes fraction",
+        ha="right",
+        va="bottom",
+        fontsize=7.5,
+        color=color,
+        fontweight="bold" if learning.still_learning else "normal",
+        arrowprops=arrow,
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        zorder=6,
+    )
+
+
+def _draw_curves(ax, variant: Variant, curves: list[Curve], learning: Learning) -> list[int]:
+    """One variant's panel: each seed faint, the mean over seeds thick, the other stages' means dashed; returns
+    the stages drawn besides the deployed one."""
+    deployed = variant.done[0].row.get("deploy_stage")
+    mean = mean_curve([c.headline for c in curves])
+    marker = "o" if max(mean) <= MARKED_EPOCHS else None
+    if len(curves) > 1:
+        for c in curves:
+            ax.plot(list(c.headline), list(c.headline.values()), zorder=3, **SEED_STYLE)
+    stages = sorted({k for c in curves for k in c.stages if k != deployed})
+    for k in stages:
+        line = mean_curve([c.stages[k] for c in curves if k in c.stages])
+        ax.plot(list(line), list(line.values()), zorder=3, **_stage_style(k))
+    ax.plot(list(mean), list(mean.values()), marker=marker, zorder=4, **MEAN_STYLE)
+    _draw_learning(ax, learning, list(mean.items())[-1])
+    return stages
+
+
+def _curve_legend(analysis: Analysis, seeds: int, stages: list[int], window: bool) -> tuple[list, list[str]]:
+    deploy = analysis.constant("deploy_stage")
+    main = f"deployed stage {format_value(deploy)}" if deploy is not None else "deployed stage"
+    handles = [Line2D([], [], marker="o", **MEAN_STYLE)]
+    labels = [f"{main}: mean over {seeds} seeds" if seeds > 1 else f"{main} (1 seed)"]
+    if seeds > 1:
+        handles.append(Line2D([], [], **SEED_STYLE))
+        labels.append("each seed")
+    for k in stages:
+        handles.append(Line2D([], [], **_stage_style(k)))
+        labels.append(f"stage {k}" + (" (mean)" if seeds > 1 else ""))
+    if window:
+        handles.append(Patch(color=WINDOW_COLOR))
+        labels.append("last quarter: the still-learning window")
+    return handles, labels
+
+
+def curves_figure(analysis: Analysis) -> Figure | None:
+    """The per-epoch validation figure (no flip test) of every variant, one panel each on a shared scale: the
+    deployed stage's mean over the finished seeds is the thick line, each seed a faint one, the other stages'
+    means dashed; the window of the still-learning rule is shaded and a variant still learning gets an arrow
+    to its last point. None when no variant validated two epochs."""
+    rows = _curve_rows(analysis)
+    if not rows:
+        return None
+    cols = min(CURVE_COLUMNS, len(rows))
+    lines = math.ceil(len(rows) / cols)
+    drawn: set[int] = set()
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(max(6.4, 2.4 * cols + 0.9), 2.1 * lines + 1.4), layout="constrained")
+        axs = fig.subplots(lines, cols, sharex=True, sharey=True, squeeze=False)
+        for ax, (v, curves) in zip(axs.flat, rows):
+            drawn.update(_draw_curves(ax, v, curves, analysis.learning_of(v)))
+            ax.set_title(_ref_name(v) if v.reference else v.label(analysis.lspd_axes), fontsize=8.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.margins(x=0.04, y=0.1)
+        for ax in axs.flat[len(rows) :]:
+            ax.set_visible(False)
+        for ax in axs[-1]:
+            ax.set_xlabel("epoch")
+        fig.supylabel(f"{analysis.headline_name} (%)\nvalidation, no flip test", fontsize=9)
+        fig.suptitle(f"{analysis.headline_name} per epoch", x=0.01, ha="left", fontweight="bold")
+        seeds = max(len(curves) for _, curves in rows)
+        window = any(analysis.learning_of(v).judged for v, _ in rows)
+        handles, labels = _curve_legend(analysis, seeds, sorted(drawn), window)
+        across = 3 if cols >= 3 else 2  # the legend's columns: what the figure's width holds
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), across), frameon=False)
     return fig
 
 

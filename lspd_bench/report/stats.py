@@ -1,5 +1,5 @@
 """From cells to variants: mean ± std over seeds, deltas against a baseline row with paired-bootstrap
-intervals, and Pareto fronts.
+intervals, Pareto fronts, and the learning curves with the rule that tells a variant still learning.
 
 A *variant* is one combination of the matrix's varying axes; its cells are the seeds (and, with
 ``--allow-mixed``, nothing else: mixed context columns become axes of their own).
@@ -18,10 +18,15 @@ from lspd_bench.ablate import schema, store
 from lspd_bench.config import NUMERIC_KEYS, Metric
 from lspd_bench.cost.counters import FVCORE
 from lspd_bench.errors import InputError
-from lspd_bench.evaluation.bootstrap import paired_counts_bootstrap, person_counts, seed_variance_parts
+from lspd_bench.evaluation.bootstrap import (
+    paired_counts_bootstrap,
+    pckh_bootstrap_ci,
+    person_counts,
+    seed_variance_parts,
+)
 from lspd_bench.evaluation.evaluators import Evaluator, evaluator, keeps_per_person
 from lspd_bench.report.load import REFERENCE_FAMILIES, Cell, Matrix, mixed_context, model_family, select_metric
-from lspd_bench.train.files import PER_PERSON_FILE
+from lspd_bench.train.files import HISTORY_HEADLINE, HISTORY_STAGE, HISTORY_VAL_SECONDS, PER_PERSON_FILE
 
 #: The axes a variant is told apart by, in table order (seeds are averaged, not an axis).
 VARIANT_AXES = schema.VARIANT_COLUMNS
@@ -148,6 +153,15 @@ class Analysis:
         reads every cell's per-person file."""
         return seed_noise(self)
 
+    @cached_property
+    def learning(self) -> dict[int, Learning]:
+        """Each variant's still-learning verdict (:func:`variant_learning`) by its ``id``, computed once: with
+        one seed per variant it bootstraps each cell's people."""
+        return {id(v): variant_learning(self, v) for v in self.variants}
+
+    def learning_of(self, variant: Variant) -> Learning:
+        return self.learning[id(variant)]
+
     @property
     def headline(self) -> str:
         """The results column of the headline (Mean, AP)."""
@@ -261,6 +275,164 @@ def _people_variance(cells: list[Cell]) -> float | None:
     if any(k is None for k in kept) or any(not np.array_equal(k[1], kept[0][1]) for k in kept):
         return None
     return seed_variance_parts([k[0] for k in kept], kept[0][1])["people_sd"] ** 2
+
+
+# ------------------------------------------------------------------------------------------ learning curves
+
+#: The per-epoch validation figures of a training history row (``lspd_bench.evaluation.run``'s validator, no
+#: flip test): the deployed stage's, and each stage k's. An epoch that was not validated has neither.
+#: The last part of a variant's epochs whose gain tells whether it was still learning: its last quarter.
+LEARNING_SHARE = 0.25
+#: What a still-learning variant is marked with in the tables and the curves figure.
+STILL_LEARNING_MARK = "↑"
+#: The thresholds of :func:`still_learning`: the matrix's seed noise, or (one seed per variant) its people's.
+SEED_SD = "seed SD"
+PEOPLE_HALF_WIDTH = "people interval half-width"
+#: The rule of :func:`still_learning` in one sentence (the tables' footnote and the conventions).
+LEARNING_RULE = (
+    f"{STILL_LEARNING_MARK} still learning: with E the epochs of a row's cells and m = max(1, round(E × "
+    f"{LEARNING_SHARE:g})), its gain is the mean over its finished seeds of the per-epoch validation "
+    f"{HISTORY_HEADLINE} (deployed stage, no flip test) at the last validated epoch minus at the last validated "
+    "epoch at or before E − m; the row is still learning when the gain exceeds the matrix's pooled seed SD "
+    "(with one seed per row: half the width of the row's 95 % bootstrap interval over validation people). A row "
+    "with no validated epoch at or before E − m, or none after it, gets no verdict."
+)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One cell's per-epoch validation (no flip test): each figure by 1-based epoch, validated epochs only."""
+
+    epochs: int  # the epochs its history holds
+    headline: dict[int, float]  # the deployed stage's figure
+    stages: dict[int, dict[int, float]]  # stage k → its figure by epoch
+    #: (training, validation) wall seconds summed over its epochs (an epoch not validated adds none); None when no
+    #: epoch timed its validation (histories written before ``val_seconds``).
+    seconds: tuple[float, float] | None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _history_stages(rows: Sequence[dict]) -> list[int]:
+    """The stages k whose ``val_stage<k>`` any row holds, ascending."""
+    prefix, _, suffix = HISTORY_STAGE.partition("{k}")
+    keys = {key for r in rows for key in r if key.startswith(prefix) and key.endswith(suffix)}
+    middles = (key[len(prefix) : len(key) - len(suffix)] for key in keys)
+    return sorted(int(m) for m in middles if m.isdigit())
+
+
+def cell_curve(cell: Cell) -> Curve | None:
+    """The learning curve of ``cell`` from its ``metrics.json`` history (rows' ``epoch`` is 0-based); None when
+    it has no history."""
+    history = ((cell.metrics or {}).get("train") or {}).get("history") or []
+    rows = [r for r in history if isinstance(r, dict) and isinstance(r.get("epoch"), int)]
+    if not rows:
+        return None
+
+    def figures(key: str) -> dict[int, float]:
+        return {r["epoch"] + 1: float(r[key]) for r in rows if _finite(r.get(key))}
+
+    validation = [r[HISTORY_VAL_SECONDS] for r in rows if _finite(r.get(HISTORY_VAL_SECONDS))]
+    training = sum(r["train_seconds"] for r in rows if _finite(r.get("train_seconds")))
+    seconds = (training, sum(validation)) if validation else None
+    return Curve(
+        epochs=max(r["epoch"] for r in rows) + 1,
+        headline=figures(HISTORY_HEADLINE),
+        stages={k: figures(HISTORY_STAGE.format(k=k)) for k in _history_stages(rows)},
+        seconds=seconds,
+    )
+
+
+def variant_curves(variant: Variant) -> list[Curve]:
+    """The learning curves of ``variant``'s finished cells (its seeds) that have a history."""
+    return [curve for c in variant.done if (curve := cell_curve(c)) is not None]
+
+
+def mean_curve(figures: Sequence[dict[int, float]]) -> dict[int, float]:
+    """Epoch → the mean over the curves that validated that epoch, ascending."""
+    epochs = sorted({e for f in figures for e in f})
+    return {e: float(np.mean([f[e] for f in figures if e in f])) for e in epochs}
+
+
+@dataclass(frozen=True)
+class Learning:
+    """Whether a variant was still learning when its training stopped (:func:`still_learning`), in points."""
+
+    epochs: int  # E: the epochs its cells trained
+    window: int  # m: the last epochs the gain spans, max(1, round(E × LEARNING_SHARE))
+    gain: float | None  # mean over its seeds of the rise over the window; None: no validated epoch to compare
+    seeds: int  # the seeds behind the gain
+    threshold: float | None  # the noise the gain must exceed; None when not measured
+    threshold_kind: str  # SEED_SD or PEOPLE_HALF_WIDTH
+    still_learning: bool  # gain > threshold (False without a verdict)
+
+    @property
+    def judged(self) -> bool:
+        """Whether the rule gave a verdict: a gain and a threshold."""
+        return self.gain is not None and self.threshold is not None
+
+
+def _window_gain(figures: dict[int, float], before: int) -> float | None:
+    """The figure at the last validated epoch minus at the last validated epoch at or before ``before``; None
+    when no epoch was validated at or before it, or none after it."""
+    last = max(figures, default=None)
+    start = max((e for e in figures if e <= before), default=None)
+    if last is None or start is None or last <= before:
+        return None
+    return figures[last] - figures[start]
+
+
+def still_learning(curves: Sequence[Curve], seed_sd: float | None, people_half_width: float | None) -> Learning:
+    """The still-learning rule (:data:`LEARNING_RULE`), fixed before any result was seen.
+
+    ``curves`` are a variant's seeds. E is the epochs they trained and m = max(1, round(E × LEARNING_SHARE))
+    (Python's ``round``: halves go to the even number). A seed's gain is its deployed stage's figure at its last
+    validated epoch minus at its last validated epoch at or before E − m (:func:`_window_gain`); the variant's
+    gain is the mean over the seeds that have one. The threshold is the matrix's pooled seed SD ``seed_sd``;
+    without one (one seed per variant) it is ``people_half_width``, half the width of the variant's 95 %
+    interval over validation people. The variant is still learning when its gain exceeds the threshold.
+    """
+    epochs = max((c.epochs for c in curves), default=0)
+    window = max(1, round(epochs * LEARNING_SHARE))
+    gains = [g for c in curves if (g := _window_gain(c.headline, epochs - window)) is not None]
+    gain = float(np.mean(gains)) if gains else None
+    threshold, kind = (seed_sd, SEED_SD) if seed_sd is not None else (people_half_width, PEOPLE_HALF_WIDTH)
+    rising = gain is not None and threshold is not None and gain > threshold
+    return Learning(epochs, window, gain, len(gains), threshold, kind, rising)
+
+
+def people_half_width(analysis: Analysis, variant: Variant) -> float | None:
+    """Half the width of the 95 % bootstrap interval over validation people of ``variant``'s one finished
+    cell's headline (``analysis.n_boot`` resamples, seed ``BOOTSTRAP_SEED``); None unless it has exactly one
+    finished cell whose metric keeps per-person data."""
+    if len(variant.done) != 1:
+        return None
+    cell = variant.done[0]
+    kept = cell.per_person() if keeps_per_person(cell.row.get("metric")) else None
+    if kept is None:
+        return None
+    low, high = pckh_bootstrap_ci(*kept, n=analysis.n_boot, seed=BOOTSTRAP_SEED)
+    return (high - low) / 2.0
+
+
+def variant_learning(analysis: Analysis, variant: Variant) -> Learning:
+    """:func:`still_learning` of ``variant`` with the matrix's seed noise (the noise line's pooled SD), or
+    with one seed per variant its people interval's half-width."""
+    seed_sd = analysis.noise.sd
+    people = people_half_width(analysis, variant) if seed_sd is None else None
+    return still_learning(variant_curves(variant), seed_sd, people)
+
+
+def validation_share(analysis: Analysis) -> tuple[float, int] | None:
+    """(share of training wall time spent validating, cells that timed it): Σ val_seconds / Σ (train_seconds +
+    val_seconds) over the epochs of the finished cells that timed their validation; None when none did."""
+    timed = [c.seconds for v in analysis.variants for c in variant_curves(v) if c.seconds is not None]
+    total = sum(train + val for train, val in timed)
+    if not timed or total <= 0:
+        return None
+    return sum(val for _, val in timed) / total, len(timed)
 
 
 def teachers(analysis: Analysis) -> list[dict[str, Any]]:

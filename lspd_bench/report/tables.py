@@ -18,7 +18,18 @@ import pandas as pd
 from lspd_bench.ablate.schema import Status
 from lspd_bench.cost.counters import COUNTERS, FVCORE
 from lspd_bench.report.load import latency_runs
-from lspd_bench.report.stats import STAGE_GAP, Analysis, Delta, Stat, Variant, format_value, held_at_baseline
+from lspd_bench.report.stats import (
+    LEARNING_RULE,
+    SEED_SD,
+    STAGE_GAP,
+    STILL_LEARNING_MARK,
+    Analysis,
+    Delta,
+    Stat,
+    Variant,
+    format_value,
+    held_at_baseline,
+)
 
 DASH = "—"
 
@@ -35,6 +46,7 @@ class Column:
     scale: float = 1.0  # displayed = value × scale (parameters → millions)
     spread: bool = True  # print ± std (not for figures that do not vary between seeds)
     threads_suffix: bool = False  # latency: print each row's thread count (the rows differ in it)
+    mark: Callable[[Variant], str] | None = None  # a row's mark after the value (the still-learning one)
 
 
 @dataclass
@@ -249,14 +261,38 @@ def table_notes(analysis: Analysis, rows: list[Variant]) -> list[str]:
     return notes
 
 
+def _learning_mark(analysis: Analysis) -> Callable[[Variant], str]:
+    """The mark after a still-learning row's headline (``Analysis.learning_of``)."""
+    return lambda v: f" {STILL_LEARNING_MARK}" if analysis.learning_of(v).still_learning else ""
+
+
+def learning_notes(analysis: Analysis, rows: list[Variant]) -> list[str]:
+    """The footnote of a table with still-learning rows: the rule, then each marked row's gain against its
+    threshold over its window (none when no row is marked)."""
+    marked = [(v, lrn) for v in rows if (lrn := analysis.learning_of(v)).still_learning]
+    if not marked:
+        return []
+    figures = "; ".join(
+        f"{v.label(analysis.axes)}: {lrn.gain:+.2f} > {lrn.threshold:.2f} over its last {lrn.window} of "
+        f"{lrn.epochs} epochs ({lrn.seeds} seed{'s' if lrn.seeds != 1 else ''})"
+        for v, lrn in marked
+    )
+    kind = "the pooled seed SD" if marked[0][1].threshold_kind == SEED_SD else "the people interval's half-width"
+    return [f"{LEARNING_RULE} Gain > {kind} (points): {figures}."]
+
+
 def main_table(analysis: Analysis) -> Table:
     """Every variant with its axes, Cells, accuracy columns, Δ, parameters, GMACs, latency, throughput."""
     cols = _axis_columns(analysis.axes) + [Column("cells", "Cells", "cells")]
-    cols += [Column(a, a, "stat", "max", 1) for a in analysis.accuracy_columns]
+    cols += [
+        Column(a, a, "stat", "max", 1, mark=_learning_mark(analysis) if a == analysis.headline else None)
+        for a in analysis.accuracy_columns
+    ]
     cols += [_delta_column(analysis)] + cost_columns(analysis)
     model = analysis.constant("model")
     title = f"{analysis.headline_name} and cost of every variant" + (f" of {model}" if model else "")
-    return Table("results", title, cols, list(analysis.variants), table_notes(analysis, analysis.variants))
+    rows = list(analysis.variants)
+    return Table("results", title, cols, rows, table_notes(analysis, rows) + learning_notes(analysis, rows))
 
 
 def stage_table(analysis: Analysis) -> Table | None:
@@ -290,11 +326,13 @@ def axis_tables(analysis: Analysis) -> list[Table]:
         cols = [
             Column(axis, axis, "axis"),
             Column("cells", "Cells", "cells"),
-            Column(analysis.headline, f"{analysis.headline_name} (%)", "stat", "max", 1),
+            Column(analysis.headline, f"{analysis.headline_name} (%)", "stat", "max", 1, mark=_learning_mark(analysis)),
             _delta_column(analysis),
         ] + cost_columns(analysis, full=False)
         title = f"Effect of {axis}" + (f" ({fixed})" if fixed else "")
-        out.append(Table(f"axis_{axis}", title, cols, rows, table_notes(analysis, rows)))
+        out.append(
+            Table(f"axis_{axis}", title, cols, rows, table_notes(analysis, rows) + learning_notes(analysis, rows))
+        )
     return out
 
 
@@ -326,7 +364,8 @@ def _cell(
         mean = bold(mean)
     if col.threads_suffix and v.done[0].row.get("latency_threads") is not None:
         spread += esc(f" ({format_value(v.done[0].row.get('latency_threads'))} thr)")
-    return mean + spread
+    mark = esc(col.mark(v)) if col.mark else ""
+    return mean + spread + mark
 
 
 def render_markdown(table: Table, preamble: Sequence[str] = ()) -> str:
@@ -364,6 +403,7 @@ _LATEX_SPECIAL = {
     "×": r"$\times$",
     "—": "--",
     "α": r"$\alpha$",
+    STILL_LEARNING_MARK: r"$\uparrow$",
 }
 
 
@@ -374,7 +414,16 @@ def latex_escape(text: str) -> str:
 
 def _ascii(text: str) -> str:
     """Comment text for a .tex file, in plain ASCII (older pdflatex set-ups reject other bytes)."""
-    for ch, plain in (("±", "+/-"), ("Δ", "Delta"), ("×", "x"), ("—", "--"), ("α", "alpha"), ("…", "...")):
+    for ch, plain in (
+        ("±", "+/-"),
+        ("Δ", "Delta"),
+        ("×", "x"),
+        ("—", "--"),
+        ("α", "alpha"),
+        ("…", "..."),
+        ("−", "-"),
+        (STILL_LEARNING_MARK, "^"),
+    ):
         text = text.replace(ch, plain)
     return text.encode("ascii", "replace").decode("ascii")
 
@@ -458,6 +507,8 @@ def render_csv(table: Table, fronts: dict[str, list[Variant]] | None = None) -> 
                 s = v.value(c.key)
                 rec[c.key] = s.mean if s else None
                 rec[f"{c.key}_std"] = s.std if s else None
+                if c.mark:
+                    rec["still_learning"] = bool(c.mark(v))
             elif c.kind == "delta":
                 d = v.delta
                 rec["baseline_row"] = v.is_baseline

@@ -26,7 +26,7 @@ from lspd_bench.config import RunConfig, Schedule
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
 from lspd_bench.train.checkpoint import load_checkpoint, save_checkpoint
-from lspd_bench.train.files import BEST, LAST, LOG_NAME
+from lspd_bench.train.files import BEST, HISTORY_HEADLINE, HISTORY_VAL_SECONDS, LAST, LOG_NAME
 from lspd_bench.train.losses import as_stage_list, make_loss, stage_losses
 
 Progress = Callable[[dict], None]
@@ -313,10 +313,10 @@ def fit(
             if validate is not None and validates(cfg, epoch):
                 val_started = time.perf_counter()
                 metrics = validate(evaluated, epoch)
-                row["val_seconds"] = time.perf_counter() - val_started
+                row[HISTORY_VAL_SECONDS] = time.perf_counter() - val_started
             row.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
             # The best epoch by the validation figure; by the training loss when nothing validates.
-            headline = metrics.get("headline", -float(mean[0]) if validate is None else None)
+            headline = metrics.get(HISTORY_HEADLINE, -float(mean[0]) if validate is None else None)
             is_best = headline is not None and headline > best
             best = max(best, headline) if headline is not None else best
             history.append(row)
