@@ -594,9 +594,15 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
     return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, init=NO_INIT, **cleared)
 
 
+def at_quiet_default(key: str, value: Any) -> bool:
+    """Whether ``value`` (as a config or a results table holds it) is the default of a key added later
+    (``QUIET_DEFAULTS``): such a value is left out wherever runs are told apart, as if the key did not exist."""
+    return key in QUIET_DEFAULTS and value == _jsonable(QUIET_DEFAULTS[key])
+
+
 def hashed_keys(cfg: RunConfig) -> dict[str, Any]:
     """The config as identities and cell keys hash it: every key, but those of ``QUIET_DEFAULTS`` at their default."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in QUIET_DEFAULTS or v != _jsonable(QUIET_DEFAULTS[k])}
+    return {k: v for k, v in cfg.to_dict().items() if not at_quiet_default(k, v)}
 
 
 def identity_keys(cfg: RunConfig) -> dict[str, Any]:

@@ -64,11 +64,11 @@ def cell_row(stages: int = 1, distill: str = "none", seed: int = 0, **values) ->
     return row
 
 
-def write_table(folder: Path, rows: list[dict]) -> Path:
+def write_table(folder: Path, rows: list[dict], columns: list[str] = COLUMNS) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
     return path
@@ -114,6 +114,19 @@ def test_cells_match_by_configuration_not_by_hash(tmp_path):
     renamed = [{**r, schema.CELL: "new" + r[schema.CELL]} for r in reversed(CI_ROWS)]
     report = check(write_table(tmp_path / "now", renamed), base)
     assert report["passed"] and report["cells"]["missing"] == [] and report["cells"]["new"] == []
+
+
+def test_a_key_added_after_the_baseline_matches_it_at_its_default(tmp_path):
+    older = write_table(tmp_path / "base", CI_ROWS, [c for c in COLUMNS if c != "init"])  # a suite before init
+    base = tmp_path / "baseline.json"
+    update_baseline(older, base)
+    assert all("init" not in cell["axes"] for cell in json.loads(base.read_text())["cells"])
+    now = [{**r, "init": "none"} for r in CI_ROWS]  # a newer suite writes the default
+    report = check(write_table(tmp_path / "now", now), base)
+    assert report["passed"] and report["cells"]["missing"] == [] and report["cells"]["new"] == []
+    warm = [{**r, "init": "k1"} for r in CI_ROWS]  # another start is another cell
+    report = check(write_table(tmp_path / "warm", warm), base)
+    assert not report["passed"] and len(report["cells"]["missing"]) == 4
 
 
 def test_a_changed_key_makes_other_cells_and_says_which_key(tmp_path):

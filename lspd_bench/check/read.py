@@ -12,7 +12,7 @@ from lspd_bench.ablate import schema, store
 from lspd_bench.check.cells import COST_FIGURES, DONE, LATENCY, LATENCY_HIGH, LATENCY_LOW, SEED, Cell, Results, normal
 from lspd_bench.check.noise import accuracy_noise
 from lspd_bench.check.pareto import mark_pareto
-from lspd_bench.config import canonical_json
+from lspd_bench.config import at_quiet_default, canonical_json
 from lspd_bench.errors import InputError
 from lspd_bench.train.files import METRICS_FILE
 
@@ -71,7 +71,8 @@ def read_results(path: str | Path) -> Results:
     cells: dict[str, Cell] = {}
     ratios: dict[str, list[float]] = {}
     for row in rows:
-        axes = {a: normal(row.get(a)) for a in axes_cols}
+        # A key added after the baseline was written matches it at its default (a baseline has no column for it).
+        axes = {a: v for a in axes_cols if not at_quiet_default(a, v := normal(row.get(a)))}
         cell = cells.setdefault(canonical_json(axes), Cell(axes=axes))
         cell.seeds.append(normal(row.get(SEED)))
         if row.get(schema.CELL):
