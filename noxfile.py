@@ -196,12 +196,38 @@ def demo(session: nox.Session) -> None:
     session.log(f"open {os.path.join('reports', 'demo', 'index.html')}")
 
 
+#: The longer reference the presets' rankings are measured against (docs/benchmark.md, "The reference"): the stages
+#: matrix at 8× the quick preset's epochs, 2 seeds. Its folder resumes; its results table and report are committed.
+REFERENCE = ("ablations/stages.yaml", "seed=0..1", "epochs=16")
+REFERENCE_RUN = os.path.join("runs", "reference")
+REFERENCE_REPORT = os.path.join("benchmarks", "results", "reference")
+#: The presets whose fidelity is measured, each as the same matrix trained into runs/stages-PRESET.
+FIDELITY_PRESETS = ("quick", "ci")
+
+
+@nox.session
+def reference(session: nox.Session) -> None:
+    """The reference ablation (about 2 hours on 2 cores, a background run; rerun to resume), the stages matrix on
+    each preset of FIDELITY_PRESETS, their fidelity (`benchmarks/bench_fidelity.py`), then the reference's report
+    into benchmarks/results/reference/."""
+    install(session, extras="")
+    session.run("lspd-bench", "ablate", *REFERENCE, "--out", REFERENCE_RUN)
+    runs = {preset: os.path.join("runs", f"stages-{preset}") for preset in FIDELITY_PRESETS}
+    for preset, folder in runs.items():
+        session.run("lspd-bench", "ablate", "ablations/stages.yaml", "--preset", preset, "--out", folder)
+    fidelity = [a for preset, folder in runs.items() for a in ("--run", f"{preset}={folder}")]
+    session.run("python", os.path.join("benchmarks", "bench_fidelity.py"), "--reference", REFERENCE_RUN, *fidelity)
+    session.run("lspd-bench", "report", REFERENCE_RUN, "--out", REFERENCE_REPORT)
+
+
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     """The measured figures of the README (run them on an idle machine)."""
     install(session)
-    scripts = session.posargs or sorted(
-        os.path.join("benchmarks", f) for f in os.listdir("benchmarks") if f.startswith("bench_") and f.endswith(".py")
+    scripts = session.posargs or sorted(  # bench_fidelity reads the reference's runs: `nox -s reference` runs it
+        os.path.join("benchmarks", f)
+        for f in os.listdir("benchmarks")
+        if f.startswith("bench_") and f.endswith(".py") and f != "bench_fidelity.py"
     )
     for script in scripts:
         session.run("python", script)

@@ -522,6 +522,11 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def preset_file(name: str) -> Path:
+    """The YAML file of the preset called ``name``."""
+    return PRESET_DIR / f"{name}.yaml"
+
+
 def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
     """A YAML mapping from ``path``; an unreadable or non-mapping file is an ``InputError`` naming it."""
     path = Path(path)
@@ -556,7 +561,7 @@ def load_config(
     if preset is not None:
         if preset not in preset_names():
             raise InputError(f"unknown preset {preset!r}; choose from: {', '.join(preset_names())}")
-        layers.append((f"preset {preset}", read_yaml(PRESET_DIR / f"{preset}.yaml", "preset")))
+        layers.append((f"preset {preset}", read_yaml(preset_file(preset), "preset")))
     if config_file is not None:
         layers.append((str(config_file), read_yaml(config_file)))
     if overrides:
@@ -591,7 +596,8 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
     """
     cleared = {k: None for k in (*MODEL_KNOBS, "stage_weights")}
     epochs, lr = cfg.teacher_schedule()
-    return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, init=NO_INIT, **cleared)
+    own = {"init": NO_INIT, "val_every": _FIELDS["val_every"].default}  # the student's start and validation
+    return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, **own, **cleared)
 
 
 def at_quiet_default(key: str, value: Any) -> bool:

@@ -193,7 +193,8 @@ def test_the_report_marks_still_learning_rows_states_it_in_one_line_and_draws_th
     summary = build_report(root, out, n_boot=100)
     analysis = analyze(load_matrix(root))
     line = (
-        f"Still learning: 2 of 4 variants gained more than the seed noise (SD {analysis.noise.sd:.1f}) over their "
+        f"Still learning: 2 of 4 variants gained more than the seed noise (the pooled seed SD of the final figure, "
+        f"{analysis.noise.sd:.1f}) over their "
         "last 1 of 4 epochs; their ranking reflects the training budget as much as the architecture."
     )
     md, page = (out / "report.md").read_text(), (out / "index.html").read_text()

@@ -113,3 +113,27 @@ def test_validation_every_n_epochs_and_always_the_last(tiny_overrides, tmp_path)
     assert history[-1]["val_seconds"] > 0 and "val_seconds" not in history[0]
     every = load_config("ci", None, {**tiny_overrides, "epochs": 3})
     assert identity(every, 16, "x") == identity(only_last, 16, "x")  # a speed setting, not another run
+
+
+def test_wrapper_prefixes_are_dropped_before_matching(tiny_overrides, trained_k1, tmp_path):
+    weights = load_checkpoint(trained_k1)["model"]
+    lightning = tmp_path / "lightning.ckpt"  # a LightningModule holding the network as self.model
+    torch.save({"state_dict": {f"model.{k}": v for k, v in weights.items()}, "epoch": 3}, lightning)
+    ddp = tmp_path / "ddp.pt"
+    torch.save({f"module.{k}": v for k, v in weights.items()}, ddp)
+    cfg = load_config("ci", None, {**tiny_overrides, "stages": 1})
+    for path in (lightning, ddp):
+        model = build_student(cfg, 16)
+        report = apply_init(model, str(path))
+        assert report.loaded == len(weights) and report.left == 0 and report.unused == 0
+        assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+
+
+def test_ablate_refuses_an_init_that_matches_nothing_before_any_cell_runs(tiny_overrides, tmp_path):
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"encoder.weight": torch.zeros(3)}, foreign)
+    out = tmp_path / "m"
+    args = [f"{k}={v}" for k, v in tiny_overrides.items()] + ["stages=1", f"init=none,{foreign}"]
+    r = CliRunner().invoke(main, ["ablate", *args, "--preset", "ci", "--out", str(out)])
+    assert r.exit_code == 2 and "matches the model's names and shapes" in r.output and one_error_line(r.output)
+    assert not out.exists()

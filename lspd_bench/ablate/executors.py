@@ -34,6 +34,7 @@ from typing import Any, Callable, Literal, Protocol, Sized, runtime_checkable
 from lspd_bench.ablate import store
 from lspd_bench.ablate.schema import Status
 from lspd_bench.errors import InputError
+from lspd_bench.train.files import HISTORY_HEADLINE
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class FileProgress:
                 epoch=event["epoch"] + 1,
                 step=0,
                 loss=event.get("loss"),
-                metric=event.get("headline", self.state.get("metric")),  # an epoch not validated keeps the last
+                metric=event.get(HISTORY_HEADLINE, self.state.get("metric")),  # an epoch not validated keeps the last
                 seconds_per_epoch=(time.monotonic() - self.epoch_clock) / self.timed_epochs,
             )
         elif kind == "evaluate":

@@ -40,7 +40,9 @@ from typing import Any, Iterable
 
 from lspd_bench import __version__, plugins
 from lspd_bench.config import (
+    FAMILY_OF,
     FIELD_TYPES,
+    NON_IDENTITY_KEYS,
     RunConfig,
     cache_root,
     canonical_json,
@@ -54,14 +56,15 @@ from lspd_bench.config import (
 from lspd_bench.ablate.claims import Claim, parse_claim, parse_claims, validate as validate_claim
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
-from lspd_bench.train.init import init_fingerprint
+from lspd_bench.train.init import known_by_fingerprint
 
 #: Top-level keys of a YAML matrix file.
 MATRIX_FILE_KEYS = ("name", "description", "preset", "config", "matrix", "exclude", "claims", "imports")
 #: The preset a matrix uses when neither the command nor the file names one (minutes on 2 CPU cores).
 DEFAULT_PRESET = "quick"
 #: Config keys that say where or how a run executes: not part of a cell's key (nor of its identity).
-_LOCATION_KEYS = ("cache_dir", "workers", "device")
+#: Keys that say where or how fast a cell runs (the non-identity keys but where its data is): left out of its key.
+_LOCATION_KEYS = tuple(k for k in NON_IDENTITY_KEYS if FAMILY_OF[k] != "data")
 _RANGE = re.compile(r"^\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*$")
 _FLOAT_RANGE = re.compile(r"^\s*-?[\d.]+\s*\.\.\s*-?[\d.]+\s*$")
 
@@ -313,9 +316,7 @@ def check_model(cfg: RunConfig, catalogue: dict[str, Any], where: str) -> None:
 def cell_key(cfg: RunConfig, catalogue: dict[str, Any] | None = None) -> str:
     """A torch-free hash of a cell's configuration (location keys left out) and the suite version, and of
     the plugins the cell uses (``plugins_used``; none for built-in models and blocks)."""
-    data = {k: v for k, v in hashed_keys(cfg).items() if k not in _LOCATION_KEYS}
-    if data.get("init") is not None:  # the weights' fingerprint, not their path
-        data["init"] = init_fingerprint(cfg.init)
+    data = known_by_fingerprint({k: v for k, v in hashed_keys(cfg).items() if k not in _LOCATION_KEYS})
     used = plugins_used(cfg, catalogue) if catalogue is not None else {}
     return config_hash({"config": data, "suite_version": __version__, **({"plugins": used} if used else {})})
 

@@ -319,7 +319,7 @@ def check_models(matrix: Matrix) -> dict[str, float]:
     so that a busy machine does not shuffle the order)."""
     from lspd_bench.cost.macs import layer_macs
     from lspd_bench.models import build
-    from lspd_bench.train.build import check_student
+    from lspd_bench.train.build import check_student, warm_start
 
     work: dict[str, float] = {}
     for cell in matrix.cells:
@@ -332,6 +332,7 @@ def check_models(matrix: Matrix) -> dict[str, float]:
             model = build(cfg.model, **cfg.model_knobs())
             with layer_macs(model) as macs:
                 check_student(cfg, model)  # its one forward pass (batch 1, eval mode) is the one counted
+            warm_start(cfg, model)  # an init file that matches nothing stops the matrix here
         except (TypeError, ValueError) as exc:  # InputError is a ValueError: a knob out of range
             raise InputError(f"{where}: {exc}") from None
         work[key] = macs[0] / 1e9
@@ -339,9 +340,16 @@ def check_models(matrix: Matrix) -> dict[str, float]:
 
 
 def work_key(cfg: RunConfig) -> str:
-    """What ``check_models`` checks and counts once: the model, its knobs, the input size and stage weights."""
+    """What ``check_models`` checks and counts once: the model, its knobs, the input size, stage weights and
+    initial weights."""
     return config_hash(
-        {"model": cfg.model, "knobs": cfg.model_knobs(), "input": cfg.input_size, "stage_weights": cfg.stage_weights}
+        {
+            "model": cfg.model,
+            "knobs": cfg.model_knobs(),
+            "input": cfg.input_size,
+            "stage_weights": cfg.stage_weights,
+            "init": cfg.init,
+        }
     )
 
 

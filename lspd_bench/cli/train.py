@@ -7,6 +7,7 @@ import os
 import click
 
 from lspd_bench.cli import Output, echo_json, input_errors, main, stderr_console, stdout_console
+from lspd_bench.train.files import HISTORY_STAGE, HISTORY_VAL_SECONDS
 
 
 class TrainDisplay:
@@ -61,8 +62,10 @@ class TrainDisplay:
             )
         elif kind == "epoch_end":
             self.bar.update(self.epochs, completed=event["epoch"] + 1)
-            vals = "  ".join(f"{k} {v:.2f}" for k, v in event.items() if k.startswith("val_"))
-            self.console.print(f"epoch {event['epoch'] + 1}/{event['epochs']}: loss {event['loss']:.5f}  {vals}")
+            stage = HISTORY_STAGE.partition("{")[0]
+            vals = "  ".join(f"{k} {v:.2f}" for k, v in event.items() if k.startswith(stage))
+            took = f"  (validation {event[HISTORY_VAL_SECONDS]:.1f} s)" if HISTORY_VAL_SECONDS in event else ""
+            self.console.print(f"epoch {event['epoch'] + 1}/{event['epochs']}: loss {event['loss']:.5f}  {vals}{took}")
         elif kind == "init":
             self.console.print(event["line"])
         elif kind == "evaluate":

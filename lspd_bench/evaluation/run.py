@@ -39,9 +39,16 @@ from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.evaluation.predict import Predictions, predict
 from lspd_bench.fileio import atomic_path, file_lock, write_json, write_text
 from lspd_bench.models.contract import deploy_stage as deploy_stage_of
-from lspd_bench.train.build import build_student, build_teacher, check_student, identity, run_id, teacher_knobs
+from lspd_bench.train.build import (
+    build_student,
+    build_teacher,
+    check_student,
+    identity,
+    run_id,
+    teacher_knobs,
+    warm_start,
+)
 from lspd_bench.train.checkpoint import load_checkpoint
-from lspd_bench.train.init import apply_init
 from lspd_bench.train.distill import OnlineTeacher, PrecomputedTeacher, teacher_heatmaps
 from lspd_bench.train.files import (
     CONFIG_FILE,
@@ -286,9 +293,9 @@ def train_and_evaluate(
     ident = identity(cfg, bundle.num_joints, bundle.fingerprint)
     deploy_stage = deploy_stage_of(model)
     check_student(cfg, model)  # before anything is written: the folder of a refused run stays as it was
+    warm = warm_start(cfg, model)  # a resumed run's checkpoint then replaces it
     check_run_dir(out, ident, resume)
-    warm = apply_init(model, cfg.init)  # a resumed run's checkpoint replaces it
-    if warm is not None and progress:
+    if warm is not None and progress and not (resume and (out / LAST).exists()):
         progress({"event": "init", "line": warm.line()})
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:

@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from lspd_bench import __version__
 from lspd_bench.ablate.schema import Status
-from lspd_bench.report.fidelity import fidelity_line
+from lspd_bench.config import preset_names
+from lspd_bench.report.fidelity import fidelity_line, preset_differences
 from lspd_bench.report.load import Cell
 from lspd_bench.report.stats import (
     LEARNING_RULE,
@@ -121,7 +122,7 @@ def _validation_cost(analysis: Analysis) -> str | None:
 def _learning_noise(judged: list[Learning]) -> str:
     """``the seed noise (SD 2.9)``: the threshold the rule held the gains to."""
     if judged[0].threshold_kind == SEED_SD:
-        return f"the seed noise (SD {judged[0].threshold:.1f})"
+        return f"the seed noise (the pooled seed SD of the final figure, {judged[0].threshold:.1f})"
     low, high = (f"{f(lrn.threshold for lrn in judged):.1f}" for f in (min, max))
     width = low if low == high else f"{low}–{high}"
     return f"the noise of the validation people (half their 95 % interval, {width} points)"
@@ -236,27 +237,10 @@ def all_conventions(analysis: Analysis) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _same(table_value: Any, preset_value: Any) -> bool:
-    if isinstance(table_value, (int, float)) and isinstance(preset_value, (int, float)):
-        return float(table_value) == float(preset_value)
-    return str(table_value) == str(preset_value)
-
-
-def preset_differences(analysis: Analysis, preset: str) -> list[str]:
-    """The keys the ``preset`` file sets that some cell of the matrix holds at another value."""
-    from lspd_bench.config import PRESET_DIR, column_text, load_config, read_yaml
-
-    settings = load_config(preset).to_dict()
-    keys = read_yaml(PRESET_DIR / f"{preset}.yaml", "preset")
-    return [k for k in keys if any(not _same(v, column_text(k, settings[k])) for v in analysis.matrix.values(k))]
-
-
 def fidelity_text(analysis: Analysis) -> str | None:
     """The measured fidelity of the matrix's embedded preset (``lspd_bench.report.fidelity``), in one line;
     None when the matrix is not on one preset that has a measurement."""
-    from lspd_bench.config import preset_names
-
     preset = analysis.constant("preset")
     if preset not in preset_names():
         return None
-    return fidelity_line(preset, preset_differences(analysis, preset))
+    return fidelity_line(preset, preset_differences(preset, analysis.matrix.values))

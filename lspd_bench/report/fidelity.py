@@ -16,22 +16,39 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lspd_bench.config import PRESET_DIR
+from lspd_bench.config import PRESET_DIR, column_text, load_config, preset_file, read_yaml
+from lspd_bench.report.claims import LEVEL
 
 #: The shipped measurement (written by ``benchmarks/bench_fidelity.py``).
 FIDELITY_FILE = PRESET_DIR / "fidelity.json"
-LEVEL = 0.95
 #: What an interval of this module covers, said wherever one is printed.
-COVERS = "95 % bootstrap interval over seeds (each variant's seeds resampled, preset and reference alike)"
+COVERS = (
+    f"{LEVEL:.0%} bootstrap interval over seeds, each variant's seeds resampled in the preset's runs and the "
+    "reference's (approximate with 2 or 3 seeds a variant)"
+)
 
 
 def preset_digest(preset: str) -> str:
     """The preset file's content hash: a measured fidelity belongs to the preset as it was measured."""
-    return hashlib.sha256((PRESET_DIR / f"{preset}.yaml").read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(preset_file(preset).read_bytes()).hexdigest()[:16]
+
+
+def _same(table_value: Any, preset_value: Any) -> bool:
+    if isinstance(table_value, (int, float)) and isinstance(preset_value, (int, float)):
+        return float(table_value) == float(preset_value)
+    return str(table_value) == str(preset_value)
+
+
+def preset_differences(preset: str, values: Callable[[str], Iterable[Any]]) -> list[str]:
+    """The keys the ``preset`` file sets that a results table holds at another value (``values(column)``: the
+    table's distinct values of a column, none when it has no such column)."""
+    settings = load_config(preset).to_dict()
+    keys = read_yaml(preset_file(preset), "preset")
+    return [k for k in keys if any(not _same(v, column_text(k, settings[k])) for v in values(k))]
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,10 +152,11 @@ def fidelity_line(preset: str, differs: Sequence[str] = ()) -> str | None:
     if record is None:
         return None
     rho, tau = record["spearman"], record["kendall"]
+    seeds = f", {record['preset_seeds']} seeds a variant" if record.get("preset_seeds") else ""
     line = (
-        f"Fidelity: the {preset} preset ranked the {record['matrix']} matrix's {len(record['variants'])} variants as "
-        f"the {record['reference']} did at Spearman ρ = {rho['value']:.2f} [{rho['low']:.2f}, {rho['high']:.2f}] "
-        f"(Kendall τ = {tau['value']:.2f} [{tau['low']:.2f}, {tau['high']:.2f}]; {COVERS}; "
+        f"Fidelity: the {preset} preset{seeds} ranked the {record['matrix']} matrix's {len(record['variants'])} "
+        f"variants as the {record['reference']} did at Spearman ρ = {rho['value']:.2f} [{rho['low']:.2f}, "
+        f"{rho['high']:.2f}] (Kendall τ = {tau['value']:.2f} [{tau['low']:.2f}, {tau['high']:.2f}]; {COVERS}; "
         "benchmarks/bench_fidelity.py)."
     )
     if record.get("preset_digest") != preset_digest(preset):

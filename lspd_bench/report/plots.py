@@ -627,11 +627,14 @@ def _draw_curves(ax, variant: Variant, curves: list[Curve], learning: Learning) 
     return stages
 
 
-def _curve_legend(analysis: Analysis, seeds: int, stages: list[int], window: bool) -> tuple[list, list[str]]:
+def _curve_legend(
+    analysis: Analysis, seeds: int, uneven: bool, stages: list[int], window: bool
+) -> tuple[list, list[str]]:
     deploy = analysis.constant("deploy_stage")
     main = f"deployed stage {format_value(deploy)}" if deploy is not None else "deployed stage"
     handles = [Line2D([], [], marker="o", **MEAN_STYLE)]
-    labels = [f"{main}: mean over {seeds} seeds" if seeds > 1 else f"{main} (1 seed)"]
+    over = f"up to {seeds}" if uneven else f"{seeds}"
+    labels = [f"{main}: mean over {over} seeds" if seeds > 1 else f"{main} (1 seed)"]
     if seeds > 1:
         handles.append(Line2D([], [], **SEED_STYLE))
         labels.append("each seed")
@@ -669,9 +672,10 @@ def curves_figure(analysis: Analysis) -> Figure | None:
             ax.set_xlabel("epoch")
         fig.supylabel(f"{analysis.headline_name} (%)\nvalidation, no flip test", fontsize=9)
         fig.suptitle(f"{analysis.headline_name} per epoch", x=0.01, ha="left", fontweight="bold")
-        seeds = max(len(curves) for _, curves in rows)
+        counts = {len(curves) for _, curves in rows}
+        seeds = max(counts)
         window = any(analysis.learning_of(v).judged for v, _ in rows)
-        handles, labels = _curve_legend(analysis, seeds, sorted(drawn), window)
+        handles, labels = _curve_legend(analysis, seeds, len(counts) > 1, sorted(drawn), window)
         across = 3 if cols >= 3 else 2  # the legend's columns: what the figure's width holds
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), across), frameon=False)
     return fig

@@ -279,8 +279,6 @@ def _people_variance(cells: list[Cell]) -> float | None:
 
 # ------------------------------------------------------------------------------------------ learning curves
 
-#: The per-epoch validation figures of a training history row (``lspd_bench.evaluation.run``'s validator, no
-#: flip test): the deployed stage's, and each stage k's. An epoch that was not validated has neither.
 #: The last part of a variant's epochs whose gain tells whether it was still learning: its last quarter.
 LEARNING_SHARE = 0.25
 #: What a still-learning variant is marked with in the tables and the curves figure.

@@ -10,7 +10,6 @@ from lspd_bench import __version__
 from lspd_bench.config import (
     FIELD_TYPES,
     MODEL_KNOBS,
-    NO_INIT,
     RunConfig,
     applies,
     config_hash,
@@ -18,7 +17,7 @@ from lspd_bench.config import (
 )
 from lspd_bench.errors import InputError
 from lspd_bench.models import build, check_input_size, get_entry, stage_count
-from lspd_bench.train.init import init_fingerprint, match_init
+from lspd_bench.train.init import InitReport, apply_init, known_by_fingerprint
 from lspd_bench.train.loop import seeded
 
 
@@ -46,11 +45,8 @@ def build_student(cfg: RunConfig, num_joints: int) -> nn.Module:
 
 def check_student(cfg: RunConfig, model: nn.Module) -> int:
     """What only the built model can tell, checked before anything is written: the input size fits its
-    stride, ``stage_weights`` has one entry per stage, and an ``init`` file has tensors it takes. Returns the
-    number of stages."""
+    stride, and ``stage_weights`` has one entry per stage. Returns the number of stages."""
     check_input_size(model, cfg.model, tuple(cfg.input_size))
-    if cfg.init != NO_INIT:
-        match_init(model, cfg.init)
     stages = stage_count(model, tuple(cfg.input_size))
     if cfg.stage_weights is not None and len(cfg.stage_weights) != stages:
         raise InputError(
@@ -58,6 +54,12 @@ def check_student(cfg: RunConfig, model: nn.Module) -> int:
             f"model {cfg.model!r} with {stages} stage(s)"
         )
     return stages
+
+
+def warm_start(cfg: RunConfig, model: nn.Module) -> InitReport | None:
+    """Load ``cfg.init`` into ``model`` by tensor name and shape (``lspd_bench.train.init``); ``InputError`` when
+    the file is not weights or matches nothing. Writes nothing, so it runs before a run's folder is touched."""
+    return apply_init(model, cfg.init)
 
 
 def teacher_knobs(cfg: RunConfig, num_joints: int) -> dict[str, Any]:
@@ -101,8 +103,7 @@ def identity(cfg: RunConfig, num_joints: int, fingerprint: str, knobs: dict[str,
     resolved_knobs = {**entry.knobs, **(knobs if knobs is not None else student_knobs(cfg, num_joints))}
     # Model knobs enter resolved (a default set explicitly is the same run as the default left implicit).
     out = {k: v for k, v in identity_keys(cfg).items() if k not in MODEL_KNOBS}
-    if "init" in out:  # known by the weights' fingerprint, not by the file's path
-        out["init"] = init_fingerprint(cfg.init)
+    out = known_by_fingerprint(out)
     out.update(
         model_knobs={k: list(v) if isinstance(v, tuple) else v for k, v in resolved_knobs.items()},
         dataset_fingerprint=fingerprint,

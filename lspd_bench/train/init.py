@@ -1,11 +1,12 @@
 """Warm starts (the ``init`` key): a student's initial weights from a file, loaded by tensor name and shape.
 
 ``init`` is ``none`` (random weights from the run's seed), a shipped initialisation's name (a file
-``lspd_bench/weights/init-<name>.pt`` with its record beside it in ``init-<name>.json``), or the path of a
+``lspd_bench/weights/init-<name>.pt``), or the path of a
 checkpoint or state-dict file: an lspd-bench checkpoint (its ``model``), a file holding ``state_dict``
 (PyTorch Lightning, MMPose) or ``model``, or a plain state dict (timm, torch.save of ``state_dict()``).
-As timm's pretrained loading and MMPose's ``init_cfg`` do, every tensor of the model whose name (after a
-``module.`` prefix of DistributedDataParallel is dropped) and shape match one in the file is copied; tensors
+As timm's pretrained loading and MMPose's ``init_cfg`` do, every tensor of the model whose name and shape match one in the file is copied (a
+first name part that all the file's tensors share and the model has not, like DistributedDataParallel's
+``module.`` or a Lightning module's ``model.``, is dropped first); tensors
 whose shapes differ are skipped, and the rest keep the seed's random values. A file that matches nothing is
 refused. A run is known by the file's fingerprint (its bytes' SHA-256), so moving a file changes nothing and
 editing it makes another run.
@@ -23,16 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from lspd_bench.config import NO_INIT
 from lspd_bench.errors import InputError
+from lspd_bench.train.shipped import WEIGHTS_DIR
 
 if TYPE_CHECKING:
     import torch.nn as nn
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 PREFIX = "init-"
-#: The format tag of a shipped initialisation's weights file.
-FORMAT = "lspd-bench shipped initialisation 1"
-#: The prefix DistributedDataParallel gives every name of the model it wraps.
-DDP_PREFIX = "module."
+#: The configuration key, as an identity holds it.
+KEY = "init"
 
 
 def shipped_inits(folder: Path | None = None) -> list[str]:
@@ -65,6 +64,11 @@ def _digest(path: str, _size: int, _mtime_ns: int) -> str:
     return sha.hexdigest()[:16]
 
 
+def known_by_fingerprint(keys: dict[str, Any]) -> dict[str, Any]:
+    """``keys`` (a run's identity or a cell's key) with a warm start's path replaced by its file's fingerprint."""
+    return {**keys, KEY: init_fingerprint(keys[KEY])} if keys.get(KEY) not in (None, NO_INIT) else keys
+
+
 def init_fingerprint(value: str, folder: Path | None = None) -> str | None:
     """What a run is known by for ``init=value``: ``sha256:<16 hex>`` of the file's bytes (None for ``none``)."""
     path = resolve_init(value, folder)
@@ -94,7 +98,18 @@ def read_state_dict(value: str, folder: Path | None = None) -> dict[str, Any]:
     tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)} if isinstance(data, dict) else {}
     if not tensors:
         raise InputError(f"init={value}: {path} holds no tensors by name (not a checkpoint or a state dict)")
-    return {k.removeprefix(DDP_PREFIX): v for k, v in tensors.items()}
+    return tensors
+
+
+def _without_wrapper(source: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """``source``'s names without the first parts that all of them share and no name of the model starts with
+    (DistributedDataParallel's ``module.``, a Lightning module's ``model.``), one part at a time."""
+    while True:
+        heads = {k.split(".", 1)[0] for k in source}
+        head = heads.pop() if len(heads) == 1 else None
+        if head is None or all("." not in k for k in source) or any(k.startswith(f"{head}.") for k in own):
+            return source
+        source = {k.split(".", 1)[1]: v for k, v in source.items()}
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,7 @@ class InitReport:
     loaded: int  # tensors copied (name and shape match)
     skipped: int  # names that match with another shape
     unused: int  # the file's tensors the model has no name for
-    left: int  # the model's tensors that keep their random values (skipped ones included)
+    left: int  # the model's tensors (parameters and buffers) kept as the seed initialised them, skipped ones included
     params_loaded: int
     params_total: int
 
@@ -115,7 +130,8 @@ class InitReport:
         share = self.params_loaded / max(1, self.params_total)
         return (
             f"init={self.init} ({self.fingerprint}): loaded {self.loaded} tensors ({share:.0%} of the parameters), "
-            f"skipped {self.skipped} of another shape, left {self.left} random; {self.unused} of the file's unused"
+            f"skipped {self.skipped} of another shape, left {self.left} as the seed initialised them; "
+            f"{self.unused} of the file's unused"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,8 +141,8 @@ class InitReport:
 def match_init(model: nn.Module, value: str, folder: Path | None = None) -> tuple[dict[str, Any], InitReport]:
     """The tensors of ``init=value`` that ``model`` takes (same name and shape), and what that amounts to.
     ``InputError`` when none matches: the file is for another model."""
-    source = read_state_dict(value, folder)
     own = model.state_dict()
+    source = _without_wrapper(read_state_dict(value, folder), own)
     params = dict(model.named_parameters())
     taken = {k: v for k, v in source.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     skipped = sum(1 for k, v in source.items() if k in own and k not in taken)
