@@ -1,15 +1,14 @@
 """Warm starts (the ``init`` key): a student's initial weights from a file, loaded by tensor name and shape.
 
 ``init`` is ``none`` (random weights from the run's seed), a shipped initialisation's name (a file
-``lspd_bench/weights/init-<name>.pt``), or the path of a
-checkpoint or state-dict file: an lspd-bench checkpoint (its ``model``), a file holding ``state_dict``
-(PyTorch Lightning, MMPose) or ``model``, or a plain state dict (timm, torch.save of ``state_dict()``).
-As timm's pretrained loading and MMPose's ``init_cfg`` do, every tensor of the model whose name and shape match one in the file is copied (a
-first name part that all the file's tensors share and the model has not, like DistributedDataParallel's
-``module.`` or a Lightning module's ``model.``, is dropped first); tensors
-whose shapes differ are skipped, and the rest keep the seed's random values. A file that matches nothing is
-refused. A run is known by the file's fingerprint (its bytes' SHA-256), so moving a file changes nothing and
-editing it makes another run.
+``lspd_bench/weights/init-<name>.pt``), or the path of a checkpoint or state-dict file: an lspd-bench
+checkpoint (its ``model``), a file holding ``state_dict`` (PyTorch Lightning, MMPose) or ``model``, or a plain
+state dict (timm, torch.save of ``state_dict()``). As timm's pretrained loading and MMPose's ``init_cfg`` do,
+every tensor of the model whose name and shape match one in the file is copied. A first name part that all the
+file's tensors share and the model has not (DistributedDataParallel's ``module.``, a Lightning module's
+``model.``) is dropped first. Tensors whose shapes differ are skipped, and the rest keep the seed's random
+values. A file that matches nothing is refused. A run is known by the file's fingerprint (its bytes'
+SHA-256), so moving a file changes nothing and editing it makes another run.
 
 Resolving names and fingerprints needs no torch (dry runs, matrix keys); loading imports it.
 """
