@@ -602,8 +602,9 @@ def teacher_config(cfg: RunConfig) -> RunConfig:
 
 def at_quiet_default(key: str, value: Any) -> bool:
     """Whether ``value`` (as a config or a results table holds it) is the default of a key added later
-    (``QUIET_DEFAULTS``): such a value is left out wherever runs are told apart, as if the key did not exist."""
-    return key in QUIET_DEFAULTS and value == _jsonable(QUIET_DEFAULTS[key])
+    (``QUIET_DEFAULTS``), or no value of it (a table written before the key): such a value is left out wherever
+    runs are told apart, as if the key did not exist."""
+    return key in QUIET_DEFAULTS and value in (None, _jsonable(QUIET_DEFAULTS[key]))
 
 
 def hashed_keys(cfg: RunConfig) -> dict[str, Any]:

@@ -137,3 +137,11 @@ def test_ablate_refuses_an_init_that_matches_nothing_before_any_cell_runs(tiny_o
     r = CliRunner().invoke(main, ["ablate", *args, "--preset", "ci", "--out", str(out)])
     assert r.exit_code == 2 and "matches the model's names and shapes" in r.output and one_error_line(r.output)
     assert not out.exists()
+
+
+def test_the_results_table_says_init_none_for_a_cold_start_and_the_fingerprint_for_a_warm_one(tmp_path):
+    from lspd_bench.ablate import store
+
+    for name, ident, shown in (("cold", {}, "none"), ("warm", {"init": "sha256:0123"}, "sha256:0123")):
+        store.write_cell(tmp_path / name, {"cell": name, "identity": {"model_knobs": {}, **ident}})
+        assert store.result_row(tmp_path / name, "pending", "ci")["init"] == shown

@@ -32,7 +32,7 @@ from typing import Any
 
 from lspd_bench.ablate import schema
 from lspd_bench.ablate.schema import Status
-from lspd_bench.config import MODEL_KNOBS, column_text
+from lspd_bench.config import MODEL_KNOBS, QUIET_DEFAULTS, column_text
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.fileio import atomic_path, file_lock, try_lock, write_json
@@ -245,7 +245,8 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
     st = read_json(cell_dir / STATUS_FILE) or {}
     row[schema.ERROR] = st.get("error") if status == Status.FAILED else None
     for key in schema.CONFIG:  # the identity leaves out what does not apply (alpha without distillation)
-        row[key] = column_text(key, knobs.get(key) if key in MODEL_KNOBS else ident.get(key))
+        value = knobs.get(key) if key in MODEL_KNOBS else ident.get(key, QUIET_DEFAULTS.get(key))
+        row[key] = column_text(key, value)  # a key added later is in the identity only when not at its default
     row.update(dataset_fingerprint=ident.get("dataset_fingerprint"), preset=preset)
     metrics = read_json(cell_dir / METRICS_FILE)
     if metrics:
