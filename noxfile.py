@@ -218,6 +218,7 @@ def reference(session: nox.Session) -> None:
     fidelity = [a for preset, folder in runs.items() for a in ("--run", f"{preset}={folder}")]
     session.run("python", os.path.join("benchmarks", "bench_fidelity.py"), "--reference", REFERENCE_RUN, *fidelity)
     session.run("lspd-bench", "report", REFERENCE_RUN, "--out", REFERENCE_REPORT)
+    shutil.copyfile(os.path.join(REFERENCE_RUN, "results.csv"), os.path.join(REFERENCE_REPORT, "results.csv"))
 
 
 @nox.session

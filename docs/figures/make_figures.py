@@ -267,6 +267,15 @@ def report_plots(matrix: Path) -> list[Path]:
     return out
 
 
+def reference_curves(report: Path) -> Path | None:
+    """The learning curves of the reference's committed report (``nox -s reference``)."""
+    png = report / "plots" / "curves.png"
+    if not png.is_file():
+        print(f"skipped the reference's curves: no {png} (nox -s reference writes it)")
+        return None
+    return Path(shutil.copyfile(png, ASSETS / "reference-curves.png"))
+
+
 def noise_steps(results: Path) -> Path | None:
     """Per preset: each seed's PCKh@0.5 against the epochs, and the seeds' SD split into its training and
     validation-people parts, against the 1-point target."""
@@ -329,7 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     ASSETS.mkdir(parents=True, exist_ok=True)
-    written = [lspd_diagram(), lmrb_diagram(), samples(args.data), *report_plots(args.matrix), noise_steps(args.noise)]
+    written = [
+        lspd_diagram(),
+        lmrb_diagram(),
+        samples(args.data),
+        *report_plots(args.matrix),
+        noise_steps(args.noise),
+        reference_curves(RESULTS / "reference"),
+    ]
     for path in filter(None, written):
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0

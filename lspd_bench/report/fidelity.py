@@ -152,7 +152,7 @@ def fidelity_line(preset: str, differs: Sequence[str] = ()) -> str | None:
     if record is None:
         return None
     rho, tau = record["spearman"], record["kendall"]
-    seeds = f", {record['preset_seeds']} seeds a variant" if record.get("preset_seeds") else ""
+    seeds = f" ({record['preset_seeds']} seeds a variant)" if record.get("preset_seeds") else ""
     line = (
         f"Fidelity: the {preset} preset{seeds} ranked the {record['matrix']} matrix's {len(record['variants'])} "
         f"variants as the {record['reference']} did at Spearman ρ = {rho['value']:.2f} [{rho['low']:.2f}, "
