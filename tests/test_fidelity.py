@@ -38,18 +38,22 @@ def test_the_interval_covers_seed_noise_and_only_common_variants_count():
         rank_fidelity({"a": [1], "b": [2]}, {"a": [1], "b": [2]})
 
 
-def test_the_report_line_quotes_the_shipped_figure_and_says_when_it_is_stale(tmp_path, monkeypatch):
-    f = rank_fidelity(one_seed([1, 2, 3, 4]), one_seed([1, 3, 2, 4]), resamples=10)
-    record = {"matrix": "stages", "reference": "16-epoch reference", "preset_digest": preset_digest("quick")}
-    path = tmp_path / "fidelity.json"
-    path.write_text(json.dumps({"presets": {"quick": {**record, **f.to_dict()}}}))
+def ship(path, monkeypatch, preset: str, reference_means: list[float], **changes) -> None:
+    """Ship a measured fidelity of ``preset`` (variants ranked 1, 2, 3, 4 by it) in ``path``, for the report."""
+    f = rank_fidelity(one_seed([1, 2, 3, 4]), one_seed(reference_means), resamples=10)
+    record = {"matrix": "stages", "reference": "16-epoch reference", "preset_digest": preset_digest(preset)}
+    path.write_text(json.dumps({"presets": {preset: {**record, **f.to_dict(), **changes}}}))
     monkeypatch.setattr(fidelity, "FIDELITY_FILE", path)
+
+
+def test_the_report_line_quotes_the_shipped_figure_and_says_when_it_is_stale(tmp_path, monkeypatch):
+    ship(tmp_path / "fidelity.json", monkeypatch, "quick", [1, 3, 2, 4])
     line = fidelity_line("quick")
     assert "quick preset ranked the stages matrix's 4 variants as the 16-epoch reference did" in line
     assert "ρ = 0.80" in line and "over seeds" in line and "changed" not in line
     assert "sets epochs unlike the preset" in fidelity_line("quick", ["epochs"])
     assert fidelity_line("ci") is None  # nothing measured: nothing said
-    path.write_text(json.dumps({"presets": {"quick": {**record, **f.to_dict(), "preset_digest": "0"}}}))
+    ship(tmp_path / "fidelity.json", monkeypatch, "quick", [1, 3, 2, 4], preset_digest="0")
     assert "has changed since" in fidelity_line("quick")
 
 
@@ -58,11 +62,7 @@ def test_every_report_of_a_preset_s_matrix_quotes_its_fidelity(tmp_path, monkeyp
 
     from lspd_bench.report.build import build_report
 
-    f = rank_fidelity(one_seed([1, 2, 3, 4]), one_seed([1, 2, 3, 4]), resamples=10)
-    record = {"matrix": "stages", "reference": "16-epoch reference", "preset_digest": preset_digest("ci")}
-    path = tmp_path / "fidelity.json"
-    path.write_text(json.dumps({"presets": {"ci": {**record, **f.to_dict()}}}))
-    monkeypatch.setattr(fidelity, "FIDELITY_FILE", path)
+    ship(tmp_path / "fidelity.json", monkeypatch, "ci", [1, 2, 3, 4])
     matrix = write_fake_matrix(tmp_path / "m", stages=(1, 2), distills=("none",))  # the ci preset at 3 epochs
     summary = build_report(matrix, tmp_path / "r")
     line = summary["fidelity"]["line"]

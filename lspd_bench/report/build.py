@@ -197,6 +197,14 @@ def _usable_references(analysis: Analysis, paths: Sequence[str | Path], notes: l
     return kept
 
 
+def _save_plot(fig, out: Path, stem: str, formats: Sequence[str], files: list[Path]) -> tuple[Any, dict[str, str]]:
+    """Write ``fig`` as ``plots/<stem>.<format>`` (the paths added to ``files``); return its PNG for the page and
+    each format's path relative to the report."""
+    saved = plots.save_figure(fig, out / "plots" / stem, formats)
+    files += saved["paths"].values()
+    return saved["png"], {fmt: f"plots/{stem}.{fmt}" for fmt in saved["paths"]}
+
+
 def _write_plots(
     analysis: Analysis,
     out: Path,
@@ -227,38 +235,32 @@ def _write_plots(
                 f"the accuracy-vs-{COST_KINDS[kind].title} plot is left out"
             )
             continue
-        saved = plots.save_figure(fig, out / "plots" / f"pareto_{kind}", formats)
-        files += saved["paths"].values()
-        rel = {fmt: f"plots/pareto_{kind}.{fmt}" for fmt in saved["paths"]}
+        png, rel = _save_plot(fig, out, f"pareto_{kind}", formats, files)
         caption = (
             f"{analysis.headline_name} against {COST_KINDS[kind].title} of the deploy model (log scale). "
             f"Pareto front: {_front_text(analysis, kind, fronts[kind])}."
         )
-        pareto.append(PlotEntry(f"pareto-{kind}", f"Accuracy vs {COST_KINDS[kind].title}", caption, saved["png"], rel))
+        pareto.append(PlotEntry(f"pareto-{kind}", f"Accuracy vs {COST_KINDS[kind].title}", caption, png, rel))
         links.append((f"accuracy vs {COST_KINDS[kind].title}", rel["png"]))
     for axis in plots.numeric_axes(analysis):
         fig = plots.axis_figure(analysis, axis)
         if fig is None:
             continue
-        saved = plots.save_figure(fig, out / "plots" / f"axis_{axis}", formats)
-        files += saved["paths"].values()
-        rel = {fmt: f"plots/axis_{axis}.{fmt}" for fmt in saved["paths"]}
+        png, rel = _save_plot(fig, out, f"axis_{axis}", formats, files)
         caption = (
             f"{analysis.headline_name} against {axis}: one line per block type and one panel per "
             f"distillation mode where those vary, the other axes at the baseline row; {_spread(analysis)}."
         )
-        axis_plots.append(PlotEntry(f"axis-{axis}", f"Accuracy vs {axis}", caption, saved["png"], rel))
+        axis_plots.append(PlotEntry(f"axis-{axis}", f"Accuracy vs {axis}", caption, png, rel))
         links.append((f"accuracy vs {axis}", rel["png"]))
     fig = plots.stage_figure(analysis)
     if fig is not None:
-        saved = plots.save_figure(fig, out / "plots" / "stages", formats)
-        files += saved["paths"].values()
-        rel = {fmt: f"plots/stages.{fmt}" for fmt in saved["paths"]}
+        png, rel = _save_plot(fig, out, "stages", formats, files)
         caption = (
             f"{analysis.headline_name} of every stage's heatmaps: what the later stages reach and what "
             f"deploying one stage gives up; {_spread(analysis)}."
         )
-        axis_plots.append(PlotEntry("stages", "Accuracy at every stage", caption, saved["png"], rel))
+        axis_plots.append(PlotEntry("stages", "Accuracy at every stage", caption, png, rel))
         links.append(("accuracy at every stage", rel["png"]))
     return pareto, axis_plots, links
 
@@ -286,11 +288,8 @@ def _write_curves(analysis: Analysis, out: Path, formats: Sequence[str], files: 
     fig = plots.curves_figure(analysis)
     if fig is None:
         return None
-    stem = "curves"
-    saved = plots.save_figure(fig, out / "plots" / stem, formats)
-    files += saved["paths"].values()
-    rel = {fmt: f"plots/{stem}.{fmt}" for fmt in saved["paths"]}
-    return PlotEntry(stem, "Learning curves", _curves_caption(analysis), saved["png"], rel)
+    png, rel = _save_plot(fig, out, "curves", formats, files)
+    return PlotEntry("curves", "Learning curves", _curves_caption(analysis), png, rel)
 
 
 def _spread(analysis: Analysis) -> str:
