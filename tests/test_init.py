@@ -15,7 +15,8 @@ from lspd_bench.errors import InputError
 from lspd_bench.evaluation.run import train_and_evaluate
 from lspd_bench.train.build import build_student, identity
 from lspd_bench.train.checkpoint import load_checkpoint
-from lspd_bench.train.init import apply_init, init_fingerprint, resolve_init, shipped_inits
+from lspd_bench.train import init as init_module
+from lspd_bench.train.init import apply_init, init_fingerprint, read_state_dict, resolve_init, shipped_inits
 from lspd_bench.train.loop import validates
 
 
@@ -100,6 +101,35 @@ def test_a_shipped_initialisation_is_found_by_name(tiny_overrides, trained_k1, t
     assert resolve_init("none", tmp_path) is None
     with pytest.raises(InputError, match="shipped: k1"):
         resolve_init("k2", tmp_path)
+
+
+def test_train_ship_init_writes_the_run_s_weights_and_record_under_its_name(tiny_overrides, tmp_path, monkeypatch):
+    monkeypatch.setattr(init_module, "WEIGHTS_DIR", tmp_path / "weights")
+    (tmp_path / "weights").mkdir()
+    out = tmp_path / "run"
+    keys = [f"{k}={v}" for k, v in {**tiny_overrides, "stages": 1}.items()]
+    r = CliRunner().invoke(main, ["train", "--preset", "ci", *keys, "--out", str(out), "--ship-init", "k1", "--json"])
+    assert r.exit_code == 0, r.output
+    shipped = tmp_path / "weights" / "init-k1.pt"
+    assert json.loads(r.output[r.output.index("{") :])["shipped_init"] == str(shipped)
+    weights = read_state_dict("k1", tmp_path / "weights")
+    trained = load_checkpoint(out / "last.pt")["model"]  # the evaluated weights (the average, with ema)
+    assert weights.keys() == trained.keys() and all(torch.equal(weights[k], trained[k]) for k in weights)
+    record = json.loads(shipped.with_suffix(".json").read_text())
+    assert record["command"].startswith("lspd-bench train ") and "--preset ci" in record["command"]
+    assert record["headline"] == json.loads((out / "metrics.json").read_text())["headline"]
+    deeper = build_student(load_config("ci", None, {**tiny_overrides, "stages": 2}), 16)
+    assert apply_init(deeper, "k1", tmp_path / "weights").loaded > 0  # what a matrix's init=k1 loads
+
+
+@pytest.mark.parametrize("name", ["none", "Bad Name", "../up"])
+def test_a_ship_init_name_init_could_not_say_is_exit_2_before_training(tiny_overrides, tmp_path, name):
+    keys = [f"{k}={v}" for k, v in tiny_overrides.items()]
+    r = CliRunner().invoke(
+        main, ["train", "--preset", "ci", *keys, "--out", str(tmp_path / "run"), "--ship-init", name]
+    )
+    assert r.exit_code == 2 and "--ship-init" in r.output and one_error_line(r.output), r.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_validation_every_n_epochs_and_always_the_last(tiny_overrides, tmp_path):

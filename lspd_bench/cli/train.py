@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 import click
 
@@ -92,15 +93,24 @@ def config_and_data(preset: str | None, args: tuple[str, ...], console):
 @click.option("--preset", help="ci, quick or paper (lspd_bench/presets/NAME.yaml).")
 @click.option("--out", type=Output(folder=True), help="Run folder (default: runs/train/<config hash>).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--ship-init",
+    "ship_as",
+    metavar="NAME",
+    help="Also write the trained weights into the package as the initialisation NAME (`init=NAME`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of the table.")
-def train_command(args, preset, out, resume, as_json) -> None:
+def train_command(args, preset, out, resume, ship_as, as_json) -> None:
     """Train one model: [CONFIG.yaml] [key=value ...], e.g. `train --preset quick stages=3 distill=teacher`."""
     from lspd_bench.evaluation.run import train_and_evaluate
     from lspd_bench.train.build import identity, run_id
+    from lspd_bench.train.init import ship_init, shipped_init_path
     from lspd_bench.train.loop import RunFailed
 
     console = stderr_console()
     with input_errors():
+        if ship_as is not None:
+            shipped_init_path(ship_as)  # a bad name is refused before anything trains
         cfg, bundle = config_and_data(preset, args, console)
         if out is None:
             out = f"runs/train/{run_id(identity(cfg, bundle.num_joints, bundle.fingerprint))}"
@@ -112,6 +122,9 @@ def train_command(args, preset, out, resume, as_json) -> None:
                 metrics = train_and_evaluate(cfg, out, resume=resume, progress=display, bundle=bundle)
         except RunFailed as exc:
             raise click.ClickException(str(exc)) from None
+        if ship_as is not None:
+            command = shlex.join(["lspd-bench", "train", *args, *(["--preset", preset] if preset else [])])
+            metrics["shipped_init"] = str(ship_init(ship_as, out, metrics, command))
     if as_json:
         echo_json(metrics)
     else:
@@ -148,4 +161,5 @@ def print_metrics(metrics: dict, out: str) -> None:
         f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
         f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
         f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}"
+        + (f"; shipped as {metrics['shipped_init']}" if metrics.get("shipped_init") else "")
     )

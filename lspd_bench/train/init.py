@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lspd_bench.config import NO_INIT
 from lspd_bench.errors import InputError
+from lspd_bench.fileio import write_json
+from lspd_bench.train.files import LAST
 from lspd_bench.train.shipped import WEIGHTS_DIR
 
 if TYPE_CHECKING:
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
 PREFIX = "init-"
 #: The configuration key, as an identity holds it.
 KEY = "init"
+#: What a shipped initialisation's file says it is (its weights are under ``state_dict``).
+FORMAT = "lspd-bench shipped init 1"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def shipped_inits(folder: Path | None = None) -> list[str]:
@@ -170,3 +176,33 @@ def apply_init(model: nn.Module, value: str, folder: Path | None = None) -> Init
     taken, report = match_init(model, value, folder)
     model.load_state_dict(taken, strict=False)
     return report
+
+
+def shipped_init_path(name: str, folder: Path | None = None) -> Path:
+    """Where the initialisation ``name`` is shipped (``InputError`` for a name ``init=`` could not say)."""
+    if not _NAME.fullmatch(name) or name == NO_INIT:
+        raise InputError(f"--ship-init {name}: a name is lower-case letters, digits, - and _ (and not {NO_INIT})")
+    return (folder or WEIGHTS_DIR) / f"{PREFIX}{name}.pt"
+
+
+def ship_init(name: str, run_dir: Path, metrics: dict[str, Any], command: str, folder: Path | None = None) -> Path:
+    """Write the finished run in ``run_dir`` (its ``last.pt``'s evaluated weights) as the shipped initialisation
+    ``name``: the weights with their record, then the record alone in a JSON sidecar (each atomically).
+    The record says how it was trained (the command, the run's identity) and what it scored."""
+    from lspd_bench.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = shipped_init_path(name, folder)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in load_checkpoint(Path(run_dir) / LAST)["model"].items()}
+    record = {
+        "name": name,
+        "command": command,
+        "run": metrics["run"],
+        "identity": metrics["identity"],
+        "headline_name": metrics["headline_name"],
+        "headline": metrics["headline"],
+        "deploy_stage": metrics["deploy_stage"],
+        "train_seconds": metrics["train"]["seconds_total"],
+    }
+    save_checkpoint(path, {"format": FORMAT, "state_dict": state, "record": record})
+    write_json(path.with_suffix(".json"), record)
+    return path
