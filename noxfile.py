@@ -1,5 +1,6 @@
 """Sessions: `nox -s demo` (the main job), `nox -s tests`, `nox -s regress` (the CI gate), `nox -s benchmarks`,
-`nox -s docs` (the documentation site), and `nox -s ci` (docs, tests and regress in one environment: `.ci/run`).
+`nox -s docs` (the documentation site), `nox -s ci` (docs, tests and regress in one environment: `.ci/run`), and
+`nox -s gpu` (the GPU check, on a machine with a CUDA GPU).
 
 Every session installs torch first, pinned through constraints.txt: an unpinned torch (or a package
 that depends on it, like ptflops, installed first) would pull a multi-GB CUDA build on a CPU machine.
@@ -66,8 +67,8 @@ def torch_source(env: Mapping[str, str], is_reachable: Callable[[str], bool] = r
     return ["--extra-index-url", value.strip()], f"torch: from {value.strip()} ({TORCH_INDEX_VAR})"
 
 
-def install(session: nox.Session, extras: str = TEST_EXTRAS) -> None:
-    index, says = torch_source(os.environ)
+def install(session: nox.Session, extras: str = TEST_EXTRAS, env: Mapping[str, str] = os.environ) -> None:
+    index, says = torch_source(env)
     session.log(says)
     session.install(*CONSTRAINTS, *index, "torch")  # first, alone, pinned: never a CUDA wheel by accident
     session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
@@ -194,6 +195,19 @@ def demo(session: nox.Session) -> None:
     )
     session.run("lspd-bench", "report", out, "--out", report, *(a for c in claims for a in ("--claim", c)))
     session.log(f"open {os.path.join('reports', 'demo', 'index.html')}")
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The GPU check (`benchmarks/gpu_check.py`): the quick preset's `stages=2 distill=none` cell trained on CUDA in
+    fp32 and bf16, its images/s against the CPU's and its fp32 accuracy against the CPU's seed noise; one line,
+    exit code 1 when it fails. At most 8 minutes from an installed environment (`nox -R -s gpu` reuses it); on a
+    machine without a GPU it says so and passes.
+
+    Torch comes from pip's own indexes unless `LSPD_BENCH_TORCH_INDEX` names one: on PyPI for Linux x86 that is a
+    CUDA build (`LSPD_BENCH_TORCH_INDEX=https://download.pytorch.org/whl/cu126` picks another)."""
+    install(session, extras="", env={TORCH_INDEX_VAR: "", **os.environ})
+    session.run("python", os.path.join("benchmarks", "gpu_check.py"), *session.posargs)
 
 
 #: The longer reference the presets' rankings are measured against (docs/benchmark.md, "The reference"): the stages

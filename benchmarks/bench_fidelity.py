@@ -8,8 +8,8 @@ preset's epochs, 2 seeds) and of the same matrix on each preset (``lspd-bench ab
 their variants by the matrix's axes (seed aside), and computes Spearman's ρ and Kendall's τ between each
 preset's variant means and the reference's, with bootstrap intervals over seeds
 (``lspd_bench.report.fidelity``). Writes ``benchmarks/results/fidelity.json`` and the shipped summary
-``lspd_bench/presets/fidelity.json`` that every report of a preset's matrix quotes. Seconds: it trains
-nothing.
+``lspd_bench/presets/fidelity.json`` that every report of a preset's matrix quotes (the presets measured
+replace their entries; the others keep theirs). Seconds: it trains nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common import machine, save
+from common import RESULTS, machine, save
 
 from lspd_bench.ablate import store
 from lspd_bench.ablate.schema import HEADLINE, SEED, STATUS, Status
@@ -48,6 +48,12 @@ def headlines(done) -> dict[str, list[float]]:
     for _, row in done.iterrows():
         runs.setdefault(" ".join(f"{a}={row[a]}" for a in AXES), []).append(float(row[HEADLINE]))
     return runs
+
+
+def earlier(path: Path) -> dict:
+    """The presets a fidelity file already holds (none when it is missing or unreadable)."""
+    data = store.read_json(path)
+    return data.get("presets", {}) if isinstance(data, dict) else {}
 
 
 def facts(done) -> dict:
@@ -95,13 +101,14 @@ def main() -> None:
         }
         shipped[preset] = record
         rows[preset] = {**record, "runs": runs}
-    write_json(FIDELITY_FILE, {"presets": shipped})
+    # The presets measured now replace their entries; the others keep theirs.
+    write_json(FIDELITY_FILE, {"presets": {**earlier(FIDELITY_FILE), **shipped}})
     save(
         "fidelity",
         {
             "command": "python benchmarks/bench_fidelity.py",
             "reference": {"folder": args.reference, **ref, "runs": ref_runs},
-            "presets": rows,
+            "presets": {**earlier(RESULTS / "fidelity.json"), **rows},
             "target": "quick: Spearman rho >= 0.8",
             "machine": machine(),
         },

@@ -14,7 +14,10 @@ machine load moves the rates, much less their ratios. The levers:
   scale with the heatmap);
 - ``batch 64``: twice the images per step;
 - ``2 threads``: one cell on both cores, against ``2 cells × 1 thread``: two cells at once, each on one
-  thread (the suite's default slots), counted per cell and for the pair.
+  thread (the suite's default slots), counted per cell and for the pair;
+- ``compile``: ``torch.compile`` of the model (the ``compile`` key; inductor's C++ kernels), its compilation
+  in the warm-up steps and timed apart (``first_steps_seconds``): a cell pays it once;
+- combinations of the levers that held alone: ``input 96 + compile`` and ``input 96 + batch 64``.
 
 It also times the validation's forward passes (no flip, the quick preset's validation people at the training's
 batch) and gives their share of an epoch (the quick preset's training people): a lower bound of what validating
@@ -40,9 +43,12 @@ CONFIGS: dict[str, dict] = {
     "input 96": {"size": 96},
     "batch 64": {"batch": 64},
     "2 threads": {"threads": 2},
+    "compile": {"compile": True},
+    "input 96 + compile": {"size": 96, "compile": True},
+    "input 96 + batch 64": {"size": 96, "batch": 64},
 }
 PAIR = "2 cells × 1 thread"
-BASE = {"size": 128, "batch": 32, "threads": 1, "bf16": False, "stages": 2, "warmup": 5}
+BASE = {"size": 128, "batch": 32, "threads": 1, "bf16": False, "compile": False, "stages": 2, "warmup": 5}
 
 
 def child(spec: dict) -> dict:
@@ -66,9 +72,11 @@ def child(spec: dict) -> dict:
     target = torch.rand(n, 16, s // 4, s // 4)
     weight = torch.ones(n, 16, 1)
 
+    net = torch.compile(model) if spec["compile"] else model
+
     def step() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=spec["bf16"]):
-            heatmaps = [h.float() for h in as_stage_list(model(images))]
+            heatmaps = [h.float() for h in as_stage_list(net(images))]
             total = sum(stage_losses(heatmaps, target, weight, loss_fn))
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -76,12 +84,14 @@ def child(spec: dict) -> dict:
         average.update(model)
 
     model.train()
+    started = time.perf_counter()
     for _ in range(spec["warmup"]):
         step()
+    first = time.perf_counter() - started
     started = time.perf_counter()
     for _ in range(spec["steps"]):
         step()
-    out = {"images_per_s": spec["steps"] * n / (time.perf_counter() - started)}
+    out = {"images_per_s": spec["steps"] * n / (time.perf_counter() - started), "first_steps_seconds": first}
     if spec.get("validate"):
         model.eval()
         with torch.no_grad():
@@ -123,6 +133,7 @@ def main() -> None:
     ratios: dict[str, list[float]] = {name: [] for name in rates}
     pair_total: list[float] = []
     val_rates: list[float] = []
+    first_steps: dict[str, list[float]] = {name: [] for name in CONFIGS}
     for r in range(args.rounds):
         order = list(CONFIGS) if r % 2 == 0 else list(reversed(CONFIGS))  # neither end always first
         round_rates: dict[str, float] = {}
@@ -130,6 +141,7 @@ def main() -> None:
             spec = {**BASE, **CONFIGS[name], "steps": args.steps, "validate": name == "baseline"}
             got = result(launch(spec))
             round_rates[name] = got["images_per_s"]
+            first_steps[name].append(got["first_steps_seconds"])
             if "val_images_per_s" in got:
                 val_rates.append(got["val_images_per_s"])
         pair = [launch({**BASE, "steps": args.steps}) for _ in range(2)]
@@ -160,6 +172,7 @@ def main() -> None:
             "ratio_to_baseline": {k: round(statistics.median(v), 3) for k, v in ratios.items()},
             "ratio_range": {k: [round(min(v), 3), round(max(v), 3)] for k, v in ratios.items()},
             "pair_images_per_s_total": round(statistics.median(pair_total), 1),
+            "first_steps_seconds": {k: round(statistics.median(v), 1) for k, v in first_steps.items()},
             "validation": {
                 "val_people": quick.n_val,
                 "train_people": quick.n_train,

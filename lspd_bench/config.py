@@ -88,6 +88,15 @@ class TeacherTargets(StrEnum):
     ONLINE = "online"  # the teacher run on every augmented batch
 
 
+class Precision(StrEnum):
+    """The arithmetic a run trains in (the ``precision`` key); evaluation is always in fp32."""
+
+    AUTO = "auto"  # fp16 with a gradient scaler on CUDA, fp32 elsewhere
+    FP32 = "fp32"
+    BF16 = "bf16"  # autocast to bfloat16: a CUDA GPU or a CPU that supports it
+    FP16 = "fp16"  # autocast to float16 with a gradient scaler: CUDA only
+
+
 class Runtime(StrEnum):
     """How a model's forward pass is run when it is timed (``profile --runtime``; not a run's key)."""
 
@@ -366,10 +375,24 @@ class RunConfig:
     # execution
     seed: int = _key(0, "execution", within=SEEDS, help="the run's seed: initial weights, sample order, augmentation")
     device: str = _key("auto", "execution", identity=False, help="auto, cpu, cuda or cuda:N")
-    amp: bool = _key(True, "execution", help="mixed precision (CUDA only)")
+    precision: Precision = _key(
+        Precision.AUTO,
+        "execution",
+        choices=Precision,
+        quiet_default=True,
+        help="the arithmetic of training: auto (fp16 with a gradient scaler on CUDA, fp32 elsewhere), fp32, bf16 "
+        "(CUDA, or a CPU with bfloat16 support) or fp16 (CUDA only); evaluation is in fp32",
+    )
     channels_last: bool = _key(True, "execution", help="NHWC memory format for the model and its inputs")
     compile: bool = _key(False, "execution", help="torch.compile the model")
-    workers: int = _key(0, "execution", identity=False, within="[0, inf)", help="data-loading processes")
+    workers: int | None = _key(
+        None,
+        "execution",
+        identity=False,
+        within="[0, inf)",
+        help="data-loading processes; null = what keeps up: none on the CPU, on CUDA one per CPU thread of the "
+        "run (at most 8)",
+    )
     cache_dir: str | None = _key(
         None,
         "execution",
@@ -422,6 +445,52 @@ KIND_OF = {
 }
 #: Keys whose values are numbers (int or float, not bool): ordered axes, plotted on an x axis.
 NUMERIC_KEYS = tuple(k for k, kind in KIND_OF.items() if kind in ("int", "float"))
+
+
+@dataclass(frozen=True)
+class Retired:
+    """A key that no longer exists: the key that took its place, and what each of its values means there."""
+
+    replacement: str
+    values: dict[str, Any]  # the old value as text (a table writes ``True``) → the replacement's value
+
+
+#: Keys that runs, tables and baselines written by earlier versions may hold, by name.
+RETIRED_KEYS: dict[str, Retired] = {
+    "amp": Retired("precision", {"True": Precision.AUTO, "False": Precision.FP32}),
+}
+
+
+def current_keys(keys: dict[str, Any]) -> dict[str, Any]:
+    """``keys`` (an identity, a stored config, a results row, a baseline cell's axes) as this version names
+    them: each retired key (``RETIRED_KEYS``) replaced by its replacement holding the value it meant, unless the
+    replacement is there already; a meaning at a quiet default (``amp=True`` is ``precision=auto``) is left out,
+    as identities leave it out."""
+    out = {k: v for k, v in keys.items() if k not in RETIRED_KEYS}
+    for old, retired in RETIRED_KEYS.items():
+        if old not in keys or retired.replacement in out:
+            continue
+        meant = retired.values.get(str(keys[old]))
+        if meant is not None and not at_quiet_default(retired.replacement, _jsonable(meant)):
+            out[retired.replacement] = _jsonable(meant)
+    return out
+
+
+def current_columns(columns: Iterable[str]) -> list[str]:
+    """A results table's header as this version names its columns: a retired key's column is its replacement's
+    (whose values :func:`current_keys` gives each row)."""
+    return list(dict.fromkeys(RETIRED_KEYS[c].replacement if c in RETIRED_KEYS else c for c in columns))
+
+
+def check_key(key: str, where: str) -> None:
+    """``InputError`` for a key that is not a configuration key: a retired one names its replacement."""
+    if key in RETIRED_KEYS:
+        new = RETIRED_KEYS[key].replacement
+        meanings = ", ".join(f"{key}={old.lower()} is {new}={value}" for old, value in RETIRED_KEYS[key].values.items())
+        choices = "|".join(_FIELDS[new].metadata["choices"])
+        raise InputError(f"{where}: {key} was replaced by {new}: use {new}={choices} ({meanings})")
+    if key not in FIELD_TYPES:
+        raise InputError(f"{where}: unknown key {key!r}; valid keys: {', '.join(FIELD_TYPES)}")
 
 
 def cache_root(cfg: RunConfig) -> Path:
@@ -511,10 +580,29 @@ def check_value(key: str, value: Any, where: str = "override") -> None:
 
 def _check_config(cfg: RunConfig) -> None:
     """What one key cannot say alone: devices, the shape of ``input_size``."""
-    if not (cfg.device in DEVICES or cfg.device.startswith("cuda:")):
+    if not (cfg.device in DEVICES or (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit())):
         raise InputError(f"device={cfg.device!r} is not one of: auto, cpu, cuda, cuda:N")
     if len(cfg.input_size) != 2:
         raise InputError(f"input_size={list(cfg.input_size)} must be [H, W] or HxW px")
+
+
+def choose_precision(precision: Precision, device_type: str, bf16: bool, device: str | None = None) -> Precision:
+    """The precision a run trains in, from the key, the type of the device it trains on (``cpu``, ``cuda``) and
+    whether that device supports bfloat16: ``auto`` is fp16 on CUDA and fp32 elsewhere. fp16 off CUDA, or bf16
+    on a device without it, is an ``InputError`` naming the key (``device``: the ``device`` key's value, for the
+    message). ``lspd_bench.train.loop.resolve_precision`` asks the device; this rule needs no torch."""
+    precision = Precision(precision)
+    if precision is Precision.AUTO:
+        return Precision.FP16 if device_type == "cuda" else Precision.FP32
+    if device is None:
+        where = f"the {device_type} device"
+    else:
+        where = f"device={device}" + (f" ({device_type} here)" if device == "auto" else "")
+    if precision is Precision.FP16 and device_type != "cuda":
+        raise InputError(f"precision=fp16 needs CUDA, and this run trains on {where}: use precision=fp32 or bf16")
+    if precision is Precision.BF16 and not bf16:
+        raise InputError(f"precision=bf16: {where} does not support bfloat16 here; use precision=fp32")
+    return precision
 
 
 def preset_names() -> list[str]:
@@ -569,8 +657,7 @@ def load_config(
     values: dict[str, Any] = {}
     for where, layer in layers:
         for key, value in layer.items():
-            if key not in FIELD_TYPES:
-                raise InputError(f"{where}: unknown key {key!r}; valid keys: {', '.join(FIELD_TYPES)}")
+            check_key(key, where)
             values[key] = _coerce(key, value, where)
             check_value(key, values[key], where)
     cfg = RunConfig(**values)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
+import sys
 from functools import lru_cache
 
 #: Libraries whose versions go with every figure.
@@ -26,17 +26,50 @@ def cpu_model() -> str:
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries that shape the figures (absent ones are left out)."""
+    from importlib import metadata  # here: `lspd-bench --help` imports this module and nothing heavy
+
     versions = {}
     for name in _VERSIONED:
         try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
             pass
     return versions
 
 
+#: The variable that says which of the machine's GPUs a process sees, and in which order (CUDA's).
+VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
+
+
+def _cpu_build_of_torch() -> bool:
+    """Whether the installed torch is a CPU-only build (its version ends in ``+cpu``), known without importing it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch").endswith("+cpu")
+    except metadata.PackageNotFoundError:
+        return True
+
+
+def visible_gpus() -> tuple[str, ...]:
+    """The GPUs torch can use here, each as ``CUDA_VISIBLE_DEVICES`` names it (its ids when it is set, else
+    ``0``, ``1``, …): what a process is pinned to by setting that variable to some of them. None with a CPU
+    build of torch, which is known without importing torch when nothing has imported it yet."""
+    if "torch" not in sys.modules and _cpu_build_of_torch():
+        return ()
+    import torch
+
+    if not torch.cuda.is_available():
+        return ()
+    count = torch.cuda.device_count()
+    named = os.environ.get(VISIBLE_DEVICES)
+    ids = [i.strip() for i in named.split(",") if i.strip()] if named is not None else []
+    return tuple(ids[:count]) if named is not None else tuple(str(i) for i in range(count))
+
+
 def environment(device: str = "cpu") -> dict:
-    """Machine, device and library facts for a result file."""
+    """Machine, device and library facts for a result file. On CUDA: the device with its index (``cuda:0``),
+    the GPU's model, and ``CUDA_VISIBLE_DEVICES`` when set (which of the machine's GPUs ``cuda:0`` is)."""
     import torch
 
     env = {
@@ -48,7 +81,12 @@ def environment(device: str = "cpu") -> dict:
         "libraries": library_versions(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
-        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        index = torch.device(device).index
+        index = torch.cuda.current_device() if index is None else index
+        env["device"] = f"cuda:{index}"
+        env["gpu"] = torch.cuda.get_device_name(index)
+        if os.environ.get(VISIBLE_DEVICES) is not None:
+            env["cuda_visible_devices"] = os.environ[VISIBLE_DEVICES]
         env["cuda"] = torch.version.cuda
         env["cudnn"] = torch.backends.cudnn.version()
     return env

@@ -815,3 +815,19 @@ def test_the_report_shows_the_teacher_figure_next_to_its_students(tmp_path):
     assert line in (tmp_path / "report" / "report.md").read_text()
     assert line in (tmp_path / "report" / "index.html").read_text()
     assert summary["teachers"][0]["headline"] == 71.25
+
+
+def test_the_environment_says_which_device_gpu_and_precision_the_cells_trained_in(tmp_path):
+    from lspd_bench.report.context import environment_rows
+
+    root = write_fake_matrix(tmp_path / "m", stages=(1,), distills=("none",), seeds=(0, 1), history=lambda *a: [])
+    for seed, folder in enumerate(sorted(p for p in root.iterdir() if p.is_dir())):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["environment"] = {**ENV, "device": "cuda:0", "gpu": "NVIDIA A100", "cuda_visible_devices": str(seed)}
+        metrics["train"]["precision"] = "bf16"
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    rows = dict(environment_rows(analyze(load_matrix(root), n_boot=50)))
+    assert rows["GPU"] == "NVIDIA A100" and rows["Precision (training)"] == "bf16"
+    assert rows["Device (training)"] == (
+        "cuda:0 (CUDA_VISIBLE_DEVICES=0) (1 cell); cuda:0 (CUDA_VISIBLE_DEVICES=1) (1 cell)"
+    )

@@ -40,6 +40,14 @@ def test_same_seed_same_weights_and_metrics(tiny_overrides, tmp_path):
     assert other["run"] != m1["run"]
 
 
+def test_persistent_data_workers_train_the_same_weights_as_the_main_process(tiny_overrides, tmp_path):
+    # Two workers that live across the epochs draw each epoch's augmentation from the index they are sent.
+    cfg = load_config("ci", None, {**tiny_overrides, "epochs": 3})
+    train_and_evaluate(cfg, tmp_path / "main")
+    train_and_evaluate(load_config("ci", None, {**tiny_overrides, "epochs": 3, "workers": 2}), tmp_path / "workers")
+    assert same_weights(state(tmp_path / "main"), state(tmp_path / "workers"))
+
+
 def test_a_run_writes_metrics_per_stage_next_to_its_checkpoints(tiny_overrides, tmp_path):
     cfg = load_config("ci", None, {**tiny_overrides, "stages": 3})
     metrics = train_and_evaluate(cfg, tmp_path)

@@ -11,20 +11,29 @@ cells it runs at once by default); ``--executor`` takes its names. Adding an exe
 protocol's members and one :func:`register` call.
 
 - ``local``: a pool of ``jobs`` spawned processes, one cell at a time each, with ``threads`` torch
-  threads (``jobs × threads`` = the cores). On Linux a worker dies with its driver (``PR_SET_PDEATHSIG``),
-  so a killed ``lspd-bench ablate`` never leaves orphans training into its folders.
+  threads (``jobs × threads`` = the cores). On CUDA each process is pinned to its own GPU (or its own
+  ``--gpus-per-cell`` of them) by ``CUDA_VISIBLE_DEVICES``, one process per GPU by default. On Linux a worker
+  dies with its driver (``PR_SET_PDEATHSIG``), so a killed ``lspd-bench ablate`` never leaves orphans training
+  into its folders.
 - ``inprocess``: each cell in the calling process, one at a time (debugging, tests).
-- ``ray``: each cell a Ray task asking for ``threads`` CPUs (and a GPU on CUDA); needs ``pip install ray``.
+- ``ray``: each cell a Ray task asking for ``threads`` CPUs (and its GPUs on CUDA); needs ``pip install ray``.
 - ``submitit``: each cell a submitit job (SLURM when available, else submitit's local executor).
+
+A cell granted GPUs (its pool process's, or those its scheduler gave its task or job) trains on them: its
+``device`` becomes ``cuda``, the first of them, and with more than one it trains with DDP, one process per
+GPU under torchrun (:func:`torchrun_command`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
+import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -33,8 +42,15 @@ from typing import Any, Callable, Literal, Protocol, Sized, runtime_checkable
 
 from lspd_bench.ablate import store
 from lspd_bench.ablate.schema import Status
+from lspd_bench.env import VISIBLE_DEVICES
 from lspd_bench.errors import InputError
-from lspd_bench.train.files import HISTORY_HEADLINE
+from lspd_bench.fileio import write_text
+from lspd_bench.train.files import HISTORY_HEADLINE, METRICS_FILE
+
+#: What a cell trained with DDP leaves in its folder besides the run's files: the configuration torchrun's
+#: processes read, and their output.
+TORCHRUN_CONFIG = "torchrun-config.yaml"
+TORCHRUN_LOG = "torchrun.log"
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,9 @@ class CellTask:
     threads: int = 1
     label: str = ""
     imports: tuple[str, ...] = ()  # plugin modules the cell's models come from (lspd_bench.plugins)
+    #: The GPUs the executor granted the cell (``CUDA_VISIBLE_DEVICES`` names them: its pool process's, or its
+    #: scheduler's): it trains on ``cuda``, with DDP over them when more than one. 0: its ``device`` key decides.
+    gpus: int = 0
 
 
 #: What an executor reports for a cell that ended: the task, and run_cell's return value (or ``{"cell",
@@ -146,35 +165,89 @@ def _train(task: CellTask, cell_dir: Path) -> dict[str, Any]:
     import torch
 
     from lspd_bench import plugins
-    from lspd_bench.config import load_config
+    from lspd_bench.config import load_config, replace
     from lspd_bench.data.build import build_data
     from lspd_bench.evaluation.run import train_and_evaluate
 
     torch.set_num_threads(task.threads)
     started = time.perf_counter()
-    store.write_status(cell_dir, Status.RUNNING, threads=task.threads)
+    granted = {"cuda_visible_devices": os.environ.get(VISIBLE_DEVICES)} if task.gpus else {}
+    store.write_status(cell_dir, Status.RUNNING, threads=task.threads, **granted)
     progress = FileProgress(cell_dir)
     progress.write()
     try:
         plugins.request(task.imports, "the matrix")  # a worker that did not inherit the driver's environment
         cfg = load_config(None, None, task.config)
-        bundle = build_data(cfg)
-        metrics = train_and_evaluate(cfg, cell_dir, resume=True, progress=progress, bundle=bundle)
+        if task.gpus:  # the GPUs its slot or its scheduler granted: cuda is the first of them
+            cfg = replace(cfg, device="cuda")
+        if task.gpus > 1:
+            metrics = _train_distributed(task, cfg, cell_dir)
+        else:
+            metrics = train_and_evaluate(cfg, cell_dir, resume=True, progress=progress, bundle=build_data(cfg))
     except Exception as exc:  # a failing cell is recorded and the matrix goes on (KeyboardInterrupt is not caught)
         record = store.record_failure(cell_dir, exc, "train")
         return {"cell": task.cell, "status": Status.FAILED, "error": record["error"]}
     seconds = time.perf_counter() - started
+    env = metrics["environment"]
     facts = {
         "seconds": seconds,
         "headline": metrics["headline"],
         "threads": task.threads,
         "worker_pid": os.getpid(),
         "worker_host": socket.gethostname(),
+        "device": env["device"],  # cuda:0 is the first GPU CUDA_VISIBLE_DEVICES names, when it is set
+        "gpu": env.get("gpu"),
+        "cuda_visible_devices": env.get("cuda_visible_devices"),
+        "precision": metrics["train"]["precision"],
+        "processes": metrics["train"]["processes"],
         "epochs_run": metrics["train"]["epochs_run"],
         "seconds_per_epoch": progress.state.get("seconds_per_epoch"),
     }
     store.write_status(cell_dir, Status.TRAINED, **facts)
     return {"cell": task.cell, "status": Status.TRAINED, **facts}
+
+
+def torchrun_command(task: CellTask, config_file: str | Path) -> list[str]:
+    """The command that trains ``task``'s cell with DDP over the ``task.gpus`` GPUs its process sees: torchrun
+    (``torch.distributed.run``, on a free local port) starts one process per GPU, each ``lspd-bench train`` of
+    the cell's configuration (``config_file``) resuming into the cell's folder; rank 0 evaluates and writes
+    ``metrics.json``."""
+    imports = [arg for module in task.imports for arg in ("--import", module)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(task.gpus),
+        "-m",
+        "lspd_bench",
+        *imports,
+        "train",
+        str(config_file),
+        "--resume",
+        "--out",
+        str(task.cell_dir),
+    ]
+
+
+def _train_distributed(task: CellTask, cfg, cell_dir: Path) -> dict[str, Any]:
+    """Train and evaluate the cell under torchrun (:func:`torchrun_command`); its output goes to
+    ``torchrun.log`` in the cell's folder. Returns its ``metrics.json``; a failure raises ``RunFailed`` with the
+    command's own one-line error when it printed one."""
+    import yaml
+
+    from lspd_bench.train.loop import RunFailed
+
+    config_file = cell_dir / TORCHRUN_CONFIG
+    write_text(config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    with open(cell_dir / TORCHRUN_LOG, "ab") as log:
+        code = subprocess.run(torchrun_command(task, config_file), stdout=log, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        lines = (cell_dir / TORCHRUN_LOG).read_text(encoding="utf-8", errors="replace").splitlines()
+        said = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+        raise RunFailed(said[-1] if said else f"torchrun exited with code {code}; see {cell_dir / TORCHRUN_LOG}")
+    return json.loads((cell_dir / METRICS_FILE).read_text(encoding="utf-8"))
 
 
 def _exit_text(code: int | None) -> str:
@@ -199,9 +272,12 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _local_worker(conn, parent_pid: int, threads: int) -> None:
-    """A pool process: run the cells it is sent, one at a time, until the driver closes the pipe."""
+def _local_worker(conn, parent_pid: int, threads: int, gpus: str | None = None) -> None:
+    """A pool process: run the cells it is sent, one at a time, until the driver closes the pipe. ``gpus``: the
+    GPUs it is pinned to (``CUDA_VISIBLE_DEVICES``), set before torch initialises CUDA."""
     _die_with_parent(parent_pid)
+    if gpus is not None:
+        os.environ[VISIBLE_DEVICES] = gpus
     # Before torch loads: one OpenMP pool of the cell's size, not one per core.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
@@ -224,43 +300,79 @@ class _Worker:
     process: Any
     conn: Any
     task: CellTask | None = None
+    gpus: tuple[str, ...] = ()  # the GPUs it is pinned to (CUDA_VISIBLE_DEVICES ids)
+
+
+@dataclass(frozen=True)
+class Gpus:
+    """The GPUs a matrix's cells train on: how many each cell takes (0: they train on the CPU), and the ones of
+    this machine a local pool pins its processes to, as ``CUDA_VISIBLE_DEVICES`` names them (none for an
+    executor whose scheduler grants them, or that runs cells in its own process)."""
+
+    per_cell: int = 0
+    ids: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[tuple[str, ...], ...]:
+        """The GPUs of each pool process: consecutive ``per_cell`` of ``ids`` (a remainder left unused)."""
+        n = self.per_cell
+        return tuple(self.ids[i : i + n] for i in range(0, len(self.ids) - n + 1, n)) if n else ()
 
 
 class LocalExecutor:
     """Cells on this machine: a pool of ``slots`` spawned processes, one cell at a time each.
 
     The processes live for the whole matrix, so a cell does not pay for a fresh interpreter and torch
-    import; one that dies (a crash, the OOM killer) fails its cell alone and is replaced.
+    import; one that dies (a crash, the OOM killer) fails its cell alone and is replaced. With ``gpus`` (each
+    process's GPUs: ``Gpus.groups``) every process is pinned to the group fewest live processes hold, the
+    first such: while ``slots`` is at most the groups, no two running cells share a GPU, and the process that
+    replaces a dead one takes the GPUs it freed.
     """
 
-    def __init__(self, slots: int, threads: int):
+    def __init__(self, slots: int, threads: int, gpus: tuple[tuple[str, ...], ...] = ()):
         import multiprocessing
 
-        # spawn, not fork: the driver may have run torch (teacher training); forking a process whose
-        # OpenMP pool is initialised can deadlock the child.
+        # spawn, not fork: the driver may have run torch (teacher training, or CUDA); forking a process whose
+        # OpenMP pool or CUDA context is initialised can deadlock the child.
         self.ctx = multiprocessing.get_context("spawn")
         self.slots = slots
         self.threads = threads
+        self.gpus = gpus
         self.workers: list[_Worker] = []
 
     @property
     def running(self) -> dict[str, CellTask]:
         return {w.task.cell: w.task for w in self.workers if w.task is not None}
 
-    def _start_worker(self) -> _Worker:
+    def _free_gpus(self) -> tuple[str, ...]:
+        """The GPUs for a new process: the group that the fewest live processes hold, the first such."""
+        if not self.gpus:
+            return ()
+        held = [w.gpus for w in self.workers]
+        return min(self.gpus, key=held.count)
+
+    def _spawn(self, gpus: tuple[str, ...]) -> tuple[Any, Any]:
+        """Start a pool process pinned to ``gpus`` (none: not pinned); returns it and the driver's end of its pipe."""
         here, there = self.ctx.Pipe(duplex=True)
-        process = self.ctx.Process(target=_local_worker, args=(there, os.getpid(), self.threads), name="lspd-cell")
+        pinned = ",".join(gpus) if gpus else None
+        process = self.ctx.Process(
+            target=_local_worker, args=(there, os.getpid(), self.threads, pinned), name="lspd-cell"
+        )
         process.start()
         there.close()
-        worker = _Worker(process, here)
+        return process, here
+
+    def _start_worker(self) -> _Worker:
+        gpus = self._free_gpus()
+        worker = _Worker(*self._spawn(gpus), gpus=gpus)
         self.workers.append(worker)
         return worker
 
     def submit(self, task: CellTask) -> None:
         idle = [w for w in self.workers if w.task is None]
         worker = idle[0] if idle else self._start_worker()
-        worker.task = task
-        worker.conn.send(task)
+        worker.task = dataclasses.replace(task, gpus=len(worker.gpus)) if worker.gpus else task
+        worker.conn.send(worker.task)
 
     def poll(self, timeout: float) -> Ended:
         """Wait up to ``timeout`` s; return the cells that ended, with their outcomes."""
@@ -358,7 +470,7 @@ def _ray_cell(task: CellTask) -> dict[str, Any]:
 class RayExecutor:
     """Each cell a Ray task with ``threads`` CPUs (and ``gpus`` GPUs); results go to the shared folder."""
 
-    def __init__(self, slots: int, threads: int, gpus: float = 0, address: str | None = None):
+    def __init__(self, slots: int, threads: int, gpus: int = 0, address: str | None = None):
         try:
             import ray
         except ImportError:
@@ -367,11 +479,14 @@ class RayExecutor:
         self.owns_cluster = not ray.is_initialized()
         if self.owns_cluster:
             ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        # Ray sets CUDA_VISIBLE_DEVICES of a task to the GPUs it grants it: the cell trains on those.
         self.remote = ray.remote(_ray_cell).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
         self.slots = slots
+        self.gpus = gpus
         self.running: dict[Any, CellTask] = {}
 
     def submit(self, task: CellTask) -> None:
+        task = dataclasses.replace(task, gpus=self.gpus)
         self.running[self.remote.remote(task)] = task
 
     def poll(self, timeout: float) -> Ended:
@@ -419,14 +534,17 @@ class SubmititExecutor:
         except ImportError:
             raise InputError(EXECUTORS["submitit"].requirement()) from None
         self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        # SLURM sets CUDA_VISIBLE_DEVICES of a job to the GPUs it grants it: the cell trains on those.
         params: dict[str, Any] = {"timeout_min": timeout_min, "cpus_per_task": threads, "gpus_per_node": gpus}
         if partition:
             params["slurm_partition"] = partition
         self.executor.update_parameters(**params)
         self.slots = slots
+        self.gpus = gpus
         self.running: dict[str, tuple[Any, CellTask]] = {}
 
     def submit(self, task: CellTask) -> None:
+        task = dataclasses.replace(task, gpus=self.gpus)
         self.running[task.cell] = (self.executor.submit(run_cell, task), task)
 
     def poll(self, timeout: float) -> Ended:
@@ -470,11 +588,12 @@ class ClusterOptions:
 class ExecutorOptions:
     """What the driver knows that an executor may use; each factory takes what its executor needs."""
 
-    slots: int  # cells at once (plan_slots, from the kind's ``parallel`` and --jobs)
+    slots: int  # cells at once (plan_slots, from the kind's ``parallel``, the GPUs and --jobs)
     threads: int  # torch threads per cell
     folder: Path  # where an executor may keep its own files (submitit's job folders)
-    gpus: int = 0  # per cell: 1 when the matrix trains on CUDA
+    gpus: int = 0  # per cell: --gpus-per-cell (1 by default) when the matrix trains on CUDA, else 0
     cluster: ClusterOptions = ClusterOptions()
+    gpu_ids: tuple[str, ...] = ()  # this machine's GPUs a local pool pins its processes to (``Gpus.ids``)
 
 
 @dataclass(frozen=True)
@@ -482,9 +601,10 @@ class ExecutorKind:
     """A registered executor: its ``--executor`` name, one line of help, how it is built and what it needs.
 
     ``parallel`` says how many cells run at once unless ``--jobs`` says otherwise: ``cores`` (as many as
-    ``--threads`` fit in this machine's cores), ``all`` (every cell queued: a cluster schedules them) or
-    ``one`` (one at a time, whatever ``--jobs``). ``module`` is a library the executor imports beyond the
-    suite's dependencies: when it is not installed, :meth:`check` says what to install before any work.
+    ``--threads`` fit in this machine's cores; on CUDA, one per GPU or per ``--gpus-per-cell`` GPUs), ``all``
+    (every cell queued: a cluster schedules them) or ``one`` (one at a time, whatever ``--jobs``). ``module``
+    is a library the executor imports beyond the suite's dependencies: when it is not installed, :meth:`check`
+    says what to install before any work.
     """
 
     name: str
@@ -503,12 +623,13 @@ class ExecutorKind:
         if self.module and importlib.util.find_spec(self.module) is None:
             raise InputError(self.requirement())
 
-    def slots(self, cells: int, jobs: int | None, threads: int, cores: int) -> int:
-        """Cells at once for ``cells`` to run, ``--jobs`` (None: the default) and ``threads`` per cell."""
+    def slots(self, cells: int, jobs: int | None, threads: int, cores: int, gpu_slots: int = 0) -> int:
+        """Cells at once for ``cells`` to run, ``--jobs`` (None: the default) and ``threads`` per cell;
+        ``gpu_slots``: how many cells this machine's GPUs take at once (``len(Gpus.groups)``; 0 on the CPU)."""
         if self.parallel == "one":
             return 1
         if self.parallel == "cores":
-            return jobs or max(1, min(cores // threads, cells))
+            return jobs or max(1, min(gpu_slots or cores // threads, cells))
         return jobs or max(1, cells)
 
 
@@ -542,8 +663,9 @@ def make_executor(name: str, options: ExecutorOptions) -> Executor:
 register(
     ExecutorKind(
         "local",
-        "a pool of --jobs processes on this machine (default: as many as --threads fit in the cores)",
-        lambda o: LocalExecutor(o.slots, o.threads),
+        "a pool of --jobs processes on this machine (default: as many as --threads fit in the cores; on CUDA, "
+        "one per GPU, each process pinned to its own)",
+        lambda o: LocalExecutor(o.slots, o.threads, Gpus(o.gpus, o.gpu_ids).groups),
     )
 )
 register(

@@ -46,6 +46,7 @@ from lspd_bench.config import (
     RunConfig,
     cache_root,
     canonical_json,
+    check_key,
     config_hash,
     hashed_keys,
     load_config,
@@ -186,11 +187,6 @@ def axis_values(key: str, raw: Any, where: str) -> tuple[Any, ...]:
     if isinstance(raw, dict):
         raise InputError(f"{where}: {key} must be a value, a list or a spec like 1..4, not a mapping")
     return (raw,)
-
-
-def check_key(key: str, where: str) -> None:
-    if key not in FIELD_TYPES:
-        raise InputError(f"{where}: unknown key {key!r}; valid keys: {', '.join(FIELD_TYPES)}")
 
 
 # --- the model catalogue (torch-free model checks) --------------------------------------------------

@@ -1,8 +1,9 @@
-"""Planning a matrix run: slots and threads, the keys of the timings ledger, each model's work, the dry run.
+"""Planning a matrix run: slots, threads and GPUs, the keys of the timings ledger, each model's work, the dry run.
 
-``dry_run`` lists the cells, what is done, the shared work and a time estimate: from the timings this
-machine recorded in earlier runs, else from a short calibration (the only use of torch in a dry run).
-This module imports torch only in ``check_models`` and the calibration, so a dry run stays quick.
+``dry_run`` lists the cells, what is done, the shared work, the devices and a time estimate: from the timings
+this machine recorded in earlier runs, else from a short calibration. This module imports torch only in
+``check_models``, the calibration, to ask for GPUs when the installed torch is not a CPU build, and to ask for
+bfloat16 support when a cell wants it, so a dry run on a CPU stays quick.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from lspd_bench.ablate import estimate, store
-from lspd_bench.ablate.executors import executor_kind
+from lspd_bench.ablate.executors import Gpus, executor_kind
 from lspd_bench.ablate.matrix import Cell, Matrix
 from lspd_bench.ablate.schema import Status
 from lspd_bench.config import (
     FAMILY_OF,
     Dataset,
+    Precision,
     RunConfig,
     TeacherTargets,
+    at_quiet_default,
     cache_root,
+    choose_precision,
     config_hash,
     identity_keys,
     teacher_config,
 )
+from lspd_bench.env import visible_gpus
 from lspd_bench.errors import InputError
 from lspd_bench.train.files import TEACHER_RECORD
 
@@ -43,28 +48,161 @@ def cores() -> int:
 
 
 def check_options(
-    jobs: int | None, threads: int | None, latency_min_time_s: float = 1.0, executor: str = "local"
+    jobs: int | None,
+    threads: int | None,
+    latency_min_time_s: float = 1.0,
+    executor: str = "local",
+    gpus_per_cell: int | None = None,
 ) -> None:
     """The run options (``InputError`` naming the option), checked before anything is written: the ranges,
-    the executor's name, and ``--jobs`` against an executor that runs one cell at a time."""
+    the executor's name, and ``--jobs`` or several GPUs a cell against an executor that runs one cell at a
+    time in its own process."""
     if jobs is not None and jobs < 1:
         raise InputError(f"--jobs {jobs}: must be at least 1")
     if threads is not None and threads < 1:
         raise InputError(f"--threads {threads}: must be at least 1")
+    if gpus_per_cell is not None and gpus_per_cell < 1:
+        raise InputError(f"--gpus-per-cell {gpus_per_cell}: must be at least 1")
     if not latency_min_time_s >= 0:  # NaN too
         raise InputError(f"--latency-min-time {latency_min_time_s}: must be 0 or more seconds")
     if executor_kind(executor).parallel == "one" and jobs is not None and jobs > 1:
         raise InputError(f"--jobs {jobs}: --executor {executor} runs one cell at a time")
+    if executor_kind(executor).parallel == "one" and gpus_per_cell is not None and gpus_per_cell > 1:
+        raise InputError(f"--gpus-per-cell {gpus_per_cell}: --executor {executor} trains each cell in its own process")
 
 
-def plan_slots(cells_to_run: int, jobs: int | None, threads: int | None, executor: str) -> tuple[int, int]:
+def plan_slots(
+    cells_to_run: int, jobs: int | None, threads: int | None, executor: str, gpus: Gpus = Gpus()
+) -> tuple[int, int]:
     """(cells at once, torch threads per cell), for options that ``check_options`` accepted. A cell trains
     with ``threads`` threads, 1 unless asked: never a count derived from the cores or the cells left, because
     a cell's figures depend on it (a matrix run with ``--jobs 1`` gives the same numbers as the default). By
-    default a local pool runs as many cells at once as ``threads`` fit in the cores, cluster executors queue
-    every cell and let the cluster schedule, and an in-process one runs one (``ExecutorKind.slots``)."""
+    default a local pool runs as many cells at once as ``threads`` fit in the cores, or on CUDA as its GPUs
+    take (``gpus``: one cell per GPU, or per ``--gpus-per-cell``), cluster executors queue every cell and let
+    the cluster schedule, and an in-process one runs one (``ExecutorKind.slots``)."""
     threads = threads or CELL_THREADS
-    return executor_kind(executor).slots(cells_to_run, jobs, threads, cores()), threads
+    return executor_kind(executor).slots(cells_to_run, jobs, threads, cores(), len(gpus.groups)), threads
+
+
+# --- devices ------------------------------------------------------------------------------------------
+
+
+def plan_gpus(matrix: Matrix, executor: str, per_cell: int | None = None) -> Gpus:
+    """The GPUs the matrix's cells train on (its first cell's ``device`` says; ``per_cell``: ``--gpus-per-cell``).
+
+    No GPU for ``device=cpu``, nor for ``auto`` where torch sees none (unless ``per_cell`` asks for them from a
+    cluster, whose nodes may have what this machine lacks). Else ``per_cell`` GPUs a cell (1 by default); a
+    local pool shares out this machine's GPUs (``device=cuda:N``: that one alone) and refuses more GPUs a cell
+    than it has. ``InputError`` naming the option or the key otherwise."""
+    device = matrix.cells[0].config.device
+    kind = executor_kind(executor)
+    asked = f"--gpus-per-cell {per_cell}"
+    if device == "cpu":
+        if per_cell:
+            raise InputError(f"{asked}: the cells train on device=cpu")
+        return Gpus()
+    if kind.parallel == "all":  # a scheduler grants each task or job its GPUs
+        here = device.startswith("cuda") or per_cell is not None or bool(visible_gpus())
+        return Gpus(per_cell or 1) if here else Gpus()
+    ids = visible_gpus()
+    if device.startswith("cuda:"):
+        index = int(device.partition(":")[2])
+        if index >= len(ids):
+            raise InputError(f"device={device}: torch sees {len(ids)} GPU(s) here")
+        if per_cell and per_cell > 1:
+            raise InputError(f"{asked}: device={device} names one GPU; name none (device=cuda) to use several")
+        ids = (ids[index],)
+    if not ids:
+        if device == "cuda" or per_cell:
+            raise InputError(f"{asked if per_cell else 'device=cuda'}: torch sees no CUDA GPU here")
+        return Gpus()
+    if per_cell and per_cell > len(ids):
+        raise InputError(f"{asked}: torch sees {len(ids)} GPU(s) here")
+    if kind.parallel == "one":  # cells in the driver's own process: its device key decides
+        return Gpus(1)
+    return Gpus(per_cell or 1, ids)
+
+
+def device_plan(gpus: Gpus, executor: str, slots: int, device: str) -> dict[str, Any]:
+    """Which device each cell takes, as a run will do it: ``text`` says it in one line, ``slots`` lists each
+    pool slot's GPUs (a cell runs on the GPUs of the slot that is free when its turn comes)."""
+    per = gpus.per_cell
+    if not per:
+        why = "device=cpu" if device == "cpu" else f"device={device}: torch sees no CUDA GPU here"
+        return {"device": "cpu", "per_cell": 0, "slots": [], "text": f"cpu ({why})"}
+    ddp = f"{per} GPUs a cell, trained with DDP under torchrun" if per > 1 else "one GPU a cell"
+    if not gpus.ids:
+        if executor_kind(executor).parallel == "one":
+            return {"device": device, "per_cell": per, "slots": [], "text": f"{device}, in this process"}
+        return {
+            "device": "cuda",
+            "per_cell": per,
+            "slots": [],
+            "text": f"cuda: {ddp}, the GPUs {executor}'s scheduler grants each cell (it trains on those)",
+        }
+    groups = gpus.groups
+    mapping = [list(groups[i % len(groups)]) for i in range(slots)]  # the pool pins its k-th process this way
+    names = _gpu_names(gpus.ids)
+    models = list(dict.fromkeys(names.values()))
+    one_model = f" ({len(gpus.ids)} × {models[0]})" if len(models) == 1 else ""
+    shown = "; ".join(
+        f"slot {i + 1} → GPU {','.join(g)}" + ("" if one_model else _named(g, names)) for i, g in enumerate(mapping)
+    )
+    pinned = (
+        "each pool slot pinned to its own"
+        if slots <= len(groups)
+        else f"{slots} pool slots pinned to {len(groups)}, some sharing"
+    )
+    return {
+        "device": "cuda",
+        "per_cell": per,
+        "gpus": list(gpus.ids),
+        "gpu_names": names,
+        "slots": mapping,
+        "text": f"cuda{one_model}: {ddp}, {pinned}: {shown}; a cell takes the next free slot",
+    }
+
+
+def _gpu_names(ids: tuple[str, ...]) -> dict[str, str]:
+    """Each visible GPU's model, by its ``CUDA_VISIBLE_DEVICES`` id (torch numbers them in that order)."""
+    import torch
+
+    return {gid: torch.cuda.get_device_name(i) for i, gid in enumerate(ids)}
+
+
+def _named(group: list[str], names: dict[str, str]) -> str:
+    models = list(dict.fromkeys(names[g] for g in group if g in names))
+    return f" ({', '.join(models)})" if models else ""
+
+
+def check_precisions(matrix: Matrix, gpus: Gpus, executor: str) -> None:
+    """Each cell's ``precision`` against the device it will train on (``InputError`` naming the cell and the key),
+    before any work: on this machine for a local pool or this process; for a cluster's, what no node changes
+    (fp16 with ``device=cpu``). ``auto`` is always possible and asks nothing."""
+    remote = executor_kind(executor).parallel == "all"
+    checked: dict[tuple[str, str], None] = {}
+    for cell in matrix.cells:
+        cfg = cell.config
+        if cfg.precision is Precision.AUTO or (cfg.device, cfg.precision) in checked:
+            continue
+        checked[(cfg.device, cfg.precision)] = None
+        device_type = "cuda" if gpus.per_cell else "cpu"
+        if remote and cfg.device != "cpu":
+            continue  # the nodes' devices are the scheduler's to know
+        where = f"cell {cell.label(matrix.varying)}" if cell.label(matrix.varying) else "the matrix"
+        try:
+            bf16 = cfg.precision is Precision.BF16 and (remote or _bf16_here(device_type))
+            choose_precision(cfg.precision, device_type, bf16, cfg.device)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+
+
+def _bf16_here(device_type: str) -> bool:
+    import torch
+
+    from lspd_bench.train.loop import bf16_supported
+
+    return bf16_supported(torch.device(device_type))
 
 
 # --- keys of the timings ledger (torch-free) -----------------------------------------------------------
@@ -88,6 +226,8 @@ def speed_key(cfg: RunConfig, threads: int) -> str:
             "threads": threads,
             "device": cfg.device,
             "workers": cfg.workers,
+            # a key added later enters only away from its default, so that earlier timings stay valid
+            **({} if at_quiet_default("precision", cfg.precision) else {"precision": cfg.precision}),
         }
     )
 
@@ -123,9 +263,18 @@ def latency_seconds(configs: Iterable[RunConfig], min_time_s: float) -> float:
 # --- the dry run --------------------------------------------------------------------------------------
 
 
-def summary_head(matrix: Matrix, out: Path, executor: str, slots: int, threads: int, cells: list[dict], state: str):
-    """What a run's summary and its dry run's plan both begin with: the matrix, where, how, and its ``cells``
-    counted by their ``state`` field."""
+def summary_head(
+    matrix: Matrix,
+    out: Path,
+    executor: str,
+    slots: int,
+    threads: int,
+    cells: list[dict],
+    state: str,
+    devices: dict[str, Any],
+):
+    """What a run's summary and its dry run's plan both begin with: the matrix, where, how (``devices``: from
+    :func:`device_plan`), and its ``cells`` counted by their ``state`` field."""
     states = [c[state] for c in cells]
     return {
         "matrix": matrix.to_dict(),
@@ -134,6 +283,7 @@ def summary_head(matrix: Matrix, out: Path, executor: str, slots: int, threads: 
         "slots": slots,
         "threads": threads,
         "cores": cores(),
+        "devices": devices,
         "cells": cells,
         "counts": {s: states.count(s) for s in dict.fromkeys(states)},
     }
@@ -149,6 +299,7 @@ def dry_run(
     retry_failed: bool = False,
     latency_min_time_s: float = 1.0,
     calibrate: bool = True,
+    gpus_per_cell: int | None = None,
 ) -> dict[str, Any]:
     """The cells (with what an earlier run left in ``out``), the shared work and a time estimate.
 
@@ -157,7 +308,9 @@ def dry_run(
     steps of each such model, a few rendered images; seconds), unless ``calibrate`` is off. Each estimate
     names its ``basis``; what neither covers is counted in ``unknown``. Torch is imported only to calibrate.
     """
-    check_options(jobs, threads, latency_min_time_s, executor)
+    check_options(jobs, threads, latency_min_time_s, executor, gpus_per_cell)
+    gpus = plan_gpus(matrix, executor, gpus_per_cell)
+    check_precisions(matrix, gpus, executor)
     out = Path(out)
     index = store.index_by_key(out)
     cells, todo = [], []
@@ -179,7 +332,8 @@ def dry_run(
         cells.append(entry)
         if state not in (Status.DONE, Status.FAILED):
             todo.append((cell, entry))
-    slots, per_cell = plan_slots(max(1, len(todo)), jobs, threads, executor)
+    slots, per_cell = plan_slots(max(1, len(todo)), jobs, threads, executor, gpus)
+    devices = device_plan(gpus, executor, slots, matrix.cells[0].config.device)
     timings = store.read_timings(cache_root(matrix.cells[0].config))
     calibrated: dict[str, dict[str, Any] | None] = {}  # each distinct model, batch and thread count timed once
     unknown = 0
@@ -212,7 +366,7 @@ def dry_run(
     shared_seconds = sum(s["estimate_s"] or 0.0 for s in shared)
     latency = latency_seconds((c.config for c, _ in todo), latency_min_time_s)
     return {
-        **summary_head(matrix, out, executor, slots, per_cell, cells, "state"),
+        **summary_head(matrix, out, executor, slots, per_cell, cells, "state", devices),
         "shared": shared,
         "estimate_s": {
             "shared": shared_seconds,

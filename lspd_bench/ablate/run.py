@@ -6,8 +6,8 @@
    when missing) and, for the cells that distil from a teacher, the teacher (trained once into the cache,
    heatmaps precomputed) — with all cores, since nothing else runs.
 3. **Cells**: train → evaluate, in parallel on an executor (``lspd_bench.ablate.executors``: ``local``
-   processes sized to the cores, ``ray``, ``submitit``, or ``inprocess`` for debugging), longest first. Each
-   resumes from its last checkpoint; finished cells are skipped.
+   processes sized to the cores or one per GPU, ``ray``, ``submitit``, or ``inprocess`` for debugging), longest
+   first. Each resumes from its last checkpoint; finished cells are skipped.
 4. **Latency**, in a separate phase with no cell running (``lspd_bench.ablate.latency``): each cell's deploy
    model is profiled right after the reference model, the two taking turns, so that ``latency_ratio``
    cancels the machine's speed.
@@ -32,7 +32,10 @@ from lspd_bench.ablate.plan import (
     CELL_THREADS,
     check_models,
     check_options,
+    check_precisions,
     data_key,
+    device_plan,
+    plan_gpus,
     plan_slots,
     speed_key,
     summary_head,
@@ -41,7 +44,7 @@ from lspd_bench.ablate.plan import (
 from lspd_bench.ablate.progress import CellRun, Display, Progress
 from lspd_bench.ablate.schema import Status
 from lspd_bench.ablate.shared import prepare_data, train_teachers
-from lspd_bench.config import cache_root, config_hash
+from lspd_bench.config import cache_root, config_hash, current_keys
 from lspd_bench.cost.counters import FVCORE
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
@@ -59,21 +62,25 @@ def run_matrix(
     latency_min_time_s: float = 1.0,
     throughput_batch: int = THROUGHPUT_BATCH,
     progress: Progress | None = None,
+    gpus_per_cell: int | None = None,
 ) -> dict[str, Any]:
     """Run every cell of ``matrix`` into ``out`` (resuming what an earlier run left) and return a summary.
 
     ``progress(event)`` receives ``state`` events (phase, shared work, every cell's state, epoch and
     metric, the ETA) for a live view. Failing cells are recorded with their error and the others go on;
-    ``retry_failed`` runs them again. Bad input raises ``InputError`` before any work starts.
+    ``retry_failed`` runs them again. On CUDA each cell takes ``gpus_per_cell`` GPUs (1 by default;
+    ``lspd_bench.ablate.plan.plan_gpus``). Bad input raises ``InputError`` before any work starts.
     """
     from lspd_bench.train.build import identity, run_id
 
     out = Path(out)
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
-    check_options(jobs, threads, latency_min_time_s, executor)
+    check_options(jobs, threads, latency_min_time_s, executor, gpus_per_cell)
     executor_kind(executor).check()  # its library, before any work
     work = check_models(matrix)
+    gpus = plan_gpus(matrix, executor, gpus_per_cell)
+    check_precisions(matrix, gpus, executor)
     seconds["validate"] = time.perf_counter() - clock
     cache = cache_root(matrix.cells[0].config)
 
@@ -136,7 +143,7 @@ def run_matrix(
         if r.state == Status.FAILED:
             r.error = (store.read_json(r.dir / store.STATUS_FILE) or {}).get("error")
     to_train = [r for r in runs if r.state == Status.PENDING]
-    slots, per_cell = plan_slots(max(1, len(to_train)), jobs, threads, executor)
+    slots, per_cell = plan_slots(max(1, len(to_train)), jobs, threads, executor, gpus)
     timings = store.read_timings(cache)
     for r in to_train:
         cfg = r.cell.config
@@ -174,8 +181,9 @@ def run_matrix(
         slots=slots,
         threads=per_cell,
         folder=out / ".submitit",
-        gpus=_gpus(matrix),
+        gpus=gpus.per_cell,
         cluster=cluster,
+        gpu_ids=gpus.ids,
     )
     cell_seconds = _run_cells(to_train, executor, options, display, write_table, cache)
     seconds["cells"] = time.perf_counter() - t
@@ -210,7 +218,8 @@ def run_matrix(
                 "run_dir": str(r.dir),
             }
         )
-    head = summary_head(matrix, out, executor, slots, per_cell, summary_cells, "status")
+    devices = device_plan(gpus, executor, slots, matrix.cells[0].config.device)
+    head = summary_head(matrix, out, executor, slots, per_cell, summary_cells, "status", devices)
     return {
         **head,
         "failed": head["counts"].get(Status.FAILED, 0),
@@ -252,8 +261,8 @@ def _earlier_cells(out: Path, now: dict[str, CellRun]) -> list[dict[str, Any]]:
     if not isinstance(old, dict):
         return []
 
-    def what(identity: dict[str, Any]) -> str:
-        return config_hash({k: v for k, v in identity.items() if k != "suite_version"})
+    def what(identity: dict[str, Any]) -> str:  # an earlier version's keys read as this one's
+        return config_hash({k: v for k, v in current_keys(identity).items() if k != "suite_version"})
 
     current = {what(r.identity) for r in now.values()}
     kept = []
@@ -281,13 +290,6 @@ def _set_aside_unreadable_checkpoint(cell_dir: Path) -> Path | None:
         kept = last.with_name(f"{LAST}.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
         os.replace(last, kept)
         return kept
-
-
-def _gpus(matrix: Matrix) -> int:
-    import torch
-
-    device = matrix.cells[0].config.device
-    return 1 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else 0
 
 
 def _run_cells(

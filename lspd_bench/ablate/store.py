@@ -32,7 +32,7 @@ from typing import Any
 
 from lspd_bench.ablate import schema
 from lspd_bench.ablate.schema import Status
-from lspd_bench.config import MODEL_KNOBS, QUIET_DEFAULTS, column_text
+from lspd_bench.config import MODEL_KNOBS, QUIET_DEFAULTS, column_text, current_columns, current_keys
 from lspd_bench.errors import InputError
 from lspd_bench.evaluation.evaluators import evaluator
 from lspd_bench.fileio import atomic_path, file_lock, try_lock, write_json
@@ -239,7 +239,7 @@ def result_row(cell_dir: Path, status: str, preset: str) -> dict[str, Any]:
     """
     cell_dir = Path(cell_dir)
     cell = read_json(cell_dir / CELL_FILE) or {}
-    ident: dict[str, Any] = cell.get("identity", {})
+    ident: dict[str, Any] = current_keys(cell.get("identity", {}))  # an earlier version's cell too
     knobs = ident.get("model_knobs", {})
     row: dict[str, Any] = {schema.CELL: cell_dir.name, schema.STATUS: status, schema.RUN_DIR: cell_dir.name}
     st = read_json(cell_dir / STATUS_FILE) or {}
@@ -475,15 +475,17 @@ def read_table(path: str | Path) -> ResultsTable:
     else the CSV, each field parsed by its column's kind (:func:`parse_value`). Every table present is first
     checked against the manifest (:func:`check_table`), so a damaged CSV is refused even when the Parquet
     table is whole. An empty file gives no columns and no rows; a file that is not a CSV table, or a field
-    that is not of its column's kind, is an ``InputError`` naming the file.
+    that is not of its column's kind, is an ``InputError`` naming the file. A table of an earlier version reads
+    as this version's: a retired key's column (``amp``) as its replacement's (``lspd_bench.config.current_keys``).
     """
     path = check_table(Path(path))
     parquet = path.parent / RESULTS_PARQUET
+    read = None
     if path.name == RESULTS_CSV and parquet.is_file():
         read = _parquet_rows(check_table(parquet))
-        if read is not None:
-            return ResultsTable(path, parquet, *read)
-    return ResultsTable(path, path, *_csv_rows(path))
+    source = parquet if read is not None else path
+    columns, rows = read if read is not None else _csv_rows(path)
+    return ResultsTable(path, source, current_columns(columns), [current_keys(r) for r in rows])
 
 
 def read_results(out: Path):

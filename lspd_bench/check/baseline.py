@@ -30,6 +30,7 @@ from lspd_bench.check.rules import (
     comparable,
     compare,
 )
+from lspd_bench.config import current_keys
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 from lspd_bench.train.files import METRICS_FILE
@@ -100,7 +101,7 @@ def _cell_from_json(path: Path, i: int, data: Any) -> Cell:
     if not isinstance(values, list) or not values or not all(_number(v) is not None for v in values):
         raise InputError(f"baseline {path}: cell {i} has no accuracy values")
     return Cell(
-        axes={k: normal(v) for k, v in data["axes"].items()},
+        axes=current_keys({k: normal(v) for k, v in data["axes"].items()}),  # a baseline of an earlier version too
         seeds=list(data.get("seeds") or []),
         ids=list(data.get("cell_ids") or []),
         accuracy=[float(v) for v in values],

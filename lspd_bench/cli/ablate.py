@@ -170,6 +170,7 @@ def print_dry_run(plan: dict) -> None:
         console.print(
             f"shared: {s['what']} {s['description']} — {s['state']}" + (f" ({estimate(s)})" if s["estimate_s"] else "")
         )
+    console.print(f"devices: {plan['devices']['text']}", highlight=False, markup=False)
     e = plan["estimate_s"]
     console.print(
         f"estimate: ~{duration(e['wall'])} wall = shared {duration(e['shared'])} + cells "
@@ -214,6 +215,7 @@ def print_summary(summary: dict) -> None:
         f"{duration(s['teachers'])}, cells {duration(s['cells'])} on {summary['slots']} slot(s) × "
         f"{summary['threads']} thread(s), latency {duration(s['latency'])})"
     )
+    console.print(f"devices: {summary['devices']['text']}", highlight=False, markup=False)
     results = summary["results"]
     console.print(f"results: {results['csv']}" + (f" and {results['parquet']}" if results.get("parquet") else ""))
     for c in summary["cells"]:
@@ -230,12 +232,19 @@ def print_summary(summary: dict) -> None:
 @click.option("--preset", help="ci, quick or paper (default: the matrix file's, else quick).")
 @click.option("--dataset", help="synth, mpii or coco (for every cell; mpii/coco need data_dir=...).")
 @click.option("--out", type=Output(folder=True), help="Matrix folder (default: runs/<matrix name or hash>).")
-@click.option("--jobs", type=int, help="Cells at once (default: the executor's, see --executor).")
+@click.option("--jobs", type=int, help="Cells at once (default: the executor's, see --executor; on CUDA, one per GPU).")
 @click.option(
     "--threads",
     type=int,
     help="Torch threads each cell trains with (default 1, whatever --jobs: a "
     "cell's figures depend on it, and a folder keeps one count).",
+)
+@click.option(
+    "--gpus-per-cell",
+    type=int,
+    metavar="N",
+    help="On CUDA: GPUs each cell trains on, with DDP under torchrun when more than one (default 1); a local "
+    "pool then runs GPUs // N cells at once, each process pinned to its own.",
 )
 @click.option(
     "--executor",
@@ -280,6 +289,7 @@ def ablate_command(
     out,
     jobs,
     threads,
+    gpus_per_cell,
     executor,
     address,
     cluster,
@@ -321,6 +331,7 @@ def ablate_command(
                 retry_failed=retry_failed,
                 latency_min_time_s=latency_min_time,
                 calibrate=calibrate,
+                gpus_per_cell=gpus_per_cell,
             )
             echo_json(plan) if as_json else print_dry_run(plan)
             return
@@ -333,6 +344,7 @@ def ablate_command(
             retry_failed=retry_failed,
             cluster=ClusterOptions(address, cluster, partition, timeout_min),
             latency_min_time_s=latency_min_time,
+            gpus_per_cell=gpus_per_cell,
         )
         console = stderr_console()
         try:

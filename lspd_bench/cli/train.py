@@ -75,15 +75,18 @@ class TrainDisplay:
 
 def config_and_data(preset: str | None, args: tuple[str, ...], console):
     """The run config of ``[CONFIG.yaml] [key=value ...]`` on ``preset``, and its data (generated once, then
-    cached, behind a spinner). Bad input raises ``InputError``, or ``UsageError`` for two YAML files."""
+    cached, behind a spinner). Bad input raises ``InputError`` (an impossible device or precision too, before
+    anything is written), or ``UsageError`` for two YAML files."""
     from lspd_bench.config import check_locations, load_config, parse_overrides
     from lspd_bench.data.build import build_data
+    from lspd_bench.train.loop import device_and_precision
 
     files = [a for a in args if "=" not in a]
     if len(files) > 1:
         raise click.UsageError(f"one CONFIG.yaml at most, got {', '.join(files)}")
     cfg = load_config(preset, files[0] if files else None, parse_overrides(a for a in args if "=" in a))
     check_locations(cfg)
+    device_and_precision(cfg)
     with console.status("preparing the data (generated once, then cached) …"):
         return cfg, build_data(cfg)
 
@@ -160,6 +163,7 @@ def print_metrics(metrics: dict, out: str) -> None:
     stdout_console().print(
         f"loss: {metrics['loss']['description']}; distillation: {metrics['distill']['mode']}; "
         f"{metrics['schedule']['epochs']} epochs, {t['seconds_total']:.0f} s training, "
-        f"{t['images_per_s']:.0f} img/s; run {metrics['run']} in {out}"
+        f"{t['images_per_s']:.0f} img/s in {t['precision']} on {metrics['environment']['device']}; run "
+        f"{metrics['run']} in {out}"
         + (f"; shipped as {metrics['shipped_init']}" if metrics.get("shipped_init") else "")
     )

@@ -8,6 +8,7 @@ one ``InputError`` before training starts, never inside a worker process.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from lspd_bench.data.transforms import (
     AugmentConfig,
     affine_points,
     augmentation_matrix,
+    compose_affine,
     get_affine_transform,
     sample_augmentation,
     warp_image,
@@ -77,13 +79,40 @@ def default_flip_pairs(num_joints: int) -> tuple[tuple[int, int], ...]:
     raise InputError(f"no flip pairs known for {num_joints} joints (MPII has 16, COCO 17): pass flip_pairs")
 
 
-class FolderImages:
-    """Images stored as files under one folder (JPEG/PNG), decoded with Pillow to RGB uint8."""
+#: The scales 1/n OpenCV decodes a JPEG at (a DCT scaling; other formats are decoded, then resized).
+REDUCTIONS = (1, 2, 4, 8)
 
-    def __init__(self, root: str | os.PathLike) -> None:
+
+def _opencv():
+    """OpenCV, on one thread: a crop is too small to share, and data workers are the parallelism."""
+    import cv2
+
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+    return cv2
+
+
+def _imread_flags(reduction: int) -> int:
+    cv2 = _opencv()
+    scale = cv2.IMREAD_COLOR if reduction == 1 else getattr(cv2, f"IMREAD_REDUCED_COLOR_{reduction}")
+    return scale | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+class FolderImages:
+    """Images stored as files under one folder (JPEG/PNG, as MPII and COCO ship them).
+
+    A training or evaluation crop (:meth:`warp`) is decoded by OpenCV, at 1/2, 1/4 or 1/8 of the file's size
+    when the crop samples the image that sparsely (a JPEG's DCT scaling: most of the decoding is skipped),
+    then warped by ``cv2.warpAffine``; several times faster than a full Pillow decode and Pillow's warp
+    (``benchmarks/bench_data.py``). EXIF orientation is ignored, as Pillow and the annotations do.
+    :meth:`load` decodes the whole image with Pillow (drawings, checks).
+    """
+
+    def __init__(self, root: str | os.PathLike, max_reduction: int = REDUCTIONS[-1]) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(f"image folder not found: {self.root}")
+        self.max_reduction = max_reduction
 
     def path(self, image: int | str) -> Path:
         return self.root / str(image)
@@ -100,13 +129,40 @@ class FolderImages:
                 raise InputError(f"{rec.where()}: image file not found: {self.path(key)}")
 
     def load(self, image: int | str) -> Image.Image:
-        """The image as an RGB PIL image (``warp_image`` takes it as is; ``np.asarray`` for an array)."""
+        """The whole image as an RGB PIL image (``np.asarray`` for an array)."""
         path = self.path(image)
         try:
             with Image.open(path) as im:
                 return im.convert("RGB")
         except (OSError, UnidentifiedImageError) as exc:
             raise InputError(f"cannot decode image {path}: {exc}") from None
+
+    def decode(self, image: int | str, reduction: int = 1) -> np.ndarray:
+        """The image as an H×W×3 uint8 BGR array (OpenCV's order), decoded at 1/``reduction`` of its size
+        (1, 2, 4 or 8)."""
+        cv2 = _opencv()
+        path = self.path(image)
+        array = cv2.imread(str(path), _imread_flags(reduction))
+        if array is None:
+            raise InputError(f"cannot decode image {path}: not an image OpenCV reads, or unreadable")
+        return array
+
+    def warp(self, image: int | str, matrix: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+        """The crop of ``matrix`` (image px → output px) as an h×w×3 uint8 RGB array: decoded at the
+        coarsest scale that keeps a decoded pixel per output pixel (at most 1/``max_reduction``), then warped
+        bilinearly, black outside."""
+        cv2 = _opencv()
+        reduction = min(decode_reduction(matrix), self.max_reduction)
+        source = self.decode(image, reduction)
+        crop = cv2.warpAffine(
+            source,
+            compose_affine(matrix, reduced_to_full(reduction)),
+            (int(output_size[0]), int(output_size[1])),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
+        return np.ascontiguousarray(crop[:, :, ::-1])  # BGR → RGB on the small crop
 
     def size(self, image: int | str) -> tuple[int, int]:
         """(w, h) px from the file header (no full decode)."""
@@ -116,6 +172,20 @@ class FolderImages:
                 return im.size
         except (OSError, UnidentifiedImageError) as exc:
             raise InputError(f"cannot read image {path}: {exc}") from None
+
+
+def decode_reduction(matrix: np.ndarray) -> int:
+    """The coarsest decoding scale 1/n (n in :data:`REDUCTIONS`) that still gives at least one decoded pixel
+    per output pixel of the crop ``matrix`` (image px → output px; a similarity, so its zoom is √|det|)."""
+    zoom = math.sqrt(abs(float(np.linalg.det(np.asarray(matrix, dtype=np.float64)[:, :2]))))
+    return max((n for n in REDUCTIONS if n * zoom <= 1.0 + 1e-9), default=1)
+
+
+def reduced_to_full(reduction: int) -> np.ndarray:
+    """The affine from a 1/``reduction`` image's pixel indices to the full image's: decoded pixel i covers
+    full pixels [n·i, n·i + n), so its centre is at n·i + (n − 1)/2."""
+    n = float(reduction)
+    return np.array([[n, 0.0, (n - 1.0) / 2.0], [0.0, n, (n - 1.0) / 2.0]])
 
 
 class ArrayImages:
@@ -162,6 +232,10 @@ class ArrayImages:
             self._array = self._open()
         return np.asarray(self._array[int(image)])
 
+    def warp(self, image: int | str, matrix: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+        """The crop of ``matrix`` (image px → output px) as an h×w×3 uint8 array (Pillow's bilinear warp)."""
+        return warp_image(self.load(image), matrix, output_size)
+
     def size(self, image: int | str) -> tuple[int, int]:
         return self.shape[2], self.shape[1]
 
@@ -205,8 +279,9 @@ class PoseDataset(torch.utils.data.Dataset):
     ``rotation`` (deg), ``flipped`` flag and ``matrix`` (2×3, original image px → input px).
 
     Training augmentation (``train=True``) draws from an RNG seeded by (``seed``, epoch, index), so a
-    run gives the same samples whatever the number of workers or the order of access. Call
-    ``set_epoch(epoch)`` before each epoch (with ``persistent_workers=False``, so workers see it).
+    run gives the same samples whatever the number of workers or the order of access. The epoch travels
+    with the index, ``dataset[(epoch, index)]`` (so persistent workers need no message); ``dataset[index]``
+    takes the epoch of the last ``set_epoch(epoch)``.
     Evaluation (``train=False``) crops the record's box without augmentation.
 
     Args:
@@ -264,7 +339,7 @@ class PoseDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def sample_arrays(self, index: int) -> dict:
+    def sample_arrays(self, index: int, epoch: int | None = None) -> dict:
         """Item ``index`` as NumPy arrays: ``image`` H×W×3 uint8 (the warped crop), ``joints`` J×2 input
         px, ``joints_vis``, ``target``, ``target_weight``, ``matrix`` (2×3, image px → input px),
         ``rotation``, ``flipped``."""
@@ -272,7 +347,7 @@ class PoseDataset(torch.utils.data.Dataset):
         joints = np.asarray(rec.joints, dtype=np.float64)
         vis = np.asarray(rec.joints_vis, dtype=np.float32)
         if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), index])
             aug = sample_augmentation(
                 rng, self.aug, rec.center, rec.scale, joints, vis, self.aspect_ratio, self.upper_body
             )
@@ -281,7 +356,7 @@ class PoseDataset(torch.utils.data.Dataset):
         else:
             matrix = get_affine_transform(rec.center, rec.scale, 0.0, self.input_size)
             rotation, flipped = 0.0, False
-        image = warp_image(self.images.load(rec.image), matrix, self.input_size)
+        image = self.images.warp(rec.image, matrix, self.input_size)
         joints_in = affine_points(joints, matrix)
         if flipped:
             joints_in = joints_in[self.flip_perm]
@@ -298,9 +373,10 @@ class PoseDataset(torch.utils.data.Dataset):
             "flipped": flipped,
         }
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        epoch, index = item if isinstance(item, tuple) else (None, item)
         rec = self.records[index]
-        arrays = self.sample_arrays(index)
+        arrays = self.sample_arrays(index, epoch)
         image = (arrays["image"].astype(np.float32) * (1.0 / 255.0) - IMAGENET_MEAN) / IMAGENET_STD
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),

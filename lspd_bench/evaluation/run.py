@@ -27,6 +27,7 @@ from lspd_bench.config import (
     applies,
     cache_root,
     canonical_json,
+    current_keys,
     identity_keys,
     load_config,
     replace,
@@ -58,7 +59,14 @@ from lspd_bench.train.files import (
     METRICS_FILE,
     TEACHER_RECORD,
 )
-from lspd_bench.train.loop import check_run_dir, fit, rank_and_world, resolve_device, setup_distributed
+from lspd_bench.train.loop import (
+    check_run_dir,
+    device_and_precision,
+    fit,
+    rank_and_world,
+    resolve_device,
+    setup_distributed,
+)
 from lspd_bench.train.losses import LOSS_DESCRIPTIONS
 from lspd_bench.train.shipped import find_shipped, nearest_shipped, write_shipped
 
@@ -285,7 +293,8 @@ def train_and_evaluate(
     Under ``torchrun`` every rank trains its share; rank 0 evaluates and writes, the others return None.
     """
     out = Path(out_dir)
-    rank, world, device = setup_distributed(resolve_device(cfg.device))
+    device, _ = device_and_precision(cfg)  # an impossible precision is refused before anything is written
+    rank, world, device = setup_distributed(device)
     bundle = bundle or build_data(cfg)
     model = build_student(cfg, bundle.num_joints).to(device)
     if cfg.channels_last:  # NHWC: faster for these convolutions on CUDA and on oneDNN CPUs
@@ -349,6 +358,7 @@ def train_and_evaluate(
             "seconds_total": float(sum(r["train_seconds"] for r in history)),
             "images_per_s": float(np.mean([r["images_per_s"] for r in history])) if history else None,
             "processes": world,
+            "precision": result.precision,
             "peak_rss_mib": peak_rss_mib(),
             "history": history,
         },
@@ -378,7 +388,7 @@ def evaluate_checkpoint(
     path = Path(path)
     ckpt_path = path / LAST if path.is_dir() else path
     state = load_checkpoint(ckpt_path)
-    cfg = load_config(None, None, {k: v for k, v in state["config"].items()})
+    cfg = load_config(None, None, current_keys(state["config"]))  # a run of an earlier version too
     if detections is not None:
         if cfg.dataset is not Dataset.COCO:
             raise InputError(f"--boxes {detections}: detection boxes apply to COCO runs, this one is {cfg.dataset}")

@@ -51,13 +51,25 @@ def _env(c: Cell) -> dict:
     return (c.metrics or {}).get("environment") or (c.cost or {}).get("environment") or {}
 
 
+def _device(c: Cell) -> str:
+    """``cuda:0 (CUDA_VISIBLE_DEVICES=2)``: the device a cell trained on, and which of the machine's GPUs that was
+    when its process was pinned; ``× 2 processes (DDP)`` for a cell trained under torchrun."""
+    env = _env(c)
+    text = env["device"]
+    if env.get("cuda_visible_devices") is not None:
+        text += f" (CUDA_VISIBLE_DEVICES={env['cuda_visible_devices']})"
+    processes = ((c.metrics or {}).get("train") or {}).get("processes") or 1
+    return text + (f" × {processes} processes (DDP)" if processes > 1 else "")
+
+
 def environment_rows(analysis: Analysis) -> list[tuple[str, str]]:
     """``(label, value)`` pairs: machine, threads, libraries, dataset, schedule, matrix and report facts."""
     cells = analysis.matrix.done
     rows: list[tuple[str, str | None]] = [
         ("CPU", _distinct(cells, lambda c: f"{_env(c)['cpu']} ({_env(c)['cpu_count']} logical cores)")),
         ("GPU", _distinct(cells, lambda c: _env(c).get("gpu"))),
-        ("Device (training)", _distinct(cells, lambda c: _env(c)["device"])),
+        ("Device (training)", _distinct(cells, _device)),
+        ("Precision (training)", _distinct(cells, lambda c: c.metrics["train"].get("precision"))),
         ("OS", _distinct(cells, lambda c: _env(c)["os"])),
         ("Python", _distinct(cells, lambda c: _env(c)["python"])),
         ("Training threads (torch)", _distinct(cells, lambda c: c.metrics["environment"]["torch_threads"])),

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lspd_bench.config import RunConfig, Schedule
+from lspd_bench.config import Precision, RunConfig, Schedule, choose_precision, current_keys
+from lspd_bench.env import VISIBLE_DEVICES
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_text
 from lspd_bench.train.checkpoint import load_checkpoint, save_checkpoint
@@ -48,15 +49,51 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0  # wall time of this call's epochs (training + validation)
     images_per_second: float = 0.0  # training images per second of this call
+    precision: Precision = Precision.FP32  # what the run trained in (``resolve_precision``)
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; asking for CUDA without one is an ``InputError``."""
+    """``auto`` → CUDA when available, else CPU; asking for CUDA without one, or for a GPU index torch does not
+    see, is an ``InputError``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device={device!r}: no CUDA GPU is visible to torch {torch.__version__}")
-    return torch.device(device)
+    out = torch.device(device)
+    if out.type == "cuda" and out.index is not None and out.index >= torch.cuda.device_count():
+        seen = os.environ.get(VISIBLE_DEVICES)
+        shown = f" ({VISIBLE_DEVICES}={seen})" if seen is not None else ""
+        raise InputError(f"device={device!r}: torch sees {torch.cuda.device_count()} GPU(s){shown}")
+    return out
+
+
+#: The type each precision autocasts to; fp32 trains without autocast. Only fp16 needs a gradient scaler.
+AUTOCAST = {Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU that supports it (not emulated), or a CPU
+    for which oneDNN has bfloat16 kernels (AVX512-BF16, AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return (
+        device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
+def resolve_precision(precision: str, device: torch.device, said: str | None = None) -> Precision:
+    """The precision a run trains in on ``device`` (``lspd_bench.config.choose_precision``, the device asked
+    whether it supports bfloat16); ``said`` is the ``device`` key's value, for the message."""
+    precision = Precision(precision)
+    bf16 = precision is Precision.BF16 and bf16_supported(device)
+    return choose_precision(precision, device.type, bf16, said)
+
+
+def device_and_precision(cfg: RunConfig) -> tuple[torch.device, Precision]:
+    """The device ``cfg`` trains on here and the precision it trains in; ``InputError`` (one line, naming the
+    key) for an impossible pair, so that a command refuses it before anything is written."""
+    device = resolve_device(cfg.device)
+    return device, resolve_precision(cfg.precision, device, cfg.device)
 
 
 def lr_lambda(cfg: RunConfig, steps_per_epoch: int) -> Callable[[int], float]:
@@ -109,6 +146,36 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     """The sample order of ``epoch``: a permutation that depends on (seed, epoch) only."""
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=gen).tolist()
+
+
+class EpochOrder(torch.utils.data.Sampler):
+    """This rank's share of :func:`epoch_order` for the epoch of the last :meth:`set_epoch`, each index sent
+    with its epoch, ``(epoch, index)``: a data worker that lives across epochs (``persistent_workers``)
+    draws that epoch's augmentation without being told."""
+
+    def __init__(self, n: int, seed: int, take: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.take, self.rank, self.world = n, seed, take, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = epoch_order(self.n, self.seed, self.epoch)[: self.take]
+        return iter([(self.epoch, i) for i in order[self.rank :: self.world]])
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.take, self.world))
+
+
+def data_workers(cfg: RunConfig, device: torch.device) -> int:
+    """The data-loading processes of a run: ``workers`` when set; else none on the CPU, whose cores train the
+    model (a synthetic sample takes about half a millisecond), and on CUDA one per CPU thread the run was
+    given, at most 8: a worker decodes and crops a few hundred real images a second
+    (``benchmarks/bench_data.py``), and a GPU trains thousands."""
+    if cfg.workers is not None:
+        return cfg.workers
+    return min(8, torch.get_num_threads()) if device.type == "cuda" else 0
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -168,7 +235,7 @@ def check_run_dir(run_dir: str | os.PathLike, identity: dict[str, Any], resume: 
         raise InputError(
             f"{run_dir} already holds a run ({LAST}); pass --resume to continue it or choose another --out"
         )
-    stored = load_checkpoint(last_path)["identity"]
+    stored = current_keys(load_checkpoint(last_path)["identity"])  # a run of an earlier version resumes too
     if stored != identity:
         changed = sorted(k for k in set(identity) | set(stored) if identity.get(k) != stored.get(k))
         raise InputError(f"{last_path} belongs to a different configuration (differs in: {', '.join(changed)})")
@@ -215,7 +282,8 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, steps_per_epoch))
     cuda = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)
+    precision = resolve_precision(cfg.precision, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision is Precision.FP16)
     loss_fn = make_loss(cfg.loss, cfg.fg_weight)
 
     start_epoch, best, history = 0, -math.inf, []
@@ -224,7 +292,8 @@ def fit(
         model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # a disabled scaler saves nothing (a run that was not in fp16)
+            scaler.load_state_dict(state["scaler"])
         start_epoch, best, history = state["epoch"] + 1, state["best"], state["history"]
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     if average is not None and resume and last_path.exists():
@@ -241,18 +310,20 @@ def fit(
     stage_weights = cfg.stage_weights
     images_done, started = 0, time.perf_counter()
 
+    order = EpochOrder(len(train_set), cfg.seed, steps_per_epoch * per_rank_batch * world, rank, world)
+    workers = data_workers(cfg, device)
+    loader = torch.utils.data.DataLoader(
+        train_set,
+        batch_size=per_rank_batch,
+        sampler=order,
+        num_workers=workers,
+        persistent_workers=workers > 0,  # started once, not every epoch
+        prefetch_factor=4 if workers > 0 else None,
+        drop_last=True,
+        pin_memory=cuda,
+    )
     for epoch in range(start_epoch, cfg.epochs):
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
-        order = epoch_order(len(train_set), cfg.seed, epoch)[: steps_per_epoch * per_rank_batch * world]
-        loader = torch.utils.data.DataLoader(
-            train_set,
-            batch_size=per_rank_batch,
-            sampler=order[rank::world],
-            num_workers=cfg.workers,
-            drop_last=True,
-            pin_memory=cuda,
-        )
+        order.set_epoch(epoch)
         if progress:
             progress({"event": "epoch_start", "epoch": epoch, "epochs": cfg.epochs, "steps": steps_per_epoch})
         model.train()
@@ -264,7 +335,7 @@ def fit(
             target_weight = batch["target_weight"].to(device, non_blocking=True)
             if cfg.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=cuda and cfg.amp):
+            with torch.autocast(device.type, dtype=AUTOCAST.get(precision), enabled=precision in AUTOCAST):
                 soft = None
                 if teacher is not None and cfg.distill.uses_teacher:
                     soft = teacher(images, batch)
@@ -351,7 +422,8 @@ def fit(
     if average is not None:
         model.load_state_dict(average.model.state_dict())
     seconds = time.perf_counter() - started
-    return FitResult(run_dir, cfg.epochs, start_epoch, history, seconds, images_done * world / max(seconds, 1e-9))
+    rate = images_done * world / max(seconds, 1e-9)
+    return FitResult(run_dir, cfg.epochs, start_epoch, history, seconds, rate, precision)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,10 @@ and the same without the weights in ``teacher-<key>.json`` (read without importi
 run). Its key is the hash of the teacher run's identity without the suite's version (the teacher model and
 knobs, its schedule, the data settings and the dataset's fingerprint), so a cell uses it exactly when it would
 have trained the same teacher; any other data or teacher config trains its own.
+
+When a version of the suite retires a configuration key (``lspd_bench.config.RETIRED_KEYS``: ``amp`` became
+``precision``), every identity changes, and so every shipped teacher's key: :func:`migrate_shipped` files each
+one again under the identity this version gives its run, with the same weights.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lspd_bench.config import config_hash
+from lspd_bench.config import config_hash, current_keys
 from lspd_bench.errors import InputError
 from lspd_bench.fileio import write_json
 
@@ -107,3 +111,30 @@ def write_shipped(
     )
     write_json(path.with_suffix(".json"), {"identity": identity, "config": config, "record": record})
     return path
+
+
+def migrate_shipped(path: Path) -> Path:
+    """File the shipped teacher ``path`` again under the identity this version gives its run: its identity and
+    its sidecar's config with each retired key read as this version's (``lspd_bench.config.current_keys``), the
+    same weights (checked tensor by tensor), and its record's ``identity_hash`` that identity's, with the file
+    it was shipped as (``renamed_from``). The old weights file and sidecar are removed. Returns the new weights
+    file; ``path`` itself when its identity is already this version's."""
+    import torch
+
+    data = load_shipped(path)
+    side = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    identity, config = current_keys(data["identity"]), current_keys(side["config"])
+    if identity == data["identity"] and config == side["config"]:
+        return path
+    record = {**data["record"], "identity_hash": config_hash(identity), "renamed_from": path.name}
+    new = write_shipped(identity, config, data["state_dict"], record, path.parent)
+    written = load_shipped(new)["state_dict"]
+    if set(written) != set(data["state_dict"]):
+        raise RuntimeError(f"{new}: its tensors are not {path}'s")  # never: the same tensors were saved
+    for name, tensor in data["state_dict"].items():
+        if not (written[name].dtype == tensor.dtype and torch.equal(written[name], tensor)):
+            raise RuntimeError(f"{new}: tensor {name} differs from {path}'s")  # never: the same tensors were saved
+    if new != path:
+        path.unlink()
+        path.with_suffix(".json").unlink()
+    return new
