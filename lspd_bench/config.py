@@ -359,6 +359,14 @@ class RunConfig:
         within="(0, inf)",
         help="the teacher's learning rate; null = the student's",
     )
+    teacher_batch_size: int | None = _key(
+        None,
+        "distill",
+        applies=_uses_teacher,
+        within="[1, inf)",
+        quiet_default=True,
+        help="the teacher's batch size; null = the student's",
+    )
     teacher_targets: TeacherTargets = _key(
         TeacherTargets.PRECOMPUTED,
         "distill",
@@ -676,15 +684,18 @@ def replace(cfg: RunConfig, **changes: Any) -> RunConfig:
 
 
 def teacher_config(cfg: RunConfig) -> RunConfig:
-    """The teacher's own run: same data and schedule (``teacher_epochs`` and ``teacher_lr`` when set), its own
-    model, no distillation, seed 0.
+    """The teacher's own run: same data and schedule (``teacher_epochs``, ``teacher_lr`` and
+    ``teacher_batch_size`` when set), its own model, no distillation, seed 0.
 
     The seed is fixed so that every cell of a matrix, whatever its seed, learns from the same teacher.
     """
     cleared = {k: None for k in (*MODEL_KNOBS, "stage_weights")}
     epochs, lr = cfg.teacher_schedule()
     own = {"init": NO_INIT, "val_every": _FIELDS["val_every"].default}  # the student's start and validation
-    return replace(cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, **own, **cleared)
+    batch = {"batch_size": cfg.teacher_batch_size or cfg.batch_size, "teacher_batch_size": None}
+    return replace(
+        cfg, model=cfg.teacher, distill=Distill.NONE, seed=0, epochs=epochs, lr=lr, **own, **batch, **cleared
+    )
 
 
 def at_quiet_default(key: str, value: Any) -> bool:
