@@ -81,16 +81,29 @@ def _residual_ms(people: np.ndarray) -> float:
     return float((resid**2).sum() / ((s - 1) * (p - 1)))
 
 
-def contrast_interval(terms: Sequence[tuple[float, Group]], level: float = LEVEL) -> Interval:
-    """Σ w·(mean of group) with its interval over seeds and people (see the module's docstring)."""
+def contrast_interval(terms: Sequence[tuple[float, Group]], level: float = LEVEL, paired: bool = False) -> Interval:
+    """Σ w·(mean of group) with its interval over seeds and people (see the module's docstring).
+
+    ``paired``: the groups hold the same seeds in the same order (every variant trained with each), and the
+    seed term is the variance of the per-seed contrasts Σ w·figure[s] over S: a seed's lasting effect,
+    shared by the variants, cancels instead of counting once per variant. The t quantile then takes the
+    seed term's S − 1 degrees of freedom, not Satterthwaite's: at 2 or 3 seeds an underestimated seed term
+    would borrow the people term's hundreds (``benchmarks/bench_sequential.py`` measures what that does)."""
     from scipy import stats
 
     delta = float(sum(w * g.figures.mean() for w, g in terms))
     seeds = min(len(g.figures) for _, g in terms)
     parts: list[tuple[float, float]] = []  # (variance term, its degrees of freedom)
-    for w, g in terms:
-        if len(g.figures) >= MIN_SEEDS:
-            parts.append((w * w * float(np.var(g.figures, ddof=1)) / len(g.figures), len(g.figures) - 1))
+    if paired:
+        if len({len(g.figures) for _, g in terms}) != 1:
+            raise ValueError("a paired contrast needs the same seeds in every group")
+        per_seed = sum(w * g.figures for w, g in terms)
+        if seeds >= MIN_SEEDS:
+            parts.append((float(np.var(per_seed, ddof=1)) / seeds, seeds - 1))
+    else:
+        for w, g in terms:
+            if len(g.figures) >= MIN_SEEDS:
+                parts.append((w * w * float(np.var(g.figures, ddof=1)) / len(g.figures), len(g.figures) - 1))
     people = [g.people for _, g in terms]
     with_people = all(p is not None for p in people) and len({p.shape[1] for p in people}) == 1  # type: ignore[union-attr]
     people_var = None
@@ -103,7 +116,8 @@ def contrast_interval(terms: Sequence[tuple[float, Group]], level: float = LEVEL
                 0.0, people_var - sum(w * w * _residual_ms(g.people) / (len(g.figures) * n) for w, g in terms)
             )  # type: ignore[arg-type]
     if seeds >= MIN_SEEDS:
-        covers = "seeds and people" if with_people else "seeds only (no per-person data)"
+        seeds_text = "seeds (paired)" if paired else "seeds"
+        covers = f"{seeds_text} and people" if with_people else f"{seeds_text} only (no per-person data)"
         if people_var is not None:
             parts.append((people_var, people[0].shape[1] - 1))  # type: ignore[index]
     elif people_var is not None:
@@ -113,7 +127,7 @@ def contrast_interval(terms: Sequence[tuple[float, Group]], level: float = LEVEL
     var = sum(v for v, _ in parts)
     if var <= 0:
         return Interval(delta, delta, delta, None, seeds, covers)
-    df = var**2 / sum(v * v / d for v, d in parts if v > 0)
+    df = seeds - 1 if paired and seeds >= MIN_SEEDS else var**2 / sum(v * v / d for v, d in parts if v > 0)
     half = float(stats.t.ppf(0.5 + level / 2, df)) * var**0.5
     return Interval(delta, delta - half, delta + half, float(df), seeds, covers)
 
