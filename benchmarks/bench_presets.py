@@ -162,16 +162,23 @@ def variant_headlines(out: Path) -> dict[str, list[float]]:
     return runs
 
 
+class Infeasible(Exception):
+    """The suite refuses the candidate's matrix (its dry run fails): why, in the suite's last line."""
+
+
 def teacher_first(preset: str, candidate: Candidate) -> float:
     """Train the candidate's teacher into the cache when none is shipped for it (a preset that took the
-    candidate would ship it, so its job would not train it): the seconds it took, 0 when shipped or cached."""
+    candidate would ship it, so its job would not train it): the seconds it took, 0 when shipped or cached.
+    ``Infeasible`` when the suite refuses the candidate's matrix."""
     cli = [sys.executable, "-m", "lspd_bench"]
     plan = subprocess.run(
         [*cli, "ablate", *STUDIES[preset].wall_matrix, "--preset", preset, *candidate.overrides, "--dry-run", "--json"],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if plan.returncode != 0:
+        raise Infeasible((plan.stderr.strip().splitlines() or ["no message"])[-1])
     if not any(s["what"] == "teacher" and s["state"] == "to train" for s in json.loads(plan.stdout)["shared"]):
         return 0.0
     return run([*cli, "teacher", "train", "--preset", preset, *candidate.overrides])
@@ -234,7 +241,17 @@ def main() -> None:
         for candidate in STUDIES[preset].candidates:
             if candidate.name in entry["rows"]:
                 continue
-            row = time_job(preset, candidate)
+            try:
+                row = time_job(preset, candidate)
+            except Infeasible as why:
+                entry["rows"][candidate.name] = {
+                    "candidate": candidate.name,
+                    "overrides": list(candidate.overrides),
+                    "infeasible": str(why),
+                    "within_wall": False,
+                }
+                write_json(STATE, state)
+                continue
             if "overhead" not in entry:  # its report (or check) reads the first candidate's folder
                 entry["overhead"] = {k: round(v, 1) for k, v in job_overhead(preset).items()}
             entry["rows"][candidate.name] = judge(preset, candidate, row, entry["overhead"], reference)
