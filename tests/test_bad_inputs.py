@@ -177,6 +177,19 @@ def test_input_size_takes_the_tables_hxw_form(tiny_synth, tmp_path):
     assert json.loads(r.stdout)["identity"]["input_size"] == [64, 96]
 
 
+def test_an_input_the_teacher_cannot_take_stops_the_matrix_in_one_line(tiny_overrides, tmp_path):
+    # lspd-xs takes multiples of 32, the hourglass teacher multiples of 64: 96x96 fits the student only
+    keys = [f"{k}={v}" for k, v in tiny_overrides.items()]
+    out = tmp_path / "m"
+    r = invoke(
+        "ablate", "stages=1", "distill=none,teacher", "input_size=96x96", "--preset", "ci", *keys, "--out", str(out)
+    )
+    errors = [x for x in r.output.splitlines() if x.startswith("Error:")]
+    assert r.exit_code == 2 and len(errors) == 1 and "Traceback" not in r.output, r.output
+    assert "hourglass (the teacher)" in errors[0] and "96x96" in errors[0]
+    assert not any(out.glob("*/last.pt"))  # no cell trained, not even the one without a teacher
+
+
 # --- finished work survives damage, and a rerun repairs it ---------------------------------------------
 
 

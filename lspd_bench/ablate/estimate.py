@@ -36,7 +36,7 @@ def step_seconds(cfg: RunConfig, threads: int, knobs: dict[str, Any] | None = No
     backward and an Adam step."""
     import torch
 
-    from lspd_bench.models import build
+    from lspd_bench.models import build, check_input_size
     from lspd_bench.models.contract import stages_of
 
     before = torch.get_num_threads()
@@ -44,6 +44,7 @@ def step_seconds(cfg: RunConfig, threads: int, knobs: dict[str, Any] | None = No
     try:
         torch.manual_seed(0)
         model = build(cfg.model, **(cfg.model_knobs() if knobs is None else knobs))
+        check_input_size(model, cfg.model, tuple(cfg.input_size))  # a size it cannot take is one line, not a crash
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         x = torch.randn(cfg.batch_size, 3, *cfg.input_size)
 

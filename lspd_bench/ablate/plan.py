@@ -467,19 +467,21 @@ def _shared_estimate(ready: bool, known: dict[str, Any], calibrate: bool, calibr
 
 
 def check_models(matrix: Matrix) -> dict[str, float]:
-    """Build every distinct model once (so a knob or input-size error stops the matrix before any work)
-    and count its convolution and linear MACs (GMACs, batch 1, ``lspd_bench.cost.macs.layer_macs``) on the
+    """Build every distinct model and teacher once (so a knob or input-size error stops the matrix before any
+    work) and count its convolution and linear MACs (GMACs, batch 1, ``lspd_bench.cost.macs.layer_macs``) on the
     check's own forward pass: the relative cost that orders the cells longest first (a count, not a timing,
     so that a busy machine does not shuffle the order)."""
     from lspd_bench.cost.macs import layer_macs
     from lspd_bench.models import build
-    from lspd_bench.train.build import check_student, warm_start
+    from lspd_bench.train.build import build_teacher, check_student, warm_start
 
     work: dict[str, float] = {}
+    teachers: set[str] = set()
     for cell in matrix.cells:
         cfg = cell.config
         key = work_key(cfg)
-        if key in work:
+        teacher = teacher_key(cfg) if cfg.distill.uses_teacher else None
+        if key in work and teacher in teachers | {None}:
             continue
         where = f"cell {cell.label(cell.axes)}" if cell.axes else "the matrix"
         try:
@@ -487,6 +489,9 @@ def check_models(matrix: Matrix) -> dict[str, float]:
             with layer_macs(model) as macs:
                 check_student(cfg, model)  # its one forward pass (batch 1, eval mode) is the one counted
             warm_start(cfg, model)  # an init file that matches nothing stops the matrix here
+            if teacher is not None:
+                build_teacher(cfg, num_joints=16)  # the input must fit the teacher too (the joints do not matter)
+                teachers.add(teacher)
         except (TypeError, ValueError) as exc:  # InputError is a ValueError: a knob out of range
             raise InputError(f"{where}: {exc}") from None
         work[key] = macs[0] / 1e9

@@ -71,7 +71,10 @@ def teacher_knobs(cfg: RunConfig, num_joints: int) -> dict[str, Any]:
 
 
 def build_teacher(cfg: RunConfig, num_joints: int) -> nn.Module:
-    return _build(cfg.teacher, teacher_knobs(cfg, num_joints), 0)
+    """The teacher of ``cfg``, its input size checked against its stride (``InputError`` in one line)."""
+    model = _build(cfg.teacher, teacher_knobs(cfg, num_joints), 0)
+    check_input_size(model, f"{cfg.teacher} (the teacher)", tuple(cfg.input_size))
+    return model
 
 
 def plugins_used(cfg: RunConfig, knobs: dict[str, Any]) -> dict[str, Any]:
