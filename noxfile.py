@@ -162,9 +162,9 @@ def ci(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: profile the model zoo, run the stages × distillation ablation on the quick preset, report it.
 
-    About 8 minutes on 2 CPU cores from a fresh machine (README); the distilled cells learn from the teacher
-    shipped in the package, so none is trained. Core dependencies only: the optional
-    runtimes and cluster executors are not needed here.
+    About 9 minutes on 2 CPU cores from a fresh machine (the preset study timed it); the distilled cells learn
+    from the teacher shipped in the package, so none is trained. Core dependencies only: the optional runtimes
+    and cluster executors are not needed here.
     """
     install(session, extras="")
     # At the matrix's input size: the report draws the zoo's SimpleBaseline, Lite-HRNet and hourglass by their cost.
