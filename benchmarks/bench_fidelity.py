@@ -45,7 +45,7 @@ def finished(folder: Path):
 def headlines(done) -> dict[str, list[float]]:
     """Each variant's headline per seed."""
     runs: dict[str, list[float]] = {}
-    for _, row in done.iterrows():
+    for _, row in done.sort_values(SEED).iterrows():  # each variant's seeds in order: 0, 1, 2
         runs.setdefault(" ".join(f"{a}={row[a]}" for a in AXES), []).append(float(row[HEADLINE]))
     return runs
 

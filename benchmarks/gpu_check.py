@@ -25,8 +25,8 @@ The check passes when (:func:`verdict`):
 Its sources, all committed and measured on a CPU:
 
 - the CPU figure: ``benchmarks/results/fidelity.json``, ``presets.quick.runs["stages=2 distill=none"][0]``
-  (the stages matrix lists each variant's seeds 0, 1, 2 in order; docs/benchmark.md gives the same three
-  figures, 21.62 / 18.02 / 20.79);
+  (the stages matrix lists each variant's seeds 0, 1, 2 in order: 25.82 / 25.19 / 26.07 on the quick preset
+  of batch 16, whose mean ± SD, 25.70 ± 0.45, docs/benchmark.md gives);
 - SD: the pooled seed SD of that file's quick runs (8 variants × 3 seeds, 16 degrees of freedom);
 - the data's fingerprint: ``benchmarks/results/reference/results.csv``;
 - CPU images/s: ``benchmarks/results/steps.json``, ``images_per_s.baseline``: the same cell's training step on

@@ -167,9 +167,9 @@ def test_weight_averaging_is_what_is_validated_saved_and_resumed(tiny_overrides,
 def test_teacher_batch_size_lets_the_students_change_batch_and_keep_the_teacher():
     from lspd_bench.config import identity_keys
 
-    preset = load_config("quick")
-    students_only = load_config("quick", None, {"batch_size": 16, "teacher_batch_size": preset.batch_size})
-    both = load_config("quick", None, {"batch_size": 16})
+    preset = load_config("ci")  # batch 32, the teacher unset: it follows the students
+    students_only = load_config("ci", None, {"batch_size": 16, "teacher_batch_size": preset.batch_size})
+    both = load_config("ci", None, {"batch_size": 16})
     assert identity_keys(teacher_config(students_only)) == identity_keys(teacher_config(preset))
     assert teacher_config(both).batch_size == 16  # unset, the teacher follows the students
     assert identity_keys(teacher_config(both)) != identity_keys(teacher_config(preset))
