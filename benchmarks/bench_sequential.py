@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from common import machine, save
@@ -55,27 +54,22 @@ EFFECT = 1.5 * HELD_SEED_SD
 MIN_SEEDS = 2
 
 
-@dataclass
-class Matrix:
-    """One simulated pair of variants, all ``max_seeds`` seeds drawn up front (a rule reads the first n)."""
-
-    people: np.ndarray  # 2 × max_seeds × PEOPLE: z of A and B per seed and person
-
-
-def draw(rng: np.random.Generator, effect: float, max_seeds: int) -> Matrix:
+def draw(rng: np.random.Generator, effect: float, max_seeds: int) -> np.ndarray:
+    """One simulated pair of variants: z of A and B per seed and person (2 × max_seeds × PEOPLE), all seeds
+    drawn up front (a rule reads the first n)."""
     shared = rng.normal(0.0, SEED_SHARED, size=(1, max_seeds, 1))
     residual = rng.normal(0.0, RESIDUAL, size=(2, max_seeds, 1))
     noise = rng.normal(0.0, PERSON_NOISE, size=(2, max_seeds, PEOPLE))
     means = np.array([effect, 0.0]).reshape(2, 1, 1) + 50.0
-    return Matrix(means + shared + residual + noise)
+    return means + shared + residual + noise
 
 
-def judge(m: Matrix, seeds: int, level: float) -> str:
-    groups = [Group(m.people[v, :seeds].mean(1), m.people[v, :seeds]) for v in (0, 1)]
+def judge(m: np.ndarray, seeds: int, level: float) -> str:
+    groups = [Group(m[v, :seeds].mean(1), m[v, :seeds]) for v in (0, 1)]
     return verdict_of(contrast_interval([(1.0, groups[0]), (-1.0, groups[1])], level, paired=True), 0.0)[0]
 
 
-def sequential(m: Matrix, looks: tuple[int, ...], level: float) -> tuple[str, int]:
+def sequential(m: np.ndarray, looks: tuple[int, ...], level: float) -> tuple[str, int]:
     """The verdict and the seeds it took: judged after each look, stopped when decided."""
     for n in looks:
         verdict = judge(m, n, level)

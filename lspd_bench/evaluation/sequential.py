@@ -55,14 +55,15 @@ def crossing_probability(c: float, looks: Sequence[int]) -> float:
     half = int(math.ceil(reach / _STEP))
     grid = np.arange(-half, half + 1) * _STEP
     inside = np.abs(grid)[None, :] < c * np.sqrt(np.asarray(looks, dtype=float))[:, None]
+    weights = _simpson_weights(len(grid))  # the grid has 2·half + 1 points
     density = _normal_pdf(grid, looks[0]) * inside[0]
     for k in range(1, len(looks)):
         var = looks[k] - looks[k - 1]
         kernel_half = min(2 * half, int(math.ceil(8.0 * math.sqrt(var) / _STEP)))  # the increment to ±8 SD
         kernel = _normal_pdf(np.arange(-kernel_half, kernel_half + 1) * _STEP, var) * _STEP
-        full = np.convolve(density * _simpson_weights(len(grid)), kernel)  # the grid has 2·half + 1 points
+        full = np.convolve(density * weights, kernel)
         density = full[kernel_half : kernel_half + len(grid)] * inside[k]
-    return float(1.0 - (density * _simpson_weights(len(grid))).sum() * _STEP)
+    return float(1.0 - (density * weights).sum() * _STEP)
 
 
 @functools.lru_cache(maxsize=128)
